@@ -1,0 +1,113 @@
+"""The ``rawdenoise`` command: a thin Typer layer over the library.
+
+Each subcommand lives in its own module and imports heavy libraries (torch, rawpy, numpy) only
+inside its body, so ``--help``, ``--version`` and shell completion stay fast and torch-free.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from rawdenoise import __version__
+from rawdenoise.cli._console import state
+from rawdenoise.cli._errors import exit_code_for, print_error
+from rawdenoise.errors import ExitCode
+
+#: (command name, module, function) in the order ``--help`` lists them.
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("ratio", "rawdenoise.cli.ratio", "ratio"),
+    ("pair", "rawdenoise.cli.pair", "pair"),
+    ("calibrate", "rawdenoise.cli.calibrate", "calibrate"),
+    ("finetune", "rawdenoise.cli.finetune", "finetune"),
+    ("process", "rawdenoise.cli.process", "process"),
+    ("evaluate", "rawdenoise.cli.evaluate", "evaluate"),
+    ("pretrain", "rawdenoise.cli.pretrain", "pretrain"),
+    ("models", "rawdenoise.cli.models", "app"),
+    ("plugins", "rawdenoise.cli.plugins", "plugins"),
+)
+
+app = typer.Typer(
+    name="rawdenoise",
+    help=(
+        "Build a deep-learning RAW denoiser for your own camera, then clean up dark photos "
+        "with it.\n\nJourney: ratio -> pair -> (calibrate) -> finetune -> process."
+    ),
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"rawdenoise {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Show the version."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only print results and errors."),
+) -> None:
+    state.debug = debug or bool(os.environ.get("RAWDENOISE_DEBUG"))
+    state.quiet = quiet
+
+
+def _register_commands() -> None:
+    for name, module_name, attr in COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # command not built into this version
+                continue
+            raise
+        target = getattr(module, attr)
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=name)
+        else:
+            app.command(name)(target)
+
+
+_register_commands()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point; returns (and exits with) an :class:`ExitCode`."""
+    from typer import exceptions as typer_exc
+    from typer._click import exceptions as click_exc
+
+    command = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = command.main(args=args, prog_name="rawdenoise", standalone_mode=False)
+        code = int(result) if isinstance(result, int) else 0
+    except typer_exc.Exit as exc:
+        code = exc.exit_code
+    except typer_exc.Abort:
+        print_error("interrupted")
+        code = int(ExitCode.INTERRUPTED)
+    except click_exc.NoArgsIsHelpError as exc:
+        exc.show()
+        code = int(ExitCode.OK)
+    except click_exc.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "rawdenoise"
+        print_error(exc.format_message(), f"see '{where} --help'")
+        code = int(ExitCode.USAGE)
+    except click_exc.ClickException as exc:
+        print_error(exc.format_message())
+        code = int(exc.exit_code)
+    except (Exception, KeyboardInterrupt) as exc:  # the CLI boundary
+        code = exit_code_for(exc)
+    if argv is None:
+        sys.exit(code)
+    return code

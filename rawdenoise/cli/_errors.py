@@ -1,0 +1,61 @@
+"""Turn domain errors into one ``rawdenoise: error: ...`` line and a documented exit code."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from rawdenoise.cli._console import state
+from rawdenoise.errors import ExitCode, RawDenoiseError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def print_error(message: str, hint: str | None = None) -> None:
+    sys.stderr.write(f"rawdenoise: error: {message}\n")
+    if hint:
+        sys.stderr.write(f"hint: {hint}\n")
+    sys.stderr.flush()
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """Report ``exc`` on stderr and return the exit code it maps to (re-raises under --debug)."""
+    if isinstance(exc, RawDenoiseError):
+        if state.debug:
+            raise exc
+        print_error(exc.message, exc.hint)
+        return int(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        print_error("interrupted")
+        return int(ExitCode.INTERRUPTED)
+    if isinstance(exc, MemoryError):
+        print_error("out of memory", "use a smaller --tile, or --precision bf16/fp16")
+        return int(ExitCode.RESOURCE)
+    if isinstance(exc, BrokenPipeError):
+        return int(ExitCode.OK)
+    if state.debug:
+        raise exc
+    print_error(
+        f"internal error: {type(exc).__name__}: {exc}",
+        "this is a bug; run again with --debug for the traceback and report it",
+    )
+    return int(ExitCode.INTERNAL)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Decorator for command bodies: domain errors become one line and an exit code."""
+    import typer
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:  # the CLI boundary
+            raise typer.Exit(exit_code_for(exc)) from None
+
+    return wrapper

@@ -1,0 +1,422 @@
+"""The rawpy boundary: decode a RAW file into a :class:`RawFrame`; Bayer pack/unpack; DNG write.
+
+Packing follows LED (method.md §1.1): four channels in colour-index order **R, G1, B, G2**
+(LibRaw's ``color_desc`` ``RGBG``) whatever the sensor's 2x2 phase, each a stride-2 slice. Odd
+heights/widths are padded with the row/column two before the edge (same CFA phase) so that the
+last row and column are denoised too, and :func:`unpack_bayer` crops back: the round trip is
+bit-exact for every phase and size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rawdenoise.errors import InputError, UnsupportedSensorError
+
+#: Canonical colour indices: 0 R, 1 G1 (on R's row), 2 B, 3 G2.
+_LETTERS = "RGBG"
+RAW_EXTENSIONS = frozenset(
+    ext.lower()
+    for ext in (
+        ".3fr .ari .arw .bay .cr2 .cr3 .crw .cs1 .dcr .dng .erf .fff .gpr .iiq .k25 .kdc .mdc "
+        ".mef .mos .mrw .nef .nrw .orf .pef .ptx .pxn .r3d .raf .raw .rw2 .rwl .rwz .sr2 .srf "
+        ".srw .x3f"
+    ).split()
+)
+
+
+def is_raw_path(path: Path) -> bool:
+    """Whether ``path`` has a RAW file extension (case-insensitive)."""
+    return path.suffix.lower() in RAW_EXTENSIONS
+
+
+def pattern_from_cfa(cfa: str) -> np.ndarray:
+    """``"RGGB"`` -> the 2x2 colour-index pattern ``[[0,1],[3,2]]`` (G1 shares R's row)."""
+    cfa = cfa.upper()
+    if sorted(cfa) != ["B", "G", "G", "R"] or len(cfa) != 4:
+        raise InputError(f"not a 2x2 Bayer pattern: {cfa!r}")
+    pattern = np.zeros((2, 2), dtype=np.int64)
+    r_row = cfa.index("R") // 2
+    for pos, letter in enumerate(cfa):
+        row, col = divmod(pos, 2)
+        if letter == "R":
+            pattern[row, col] = 0
+        elif letter == "B":
+            pattern[row, col] = 2
+        else:
+            pattern[row, col] = 1 if row == r_row else 3
+    return pattern
+
+
+def cfa_from_pattern(pattern: np.ndarray) -> str:
+    """The 2x2 colour-index pattern -> ``"RGGB"``-style string (row-major)."""
+    return "".join(_LETTERS[int(v)] for v in np.asarray(pattern).reshape(-1))
+
+
+def _check_pattern(pattern: np.ndarray) -> np.ndarray:
+    pattern = np.asarray(pattern)
+    if pattern.shape != (2, 2) or sorted(pattern.reshape(-1).tolist()) != [0, 1, 2, 3]:
+        raise UnsupportedSensorError(f"not a 2x2 Bayer colour pattern: {pattern.tolist()}")
+    return pattern
+
+
+def pack_bayer(mosaic: np.ndarray, pattern: np.ndarray) -> np.ndarray:
+    """(H, W) mosaic -> (4, ceil(H/2), ceil(W/2)) in R, G1, B, G2 order (dtype kept)."""
+    pattern = _check_pattern(pattern)
+    if mosaic.ndim != 2:
+        raise InputError(f"expected a 2-D mosaic, got shape {mosaic.shape}")
+    h, w = mosaic.shape
+    if h < 2 or w < 2:
+        raise InputError(f"mosaic too small to pack: {h}x{w}")
+    if h % 2 or w % 2:
+        mosaic = _pad_same_phase(mosaic)
+    out = np.empty((4, mosaic.shape[0] // 2, mosaic.shape[1] // 2), dtype=mosaic.dtype)
+    for row in range(2):
+        for col in range(2):
+            out[pattern[row, col]] = mosaic[row::2, col::2]
+    return out
+
+
+def _pad_same_phase(mosaic: np.ndarray) -> np.ndarray:
+    """Pad an odd dimension by repeating the row/column two before the edge (same CFA phase)."""
+    h, w = mosaic.shape
+    if h % 2:
+        mosaic = np.concatenate([mosaic, mosaic[h - 2 : h - 1]], axis=0)
+    if w % 2:
+        mosaic = np.concatenate([mosaic, mosaic[:, w - 2 : w - 1]], axis=1)
+    return mosaic
+
+
+def unpack_bayer(
+    packed: np.ndarray, pattern: np.ndarray, shape: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Inverse of :func:`pack_bayer`; ``shape`` crops back to an odd original size."""
+    pattern = _check_pattern(pattern)
+    if packed.ndim != 3 or packed.shape[0] != 4:
+        raise InputError(f"expected packed (4, H, W), got shape {packed.shape}")
+    _, ph, pw = packed.shape
+    mosaic = np.empty((2 * ph, 2 * pw), dtype=packed.dtype)
+    for row in range(2):
+        for col in range(2):
+            mosaic[row::2, col::2] = packed[pattern[row, col]]
+    if shape is not None:
+        mosaic = mosaic[: shape[0], : shape[1]]
+    return mosaic
+
+
+def normalize(packed: np.ndarray, black: np.ndarray, white: np.ndarray) -> np.ndarray:
+    """``(x - black) / (white - black)`` per packed channel, float32, unclipped."""
+    black = np.asarray(black, dtype=np.float32).reshape(-1, 1, 1)
+    white = np.asarray(white, dtype=np.float32).reshape(-1, 1, 1)
+    out = packed.astype(np.float32)
+    out -= black
+    out /= white - black
+    return out
+
+
+def denormalize(x: np.ndarray, black: np.ndarray, white: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`normalize`, rounded and clipped to uint16."""
+    black = np.asarray(black, dtype=np.float32).reshape(-1, 1, 1)
+    white = np.asarray(white, dtype=np.float32).reshape(-1, 1, 1)
+    dn = x.astype(np.float32) * (white - black) + black
+    return np.clip(np.rint(dn), 0, 65535).astype(np.uint16)
+
+
+@dataclass(frozen=True, eq=False)
+class RawFrame:
+    """A decoded Bayer RAW image: the visible mosaic and what is needed to normalize it."""
+
+    path: Path
+    mosaic: np.ndarray  #: uint16 (H, W), visible area
+    pattern: np.ndarray  #: 2x2 colour indices (0 R, 1 G1, 2 B, 3 G2) of the visible area
+    black_level: np.ndarray  #: float32 (4,), packed order R, G1, B, G2
+    white_level: np.ndarray  #: float32 (4,)
+    make: str = ""
+    model: str = ""
+    camera_wb: np.ndarray = field(default_factory=lambda: np.ones(4, dtype=np.float32))
+    #: XYZ -> camera matrix (3x3), as DNG ColorMatrix; None when LibRaw has none
+    color_matrix: np.ndarray | None = None
+    flip: int = 0  #: LibRaw orientation code
+
+    @property
+    def cfa(self) -> str:
+        return cfa_from_pattern(self.pattern)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.mosaic.shape[0]), int(self.mosaic.shape[1]))
+
+    @property
+    def camera(self) -> str:
+        return f"{self.make} {self.model}".strip()
+
+    def packed(self) -> np.ndarray:
+        return pack_bayer(self.mosaic, self.pattern)
+
+    def normalized(self) -> np.ndarray:
+        """Packed float32 in [0, 1] after per-channel black/white (values above white kept)."""
+        return normalize(self.packed(), self.black_level, self.white_level)
+
+    def unpack(self, packed: np.ndarray) -> np.ndarray:
+        return unpack_bayer(packed, self.pattern, self.shape)
+
+
+def _sensor_problem(raw: Any) -> str | None:
+    """Name the sensor layout when it is not a 2x2 Bayer mosaic."""
+    import rawpy
+
+    if raw.raw_type == rawpy.RawType.Stack:
+        return (
+            "it holds demosaiced (linear) RGB data, e.g. a linear DNG or a Foveon/sRAW file, "
+            "not a Bayer mosaic"
+        )
+    pattern = raw.raw_pattern
+    if pattern is None:
+        return "it has no colour filter pattern (monochrome or unknown sensor)"
+    pattern = np.asarray(pattern)
+    if pattern.shape == (6, 6):
+        return "it comes from a Fujifilm X-Trans sensor (6x6 colour pattern)"
+    if pattern.shape != (2, 2):
+        return f"its colour filter pattern is {pattern.shape[0]}x{pattern.shape[1]}, not 2x2 Bayer"
+    desc = raw.color_desc.decode("ascii", "replace") if raw.color_desc else ""
+    if desc and sorted(set(desc)) != ["B", "G", "R"]:
+        return f"its colour filters are {desc} (e.g. CYGM), not RGB Bayer"
+    return None
+
+
+def _visible_pattern(raw: Any) -> np.ndarray:
+    colors = np.asarray(raw.raw_colors_visible[:2, :2], dtype=np.int64)
+    values = sorted(colors.reshape(-1).tolist())
+    if values == [0, 1, 2, 3]:
+        return colors
+    if values == [0, 1, 1, 2]:  # 3-colour description: split the greens (G1 on R's row)
+        r_row = int(np.argwhere(colors == 0)[0][0])
+        fixed = colors.copy()
+        for row, col in np.argwhere(colors == 1):
+            fixed[row, col] = 1 if row == r_row else 3
+        return fixed
+    raise UnsupportedSensorError(f"unexpected 2x2 colour pattern {colors.tolist()}")
+
+
+def _levels(raw: Any) -> tuple[np.ndarray, np.ndarray]:
+    black = np.asarray(raw.black_level_per_channel, dtype=np.float32)
+    if black.size != 4:
+        black = np.full(4, float(np.mean(black)) if black.size else 0.0, dtype=np.float32)
+    white_scalar = float(raw.white_level)
+    per_channel = raw.camera_white_level_per_channel
+    white = None
+    if per_channel is not None:
+        white = np.asarray([float(v) if v is not None else 0.0 for v in per_channel], np.float32)
+        if white.size != 4 or (white <= black).any():
+            white = None  # LED's fallback never triggered (method.md §1.3): ours does
+    if white is None:
+        white = np.full(4, white_scalar, dtype=np.float32)
+    if (white <= black).any():
+        raise InputError(f"white level {white.tolist()} is not above black level {black.tolist()}")
+    return black, white
+
+
+@contextlib.contextmanager
+def silenced_c_stderr() -> Iterator[None]:
+    """Hide what LibRaw prints straight to file descriptor 2 ("Unexpected end of file")."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no real fd 2 (embedded interpreters)
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def read_raw(path: str | Path) -> RawFrame:
+    """Decode ``path`` with LibRaw; refuse non-Bayer sensors with a message naming them."""
+    import rawpy
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a RAW file")
+    try:
+        with silenced_c_stderr(), rawpy.imread(str(path)) as raw:
+            problem = _sensor_problem(raw)
+            if problem:
+                raise UnsupportedSensorError(
+                    f"{path.name}: unsupported sensor: {problem}",
+                    hint="rawdenoise works on 2x2 Bayer RAW files (RGGB, BGGR, GRBG, GBRG)",
+                )
+            mosaic = np.array(raw.raw_image_visible, dtype=np.uint16, copy=True)
+            pattern = _visible_pattern(raw)
+            black, white = _levels(raw)
+            wb = np.asarray(raw.camera_whitebalance, dtype=np.float32)
+            if wb.size == 4 and wb[3] == 0:
+                wb[3] = wb[1]
+            if wb.size != 4 or wb[1] <= 0:
+                wb = np.ones(4, dtype=np.float32)
+            wb = wb / wb[1]
+            try:
+                xyz = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3]
+                color_matrix = xyz if np.abs(xyz).sum() > 0 else None
+            except (AttributeError, ValueError):
+                color_matrix = None
+            flip = int(raw.sizes.flip)
+    except UnsupportedSensorError:
+        raise
+    except rawpy.LibRawFileUnsupportedError as exc:
+        raise InputError(
+            f"{path.name}: not a RAW file LibRaw can decode ({_libraw_message(exc)})",
+            hint="check that the file is a camera RAW (e.g. .ARW, .NEF, .CR2, .DNG)",
+        ) from exc
+    except (rawpy.LibRawError, OSError, ValueError) as exc:
+        raise InputError(
+            f"{path.name}: cannot decode RAW data ({_libraw_message(exc)}); "
+            "the file may be truncated or corrupt"
+        ) from exc
+    make, model = _make_model(path)
+    return RawFrame(
+        path=path,
+        mosaic=mosaic,
+        pattern=pattern,
+        black_level=black,
+        white_level=white,
+        make=make,
+        model=model,
+        camera_wb=wb,
+        color_matrix=color_matrix,
+        flip=flip,
+    )
+
+
+def _libraw_message(exc: BaseException) -> str:
+    text = exc.args[0] if exc.args else str(exc)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return str(text) or type(exc).__name__
+
+
+def _make_model(path: Path) -> tuple[str, str]:
+    """Camera make/model from EXIF (rawpy does not expose them)."""
+    from rawdenoise.exif import read_exif
+
+    info = read_exif(path)
+    return info.make, info.model
+
+
+# --------------------------------------------------------------------------------------------
+# DNG writing (tifffile): a CFA DNG that LibRaw and raw editors open.
+# --------------------------------------------------------------------------------------------
+
+#: CFA colour codes in the DNG/TIFF-EP CFAPattern tag.
+_CFA_CODES = {"R": 0, "G": 1, "B": 2}
+
+
+def _rational(value: float | Fraction, denominator: int = 1_000_000) -> tuple[int, int]:
+    frac = Fraction(value if isinstance(value, Fraction) else float(value)).limit_denominator(
+        denominator
+    )
+    return frac.numerator, frac.denominator
+
+
+def _srational_list(values: Iterable[float], scale: int = 10000) -> tuple[int, ...]:
+    out: list[int] = []
+    for v in values:
+        out.extend((round(float(v) * scale), scale))
+    return tuple(out)
+
+
+def write_dng(
+    path: str | Path,
+    mosaic: np.ndarray,
+    *,
+    cfa: str = "RGGB",
+    black_level: Sequence[float] | float = 0,
+    white_level: float = 65535,
+    make: str = "rawdenoise",
+    model: str = "synthetic",
+    iso: float | None = None,
+    exposure_time: float | Fraction | None = None,
+    capture_time: str | None = None,
+    color_matrix: np.ndarray | None = None,
+    as_shot_neutral: Sequence[float] | None = None,
+    orientation: int = 1,
+    software: str = "rawdenoise",
+    extra_tags: Sequence[tuple[int, str, int, Any]] = (),
+) -> Path:
+    """Write a single-IFD uncompressed CFA DNG (DNG 1.4) of a uint16 mosaic.
+
+    ``black_level`` is one value or four in the 2x2 CFA repeat order (row-major). ``iso``,
+    ``exposure_time`` and ``capture_time`` (``"YYYY:MM:DD HH:MM:SS"``) go into IFD0 as TIFF/EP
+    tags, which exifread reads as ``Image ISOSpeedRatings`` etc. ``extra_tags`` are tifffile
+    ``(code, dtype, count, value)`` tuples. The caller handles atomicity.
+    """
+    import tifffile
+
+    mosaic = np.ascontiguousarray(mosaic, dtype=np.uint16)
+    cfa = cfa.upper()
+    pattern_from_cfa(cfa)  # validates
+    cfa_codes = tuple(_CFA_CODES[c] for c in cfa)
+    blacks = [float(black_level)] if np.isscalar(black_level) else [float(b) for b in black_level]
+    if len(blacks) not in (1, 4):
+        raise InputError("black_level needs 1 or 4 values")
+    if color_matrix is None:
+        color_matrix = np.eye(3)
+    neutral = as_shot_neutral if as_shot_neutral is not None else (1.0, 1.0, 1.0)
+    tags: list[tuple[int, str, int, Any, bool]] = [
+        (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
+        (50707, "B", 4, (1, 1, 0, 0), True),  # DNGBackwardVersion
+        (271, "s", 0, make or "unknown", True),  # Make
+        (272, "s", 0, model or "unknown", True),  # Model
+        (274, "H", 1, int(orientation), True),  # Orientation
+        (50708, "s", 0, f"{make} {model}".strip() or "unknown", True),  # UniqueCameraModel
+        (33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim
+        (33422, "B", 4, cfa_codes, True),  # CFAPattern
+        (50710, "B", 3, (0, 1, 2), True),  # CFAPlaneColor
+        (50711, "H", 1, 1, True),  # CFALayout: rectangular
+        (50713, "H", 2, (2, 2) if len(blacks) == 4 else (1, 1), True),  # BlackLevelRepeatDim
+        (50714, "2I", len(blacks), _rational_list(blacks), True),  # BlackLevel
+        (50717, "I", 1, int(round(white_level)), True),  # WhiteLevel
+        (50721, "2i", 9, _srational_list(np.asarray(color_matrix).reshape(-1)), True),
+        (50778, "H", 1, 21, True),  # CalibrationIlluminant1: D65
+        (50728, "2I", 3, _rational_list(neutral), True),  # AsShotNeutral
+    ]
+    if iso is not None:
+        tags.append((34855, "H", 1, int(round(iso)), True))  # ISOSpeedRatings
+    if exposure_time is not None:
+        tags.append((33434, "2I", 1, _rational(exposure_time), True))  # ExposureTime
+    if capture_time:
+        tags.append((36867, "s", 0, capture_time, True))  # DateTimeOriginal
+    known = {t[0] for t in tags}
+    tags.extend((code, dt, n, v, True) for code, dt, n, v in extra_tags if code not in known)
+    tifffile.imwrite(
+        str(path),
+        mosaic,
+        photometric=32803,  # CFA
+        compression=None,
+        metadata=None,
+        subfiletype=0,
+        software=software,
+        extratags=tags,
+    )
+    return Path(path)
+
+
+def _rational_list(values: Iterable[float]) -> tuple[int, ...]:
+    out: list[int] = []
+    for v in values:
+        out.extend(_rational(v, 10000))
+    return tuple(out)

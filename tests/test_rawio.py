@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rawdenoise.errors import InputError, UnsupportedSensorError
+from rawdenoise.rawio import (
+    cfa_from_pattern,
+    normalize,
+    pack_bayer,
+    pattern_from_cfa,
+    read_raw,
+    unpack_bayer,
+)
+
+PHASES = ["RGGB", "BGGR", "GRBG", "GBRG"]
+
+
+@pytest.mark.parametrize("cfa", PHASES)
+@pytest.mark.parametrize("shape", [(8, 10), (9, 10), (8, 11), (9, 11), (2, 2), (3, 3)])
+def test_pack_unpack_round_trip_is_bit_exact(cfa: str, shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(1)
+    mosaic = rng.integers(0, 65536, size=shape, dtype=np.uint16)
+    pattern = pattern_from_cfa(cfa)
+    packed = pack_bayer(mosaic, pattern)
+    assert packed.shape == (4, (shape[0] + 1) // 2, (shape[1] + 1) // 2)
+    back = unpack_bayer(packed, pattern, shape)
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, mosaic)
+
+
+@pytest.mark.parametrize(
+    ("cfa", "pattern", "r_at", "b_at"),
+    [
+        ("RGGB", [[0, 1], [3, 2]], (0, 0), (1, 1)),
+        ("BGGR", [[2, 3], [1, 0]], (1, 1), (0, 0)),
+        ("GRBG", [[1, 0], [2, 3]], (0, 1), (1, 0)),
+        ("GBRG", [[3, 2], [0, 1]], (1, 0), (0, 1)),
+    ],
+)
+def test_channels_are_r_g1_b_g2_for_every_phase(cfa, pattern, r_at, b_at) -> None:
+    assert pattern_from_cfa(cfa).tolist() == pattern
+    assert cfa_from_pattern(np.array(pattern)) == cfa
+    mosaic = np.zeros((4, 4), dtype=np.uint16)
+    mosaic[r_at[0] :: 2, r_at[1] :: 2] = 100
+    mosaic[b_at[0] :: 2, b_at[1] :: 2] = 300
+    packed = pack_bayer(mosaic, np.array(pattern))
+    assert (packed[0] == 100).all() and (packed[2] == 300).all()
+    assert (packed[1] == 0).all() and (packed[3] == 0).all()
+
+
+def test_odd_edge_is_padded_with_the_same_cfa_phase() -> None:
+    mosaic = np.arange(5 * 4, dtype=np.uint16).reshape(5, 4)
+    packed = pack_bayer(mosaic, pattern_from_cfa("RGGB"))
+    # the padded 6th row copies row 4 (same phase as the missing row 5... i.e. rows 3)
+    np.testing.assert_array_equal(packed[3][-1], mosaic[3, 0::2])
+
+
+def test_normalize_uses_per_channel_levels() -> None:
+    packed = np.stack([np.full((2, 2), v, np.uint16) for v in (110, 220, 330, 440)])
+    black = np.array([10, 20, 30, 40])
+    white = np.array([210, 420, 630, 840])
+    np.testing.assert_allclose(normalize(packed, black, white), 0.5)
+
+
+@pytest.mark.parametrize("cfa", PHASES)
+@pytest.mark.parametrize("size", [(64, 96), (63, 95)])
+def test_read_raw_of_written_dng(make_dng, cfa: str, size: tuple[int, int]) -> None:
+    path = make_dng(f"{cfa}.dng", h=size[0], w=size[1], cfa=cfa, black=[60, 62, 64, 66], white=1000)
+    frame = read_raw(path)
+    assert frame.cfa == cfa
+    assert frame.shape == size
+    assert frame.make == "Test" and frame.model == "Cam"
+    # DNG BlackLevel is in CFA repeat order; RawFrame keeps it in R, G1, B, G2 order
+    expected = {pos: v for pos, v in zip(cfa_positions(cfa), [60, 62, 64, 66], strict=True)}
+    assert frame.black_level.tolist() == [expected[c] for c in range(4)]
+    assert frame.white_level.tolist() == [1000] * 4
+    np.testing.assert_array_equal(frame.unpack(frame.packed()), frame.mosaic)
+
+
+def cfa_positions(cfa: str) -> list[int]:
+    """Colour index (0 R, 1 G1, 2 B, 3 G2) at each row-major 2x2 position."""
+    return pattern_from_cfa(cfa).reshape(-1).tolist()
+
+
+def test_white_level_falls_back_when_per_channel_missing(make_dng) -> None:
+    frame = read_raw(make_dng(white=4095))
+    assert frame.white_level.tolist() == [4095] * 4
+
+
+def test_missing_file_truncated_and_renamed_jpeg(tmp_path, make_dng) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        read_raw(tmp_path / "nope.dng")
+    jpeg = tmp_path / "photo.CR2"
+    import imageio.v3 as iio
+
+    iio.imwrite(jpeg, np.zeros((16, 16, 3), np.uint8), extension=".jpg")
+    with pytest.raises(InputError, match="not a RAW file"):
+        read_raw(jpeg)
+    good = make_dng(h=256, w=256)
+    truncated = tmp_path / "cut.dng"
+    truncated.write_bytes(good.read_bytes()[:2000])
+    with pytest.raises(InputError):
+        read_raw(truncated)
+
+
+def test_linear_dng_is_refused_naming_the_sensor(tmp_path) -> None:
+    import tifffile
+
+    path = tmp_path / "linear.dng"
+    rgb = np.zeros((64, 64, 3), np.uint16)
+    tifffile.imwrite(
+        path,
+        rgb,
+        photometric=34892,
+        extratags=[
+            (50706, "B", 4, (1, 4, 0, 0), True),
+            (271, "s", 0, "Test", True),
+            (272, "s", 0, "Linear", True),
+            (50708, "s", 0, "Test Linear", True),
+        ],
+    )
+    with pytest.raises(UnsupportedSensorError, match="linear"):
+        read_raw(path)
+
+
+def test_xtrans_dng_is_refused_naming_the_sensor(tmp_path) -> None:
+    import tifffile
+
+    xtrans = [
+        1,
+        1,
+        0,
+        1,
+        1,
+        2,
+        1,
+        1,
+        2,
+        1,
+        1,
+        0,
+        2,
+        0,
+        1,
+        0,
+        2,
+        1,
+        1,
+        1,
+        2,
+        1,
+        1,
+        0,
+        1,
+        1,
+        0,
+        1,
+        1,
+        2,
+        0,
+        2,
+        1,
+        2,
+        0,
+        1,
+    ]
+    path = tmp_path / "xtrans.dng"
+    tifffile.imwrite(
+        path,
+        np.full((36, 36), 100, np.uint16),
+        photometric=32803,
+        extratags=[
+            (50706, "B", 4, (1, 4, 0, 0), True),
+            (271, "s", 0, "FUJIFILM", True),
+            (272, "s", 0, "X-T3", True),
+            (50708, "s", 0, "Fujifilm X-T3", True),
+            (33421, "H", 2, (6, 6), True),
+            (33422, "B", 36, tuple(xtrans), True),
+            (50717, "H", 1, 4095, True),
+        ],
+    )
+    with pytest.raises(UnsupportedSensorError, match="X-Trans"):
+        read_raw(path)
+
+
+@pytest.mark.realdata
+def test_real_samples_decode(shared_data) -> None:
+    arw = read_raw(shared_data / "sony_ilce7rm3_iso3200_DSC2164.ARW")
+    assert arw.cfa == "RGGB" and arw.shape == (3464, 5184)
+    assert arw.black_level.tolist() == [512] * 4
+    assert arw.white_level.tolist() == [15360] * 4  # camera white, not the 14-bit maximum
+    assert (arw.make, arw.model) == ("SONY", "ILCE-7RM3")
+    gopro = read_raw(shared_data / "gopro_hero6_iso100_GOPR0024.dng")
+    assert gopro.shape == (3000, 4000) and gopro.white_level.tolist() == [16383] * 4
+    with pytest.raises(InputError, match="not a RAW file"):
+        read_raw(shared_data / "gopro_hero6_original_GOPR0024.GPR")
