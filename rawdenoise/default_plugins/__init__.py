@@ -1,0 +1,1 @@
+"""Built-in architectures and camera profiles, registered through the same hooks as plugins."""
