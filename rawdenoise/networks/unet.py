@@ -1,0 +1,81 @@
+"""The SID/LED UNet for packed 4-channel RAW, with LED's exact module names and shapes.
+
+State-dict keys and shapes equal LED's ``UNetArch`` (method.md §2.1), so LED and LRD checkpoints
+load with ``strict=True``. The forward pass pads to a multiple of 16 (reflect, split as LED
+does) and crops back, so any input size works.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rawdenoise.networks.padding import crop_padding, pad_to_multiple
+
+#: Input height and width are padded internally to a multiple of this (4 poolings).
+MULTIPLE_OF = 16
+
+
+def _lrelu(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2)  # LED writes max(0.2 x, x): the same function
+
+
+class UNet(nn.Module):
+    """SID UNet: 4 poolings, ``channels * (1, 2, 4, 8, 16)`` features, no global residual."""
+
+    def __init__(self, in_channels: int = 4, out_channels: int = 4, channels: int = 32) -> None:
+        super().__init__()
+        c = int(channels)
+        if c < 1 or in_channels < 1 or out_channels < 1:
+            raise ValueError("UNet channels must be positive")
+        self.in_channels, self.out_channels, self.channels = in_channels, out_channels, c
+
+        self.conv1_1 = nn.Conv2d(in_channels, c, 3, 1, 1)
+        self.conv1_2 = nn.Conv2d(c, c, 3, 1, 1)
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2_1 = nn.Conv2d(c, 2 * c, 3, 1, 1)
+        self.conv2_2 = nn.Conv2d(2 * c, 2 * c, 3, 1, 1)
+        self.pool2 = nn.MaxPool2d(2)
+        self.conv3_1 = nn.Conv2d(2 * c, 4 * c, 3, 1, 1)
+        self.conv3_2 = nn.Conv2d(4 * c, 4 * c, 3, 1, 1)
+        self.pool3 = nn.MaxPool2d(2)
+        self.conv4_1 = nn.Conv2d(4 * c, 8 * c, 3, 1, 1)
+        self.conv4_2 = nn.Conv2d(8 * c, 8 * c, 3, 1, 1)
+        self.pool4 = nn.MaxPool2d(2)
+        self.conv5_1 = nn.Conv2d(8 * c, 16 * c, 3, 1, 1)
+        self.conv5_2 = nn.Conv2d(16 * c, 16 * c, 3, 1, 1)
+
+        self.upv6 = nn.ConvTranspose2d(16 * c, 8 * c, 2, stride=2)
+        self.conv6_1 = nn.Conv2d(16 * c, 8 * c, 3, 1, 1)
+        self.conv6_2 = nn.Conv2d(8 * c, 8 * c, 3, 1, 1)
+        self.upv7 = nn.ConvTranspose2d(8 * c, 4 * c, 2, stride=2)
+        self.conv7_1 = nn.Conv2d(8 * c, 4 * c, 3, 1, 1)
+        self.conv7_2 = nn.Conv2d(4 * c, 4 * c, 3, 1, 1)
+        self.upv8 = nn.ConvTranspose2d(4 * c, 2 * c, 2, stride=2)
+        self.conv8_1 = nn.Conv2d(4 * c, 2 * c, 3, 1, 1)
+        self.conv8_2 = nn.Conv2d(2 * c, 2 * c, 3, 1, 1)
+        self.upv9 = nn.ConvTranspose2d(2 * c, c, 2, stride=2)
+        self.conv9_1 = nn.Conv2d(2 * c, c, 3, 1, 1)
+        self.conv9_2 = nn.Conv2d(c, c, 3, 1, 1)
+        self.conv10_1 = nn.Conv2d(c, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, pads = pad_to_multiple(x, MULTIPLE_OF)
+        c1 = _lrelu(self.conv1_2(_lrelu(self.conv1_1(x))))
+        c2 = _lrelu(self.conv2_2(_lrelu(self.conv2_1(self.pool1(c1)))))
+        c3 = _lrelu(self.conv3_2(_lrelu(self.conv3_1(self.pool2(c2)))))
+        c4 = _lrelu(self.conv4_2(_lrelu(self.conv4_1(self.pool3(c3)))))
+        c5 = _lrelu(self.conv5_2(_lrelu(self.conv5_1(self.pool4(c4)))))
+        c6 = self._up(self.upv6, self.conv6_1, self.conv6_2, c5, c4)
+        c7 = self._up(self.upv7, self.conv7_1, self.conv7_2, c6, c3)
+        c8 = self._up(self.upv8, self.conv8_1, self.conv8_2, c7, c2)
+        c9 = self._up(self.upv9, self.conv9_1, self.conv9_2, c8, c1)
+        return crop_padding(self.conv10_1(c9), pads)
+
+    @staticmethod
+    def _up(
+        upv: nn.Module, conv_a: nn.Module, conv_b: nn.Module, x: torch.Tensor, skip: torch.Tensor
+    ) -> torch.Tensor:
+        x = torch.cat([upv(x), skip], dim=1)  # upsampled first, as in LED
+        return _lrelu(conv_b(_lrelu(conv_a(x))))
