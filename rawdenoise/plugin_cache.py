@@ -1,0 +1,136 @@
+"""The plugin discovery manifest: what each installed plugin registers, without importing it.
+
+One JSON file per Python environment in ``plugin_cache_dir()``. Each entry is keyed on the
+plugin's distribution, version and entry point (:attr:`EntryPointInfo.key`), so installing,
+removing or upgrading a plugin changes the key and that plugin is imported again; editable
+installs are never cached (their code changes without a version bump). The manifest is only a
+hint: a corrupt, foreign or out-of-date file is ignored and rewritten.
+
+It lets ``rawdenoise plugins``, shell completion of ``--arch``/``--camera`` and the registry
+work without importing plugin code or torch. :func:`complete_architectures` and
+:func:`complete_cameras` are ready for Typer's ``autocompletion=``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rawdenoise.dirs import plugin_cache_dir
+
+MANIFEST_SCHEMA = 1
+
+
+def _environment_id() -> str:
+    """Which Python environment the manifest describes (its own set of installed plugins)."""
+    ident = f"{os.path.realpath(sys.prefix)}|{sys.version_info[0]}.{sys.version_info[1]}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:12]
+
+
+def manifest_path() -> Path:
+    return plugin_cache_dir() / f"manifest-{_environment_id()}.json"
+
+
+def _header() -> dict[str, Any]:
+    from rawdenoise import __version__
+
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "rawdenoise": __version__,
+        "prefix": os.path.realpath(sys.prefix),
+    }
+
+
+def read_manifest() -> tuple[dict[str, dict[str, Any]], str]:
+    """``(entries by key, status)``; status is "ok", "missing", "corrupt" or "stale".
+
+    "stale" means the file was written by another rawdenoise version or schema (hook semantics
+    may differ): its entries are dropped and the plugins are imported again.
+    """
+    path = manifest_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}, "missing"
+    except OSError:
+        return {}, "corrupt"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}, "corrupt"
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
+        return {}, "corrupt"
+    header = _header()
+    if any(data.get(k) != v for k, v in header.items()):
+        return {}, "stale"
+    entries = {
+        k: v
+        for k, v in data["entries"].items()
+        if isinstance(k, str) and isinstance(v, dict) and _valid_entry(v)
+    }
+    return entries, ("ok" if len(entries) == len(data["entries"]) else "corrupt")
+
+
+def _valid_entry(entry: Mapping[str, Any]) -> bool:
+    return (
+        isinstance(entry.get("architectures"), list)
+        and isinstance(entry.get("camera_profiles"), list)
+        and isinstance(entry.get("errors", []), list)
+    )
+
+
+def write_manifest(entries: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Write the manifest atomically; ``False`` when the cache dir is not writable."""
+    path = manifest_path()
+    payload = {**_header(), "entries": dict(sorted(entries.items()))}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh, indent=1, sort_keys=False)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        return False
+    return True
+
+
+def clear_manifest() -> None:
+    with contextlib.suppress(OSError):
+        manifest_path().unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- completion
+
+
+def _names(kind: str) -> list[str]:
+    from rawdenoise import registry
+
+    try:
+        return registry.names(kind, quiet=True)
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+
+
+def complete_architectures(incomplete: str = "") -> list[str]:
+    """Architecture names, aliases and ``plugin:name`` forms starting with ``incomplete``.
+
+    Reads the manifest (plus built-ins and editable plugins, whose entry modules import no
+    torch); suitable for ``typer.Option(..., autocompletion=complete_architectures)``.
+    """
+    return [n for n in _names("architecture") if n.startswith(incomplete)]
+
+
+def complete_cameras(incomplete: str = "") -> list[str]:
+    """Camera profile ids (and ``plugin:id`` forms) starting with ``incomplete``."""
+    return [n for n in _names("camera profile") if n.startswith(incomplete)]

@@ -1,0 +1,477 @@
+"""Plugin discovery and loading (pluggy, entry-point group ``rawdenoise``).
+
+Built-in architectures and camera profiles are default plugins registered through the same hooks
+as third-party ones (``rawdenoise.default_plugins``), plus the user's ``profiles/`` folder.
+
+Every third-party entry point is loaded in isolation: a plugin that fails to import, raises in a
+hook or registers garbage is reported with one ``rawdenoise: warning: ...`` line on stderr and
+skipped, and rawdenoise carries on. ``RAWDENOISE_LOAD_PLUGINS`` is an allow-list of distribution
+or entry-point names (comma-separated); set but empty loads no third-party plugin.
+
+What each installed (non-editable) plugin registers is remembered in a discovery manifest
+(:mod:`rawdenoise.plugin_cache`), so later runs neither import plugin code nor torch. Nothing in
+this module imports torch: networks are built by :func:`rawdenoise.registry.create_network`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from rawdenoise import hookspecs
+from rawdenoise.errors import PluginError
+from rawdenoise.specs import ArchitectureSpec, CameraProfile
+
+ENTRY_POINT_GROUP = "rawdenoise"
+LOAD_ENV = "RAWDENOISE_LOAD_PLUGINS"
+
+#: Names of the pseudo-plugins; also accepted as ``builtin:NAME`` / ``user:ID`` qualifiers.
+BUILTIN = "builtin"
+USER = "user"
+
+#: Lower tiers win when several plugins register the same name.
+TIERS = {USER: 0, BUILTIN: 1, "plugin": 2}
+
+_DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    (BUILTIN, "rawdenoise.default_plugins.architectures"),
+    (BUILTIN, "rawdenoise.default_plugins.cameras"),
+    (USER, "rawdenoise.default_plugins.user_profiles"),
+)
+_HOOKS: tuple[tuple[str, str], ...] = (
+    ("register_architectures", "architecture"),
+    ("register_camera_profiles", "camera profile"),
+)
+
+
+def normalize_name(name: str) -> str:
+    """Distribution-name normalization (PEP 503): case-insensitive, ``-_.`` equivalent."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class EntryPointInfo:
+    """One installed entry point of the group, with its distribution (read without importing)."""
+
+    name: str
+    value: str
+    distribution: str
+    version: str
+    editable: bool
+    entry_point: metadata.EntryPoint | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        """Manifest key: changes when the distribution's version or the entry point changes."""
+        return f"{normalize_name(self.distribution)}=={self.version}|{self.name}={self.value}"
+
+
+@dataclass
+class PluginRecord:
+    """What one plugin is and what it registered (or why it could not be loaded)."""
+
+    name: str
+    kind: str  #: "builtin", "user" or "plugin"
+    distribution: str = ""
+    version: str = ""
+    value: str = ""  #: entry-point target "module:attr"
+    editable: bool = False
+    #: "loaded" (imported this run), "cache" (from the manifest, not imported), "failed"
+    status: str = "loaded"
+    architectures: list[ArchitectureSpec] = field(default_factory=list)
+    camera_profiles: list[CameraProfile] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def tier(self) -> int:
+        return TIERS[self.kind]
+
+    @property
+    def qualifiers(self) -> set[str]:
+        """Names that select this plugin in ``PLUGIN:NAME``."""
+        if self.kind == BUILTIN:
+            return {BUILTIN, "rawdenoise"}
+        if self.kind == USER:
+            return {USER}
+        return {normalize_name(self.name), normalize_name(self.distribution)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "distribution": self.distribution,
+            "version": self.version,
+            "entry_point": self.value,
+            "editable": self.editable,
+            "status": self.status,
+            "architectures": [a.name for a in self.architectures],
+            "camera_profiles": [p.id for p in self.camera_profiles],
+            "errors": list(self.errors),
+        }
+
+    def to_cache(self) -> dict[str, Any]:
+        """The manifest entry: everything needed to use the plugin without importing it."""
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "value": self.value,
+            "architectures": [a.to_dict() for a in self.architectures],
+            "camera_profiles": [p.to_dict() for p in self.camera_profiles],
+            "errors": list(self.errors),
+        }
+
+    @classmethod
+    def from_cache(cls, info: EntryPointInfo, data: Mapping[str, Any]) -> PluginRecord:
+        """Rebuild from a manifest entry (raises on anything malformed: then it is reloaded)."""
+        return cls(
+            name=info.name,
+            kind="plugin",
+            distribution=info.distribution,
+            version=info.version,
+            value=info.value,
+            editable=info.editable,
+            status="cache",
+            architectures=[ArchitectureSpec.from_dict(d) for d in data["architectures"]],
+            camera_profiles=[CameraProfile.from_dict(d) for d in data["camera_profiles"]],
+            errors=[str(e) for e in data.get("errors", [])],
+        )
+
+
+@dataclass
+class Discovery:
+    """Result of one discovery: every plugin in precedence order, and what was left out."""
+
+    plugins: list[PluginRecord]
+    excluded: list[EntryPointInfo]  #: installed but not in RAWDENOISE_LOAD_PLUGINS
+    manifest: str  #: manifest path
+    manifest_status: str  #: "hit", "updated", "rebuilt" (was corrupt/stale) or "unwritable"
+    pm: pluggy.PluginManager = field(repr=False)
+
+    @property
+    def errors(self) -> list[str]:
+        return [e for p in self.plugins for e in p.errors]
+
+
+# --------------------------------------------------------------------------- warnings
+
+_warned: set[str] = set()
+
+
+def warn(message: str) -> None:
+    """One ``rawdenoise: warning: ...`` line on stderr, once per process per message."""
+    line = " ".join(message.split())
+    if line in _warned:
+        return
+    _warned.add(line)
+    try:
+        sys.stderr.write(f"rawdenoise: warning: {line}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _is_editable(dist: metadata.Distribution) -> bool:
+    """PEP 610: ``direct_url.json`` with ``dir_info.editable`` marks an editable install."""
+    try:
+        text = dist.read_text("direct_url.json")
+    except Exception:
+        return False
+    if not text:
+        return False
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return bool(isinstance(data, dict) and (data.get("dir_info") or {}).get("editable"))
+
+
+def installed_entry_points() -> list[EntryPointInfo]:
+    """Every entry point in the group ``rawdenoise`` (distribution metadata only; no import)."""
+    out: list[EntryPointInfo] = []
+    seen: set[tuple[str, str]] = set()
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        dist_name = (dist.metadata["Name"] if dist is not None else None) or "unknown"
+        version = (dist.version if dist is not None else None) or "0"
+        ident = (normalize_name(dist_name), ep.name)
+        if ident in seen:  # the same distribution found twice on sys.path
+            continue
+        seen.add(ident)
+        editable = _is_editable(dist) if dist is not None else True
+        out.append(EntryPointInfo(ep.name, ep.value, dist_name, version, editable, ep))
+    return sorted(out, key=lambda i: (normalize_name(i.distribution), i.name))
+
+
+def allow_list() -> set[str] | None:
+    """Normalized names from ``RAWDENOISE_LOAD_PLUGINS``; ``None`` when unset (load all)."""
+    value = os.environ.get(LOAD_ENV)
+    if value is None:
+        return None
+    return {normalize_name(n) for n in value.split(",") if n.strip()}
+
+
+def is_allowed(info: EntryPointInfo, allowed: set[str] | None) -> bool:
+    if allowed is None:
+        return True
+    return normalize_name(info.name) in allowed or normalize_name(info.distribution) in allowed
+
+
+# --------------------------------------------------------------------------- hook calls
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("rawdenoise")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _coerce(kind: str, item: Any) -> ArchitectureSpec | CameraProfile:
+    if isinstance(item, BaseException):  # a plugin reporting one bad item (user_profiles does)
+        raise item
+    if kind == "architecture":
+        if isinstance(item, ArchitectureSpec):
+            return item
+        if isinstance(item, Mapping):
+            return ArchitectureSpec.from_dict(item)
+        expected = "ArchitectureSpec"
+    else:
+        if isinstance(item, CameraProfile):
+            return item
+        if isinstance(item, Mapping):
+            return CameraProfile.from_dict(item)
+        expected = "CameraProfile"
+    shown = repr(item)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise PluginError(f"registered {type(item).__name__} {shown}, expected a {expected}")
+
+
+def _label(record: PluginRecord) -> str:
+    if record.kind == "plugin":
+        return f"plugin {record.name!r} ({record.distribution} {record.version})"
+    return f"{record.kind} plugin"
+
+
+def call_hooks(pm: pluggy.PluginManager, plugin: object, record: PluginRecord) -> None:
+    """Run ``plugin``'s hook implementations one by one, collecting valid items into ``record``.
+
+    Each registered item is validated on its own; a bad item or a hook that raises becomes an
+    error line on the record, and the plugin's other items are kept.
+    """
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.spec is None:
+            record.errors.append(f"{_label(record)}: unknown hook {caller.name!r}")
+    for hook_name, kind in _HOOKS:
+        caller = getattr(pm.hook, hook_name)
+        for impl in caller.get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            items: list[Any] = []
+
+            def register(item: Any, _kind: str = kind, _items: list[Any] = items) -> None:
+                try:
+                    _items.append(_coerce(_kind, item))
+                except PluginError as exc:
+                    record.errors.append(f"{_label(record)}: invalid {_kind}: {exc.message}")
+                except Exception as exc:
+                    record.errors.append(
+                        f"{_label(record)}: invalid {_kind}: {type(exc).__name__}: {exc}"
+                    )
+
+            try:
+                impl.function(**{name: register for name in impl.argnames})
+            except Exception as exc:
+                record.errors.append(
+                    f"{_label(record)}: {hook_name} failed: {type(exc).__name__}: {exc}"
+                )
+            target = record.architectures if kind == "architecture" else record.camera_profiles
+            target.extend(items)
+
+
+def _import_target(info: EntryPointInfo) -> object:
+    if info.entry_point is not None:
+        return info.entry_point.load()
+    module, _, attr = info.value.partition(":")
+    obj: Any = importlib.import_module(module.strip())
+    for part in filter(None, attr.strip().split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _load_entry_point(pm: pluggy.PluginManager, info: EntryPointInfo) -> PluginRecord:
+    record = PluginRecord(
+        name=info.name,
+        kind="plugin",
+        distribution=info.distribution,
+        version=info.version,
+        value=info.value,
+        editable=info.editable,
+    )
+    try:
+        target = _import_target(info)
+    except BaseException as exc:  # SystemExit/KeyboardInterrupt from a plugin's import too
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        record.status = "failed"
+        record.errors.append(
+            f"{_label(record)} failed to load {info.value}: {type(exc).__name__}: {exc}"
+        )
+        return record
+    try:
+        pm.register(target, name=f"{ENTRY_POINT_GROUP}:{info.key}")
+    except Exception as exc:  # pluggy validation: wrong hook arguments, registered twice
+        record.status = "failed"
+        record.errors.append(f"{_label(record)} is not a valid plugin: {exc}")
+        return record
+    call_hooks(pm, target, record)
+    return record
+
+
+def _default_records(pm: pluggy.PluginManager) -> list[PluginRecord]:
+    records: dict[str, PluginRecord] = {}
+    for kind, module_name in _DEFAULT_PLUGINS:
+        record = records.setdefault(
+            kind,
+            PluginRecord(name=kind, kind=kind, distribution="rawdenoise", version=_own_version()),
+        )
+        module: ModuleType = importlib.import_module(module_name)
+        if pm.get_plugin(module_name) is None:
+            pm.register(module, name=module_name)
+        call_hooks(pm, module, record)
+    return [records[USER], records[BUILTIN]]
+
+
+def _own_version() -> str:
+    from rawdenoise import __version__
+
+    return __version__
+
+
+# --------------------------------------------------------------------------- discovery
+
+_memo: tuple[tuple[Any, ...], Discovery] | None = None
+
+
+def _memo_key(infos: Iterable[EntryPointInfo]) -> tuple[Any, ...]:
+    from rawdenoise.default_plugins.user_profiles import signature
+
+    return (
+        tuple((i.key, i.editable) for i in infos),
+        os.environ.get(LOAD_ENV),
+        os.environ.get("RAWDENOISE_HOME"),
+        signature(),
+    )
+
+
+def discover(*, refresh: bool = False, quiet: bool = False) -> Discovery:
+    """Find and load every plugin (third-party ones from the manifest where it is current).
+
+    ``refresh`` ignores the manifest and in-process memo (imports every allowed plugin and
+    rewrites the manifest). ``quiet`` suppresses the warning lines (used by shell completion).
+    The result is memoized in-process until the installed plugins, the allow-list, the data
+    directory or the user's profiles change.
+    """
+    global _memo
+    from rawdenoise import plugin_cache
+
+    infos = installed_entry_points()
+    key = _memo_key(infos)
+    if not refresh and _memo is not None and _memo[0] == key:
+        if not quiet:
+            for message in _memo[1].errors:
+                warn(message)
+        return _memo[1]
+
+    pm = new_plugin_manager()
+    records = _default_records(pm)
+    allowed = allow_list()
+    excluded: list[EntryPointInfo] = []
+    if refresh:
+        plugin_cache.clear_manifest()
+    manifest, status = plugin_cache.read_manifest()
+    fresh: dict[str, dict[str, Any]] = {}
+    changed = status != "ok"
+    for info in infos:
+        if not is_allowed(info, allowed):
+            excluded.append(info)
+            if not info.editable and info.key in manifest:
+                fresh[info.key] = manifest[info.key]  # keep it for when it is allowed again
+            continue
+        record = None
+        if not info.editable and info.key in manifest:
+            try:
+                record = PluginRecord.from_cache(info, manifest[info.key])
+                fresh[info.key] = manifest[info.key]
+            except Exception:
+                changed = True  # malformed entry: import the plugin and write it again
+                record = None
+        if record is None:
+            record = _load_entry_point(pm, info)
+            if not info.editable and record.status == "loaded":
+                fresh[info.key] = record.to_cache()
+                changed = True
+        records.append(record)
+    if set(fresh) != set(manifest):
+        changed = True
+    if changed:
+        written = plugin_cache.write_manifest(fresh)
+        manifest_status = "rebuilt" if status in ("corrupt", "stale") else "updated"
+        if not written:
+            manifest_status = "unwritable"
+    else:
+        manifest_status = "hit"
+    result = Discovery(
+        plugins=records,
+        excluded=excluded,
+        manifest=str(plugin_cache.manifest_path()),
+        manifest_status=manifest_status,
+        pm=pm,
+    )
+    if not quiet:
+        for message in result.errors:
+            warn(message)
+    _memo = (key, result)
+    return result
+
+
+def reset() -> None:
+    """Forget the in-process discovery (tests; after installing a plugin at run time)."""
+    global _memo
+    _memo = None
+    _warned.clear()
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The plugin manager of the current discovery (built-ins and imported plugins).
+
+    Plugins served from the manifest are not imported and so are not registered here; use
+    :mod:`rawdenoise.registry` to look things up.
+    """
+    return discover().pm
+
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "LOAD_ENV",
+    "Discovery",
+    "EntryPointInfo",
+    "PluginRecord",
+    "allow_list",
+    "discover",
+    "installed_entry_points",
+    "plugin_manager",
+    "reset",
+    "warn",
+]
