@@ -1,0 +1,313 @@
+"""UNet (LED's exact keys), TinyNet, padding and the RepNR wrapper (merge maths, deploy)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rawdenoise.networks.padding import crop_padding, pad_to_multiple
+from rawdenoise.networks.repnr import RepNR, add_conv_biases, convertible_convs
+from rawdenoise.networks.tiny import TinyNet
+from rawdenoise.networks.unet import UNet
+
+# LED UNetArch state dict at channels 32, transcribed from method.md §2.1 (verified against LED).
+LED_UNET_TABLE: list[tuple[str, tuple[int, ...], int]] = [
+    ("conv1_1", (32, 4, 3, 3), 32),
+    ("conv1_2", (32, 32, 3, 3), 32),
+    ("conv2_1", (64, 32, 3, 3), 64),
+    ("conv2_2", (64, 64, 3, 3), 64),
+    ("conv3_1", (128, 64, 3, 3), 128),
+    ("conv3_2", (128, 128, 3, 3), 128),
+    ("conv4_1", (256, 128, 3, 3), 256),
+    ("conv4_2", (256, 256, 3, 3), 256),
+    ("conv5_1", (512, 256, 3, 3), 512),
+    ("conv5_2", (512, 512, 3, 3), 512),
+    ("upv6", (512, 256, 2, 2), 256),
+    ("conv6_1", (256, 512, 3, 3), 256),
+    ("conv6_2", (256, 256, 3, 3), 256),
+    ("upv7", (256, 128, 2, 2), 128),
+    ("conv7_1", (128, 256, 3, 3), 128),
+    ("conv7_2", (128, 128, 3, 3), 128),
+    ("upv8", (128, 64, 2, 2), 64),
+    ("conv8_1", (64, 128, 3, 3), 64),
+    ("conv8_2", (64, 64, 3, 3), 64),
+    ("upv9", (64, 32, 2, 2), 32),
+    ("conv9_1", (32, 64, 3, 3), 32),
+    ("conv9_2", (32, 32, 3, 3), 32),
+    ("conv10_1", (4, 32, 1, 1), 4),
+]
+LED_UNCONVERTED = ("upv6", "upv7", "upv8", "upv9", "conv10_1")
+
+
+def led_unet_state(seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, wshape, nbias in LED_UNET_TABLE:
+        state[f"{name}.weight"] = torch.randn(wshape, generator=g) * 0.05
+        state[f"{name}.bias"] = torch.randn(nbias, generator=g) * 0.01
+    return state
+
+
+def led_repnr_keys(aux: bool, branches: int = 5) -> list[str]:
+    """LED's RepNR key order (method.md §3.3): per converted conv main, [aux], align w, align b."""
+    keys = []
+    for name, _, _ in LED_UNET_TABLE:
+        if name in LED_UNCONVERTED:
+            keys += [f"{name}.weight", f"{name}.bias"]
+            continue
+        keys += [f"{name}.main_weight", f"{name}.main_bias"]
+        if aux:
+            keys += [f"{name}.aux_weight", f"{name}.aux_bias"]
+        keys += [f"{name}.align_weights.{i}" for i in range(branches + 1)]
+        keys += [f"{name}.align_biases.{i}" for i in range(branches + 1)]
+    return keys
+
+
+def randomize(module: nn.Module, scale: float = 0.1, seed: int = 0) -> None:
+    """Perturb every parameter (alignments and aux included) to non-trivial values."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * scale)
+
+
+# -- UNet ------------------------------------------------------------------------------------
+
+
+def test_unet_has_led_keys_and_shapes_and_loads_strictly():
+    net = UNet()
+    expected = {k: v.shape for k, v in led_unet_state().items()}
+    assert {k: v.shape for k, v in net.state_dict().items()} == expected
+    net.load_state_dict(led_unet_state(), strict=True)
+    assert torch.equal(net.conv5_2.weight, led_unet_state()["conv5_2.weight"])
+
+
+def test_unet_parameter_count_matches_led():
+    assert sum(p.numel() for p in UNet().parameters()) == 7_760_484
+
+
+def test_unet_options_change_widths():
+    net = UNet(in_channels=4, out_channels=1, channels=8)
+    assert net.conv1_1.weight.shape == (8, 4, 3, 3)
+    assert net.conv5_2.weight.shape == (128, 128, 3, 3)
+    assert net(torch.rand(1, 4, 20, 24)).shape == (1, 1, 20, 24)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 6), (2, 3), (5, 9), (17, 16), (37, 53)])
+def test_unet_and_tiny_keep_any_input_size(size):
+    x = torch.rand(2, 4, *size)
+    assert UNet(channels=4)(x).shape == x.shape
+    assert TinyNet(channels=4)(x).shape == x.shape
+
+
+def test_unet_padding_is_leds_reflect_split():
+    x = torch.rand(1, 4, 37, 53)
+    padded, pads = pad_to_multiple(x, 16)
+    # LED: dh = (-h) mod 16, top = dh // 2: 11 -> (5, 6); dw = 11 -> (5, 6)
+    assert pads == (5, 6, 5, 6)
+    assert torch.equal(padded, F.pad(x, (5, 6, 5, 6), mode="reflect"))
+    assert torch.equal(crop_padding(padded, pads), x)
+
+
+def test_padding_short_axes_pads_in_steps_and_replicates_single_pixels():
+    x = torch.arange(3.0).reshape(1, 1, 1, 3)
+    padded, pads = pad_to_multiple(x, 16)
+    assert padded.shape == (1, 1, 16, 16)
+    assert torch.equal(crop_padding(padded, pads), x)
+    # single row: replicated; width 3 -> 13 more: reflected in steps, values stay from x
+    assert torch.equal(padded[0, 0, 0], padded[0, 0, 15])
+    assert set(padded.unique().tolist()) == {0.0, 1.0, 2.0}
+    # a step-wise reflection of a short axis: the row next to the edge mirrors the edge's neighbour
+    y = torch.arange(4.0).reshape(1, 1, 4, 1).expand(1, 1, 4, 16)
+    py, (top, _, _, _) = pad_to_multiple(y, 16)
+    assert top == 6 and py[0, 0, top - 1, 0] == 1.0 and py[0, 0, top - 2, 0] == 2.0
+
+
+def test_unet_output_crop_is_aligned_with_input():
+    """A 1x1 identity-like path: the cropped output is the input's own pixels, not shifted."""
+    net = TinyNet(channels=4)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        net.conv_out.bias.copy_(torch.tensor([0.0, 1.0, 2.0, 3.0]))
+    out = net(torch.rand(1, 4, 7, 10))
+    assert torch.equal(out[0, :, 3, 5], torch.tensor([0.0, 1.0, 2.0, 3.0]))
+
+
+# -- RepNR -----------------------------------------------------------------------------------
+
+
+def test_repnr_unet_has_leds_262_and_298_keys_in_order():
+    rep = RepNR(UNet(), branches=5, exclude=("conv10_1",))
+    assert list(rep.state_dict()) == led_repnr_keys(aux=False)
+    assert len(rep.state_dict()) == 262
+    assert len(rep.converted) == 18
+    rep.add_aux()
+    assert list(rep.state_dict()) == led_repnr_keys(aux=True)
+    assert len(rep.state_dict()) == 298
+    assert rep.state_dict()["conv3_1.align_weights.5"].shape == (1, 64, 1, 1)
+    assert rep.state_dict()["conv3_1.aux_weight"].shape == (128, 64, 3, 3)
+
+
+def test_repnr_loads_led_pretrain_state_strictly():
+    rep = RepNR(UNet(channels=8), exclude=("conv10_1",))
+    state = {k: torch.randn_like(v) for k, v in rep.state_dict().items()}
+    fresh = RepNR(UNet(channels=8), exclude=("conv10_1",))
+    fresh.load_state_dict(state, strict=True)
+    assert torch.equal(
+        fresh.state_dict()["conv2_1.align_biases.3"], state["conv2_1.align_biases.3"]
+    )
+    with pytest.raises(RuntimeError, match="aux_weight"):
+        RepNR(UNet(channels=8), exclude=("conv10_1",)).load_state_dict(
+            {**state, "conv1_1.aux_weight": torch.zeros(8, 4, 3, 3)}, strict=True
+        )
+
+
+def test_repnr_starts_as_the_base_network_and_leaves_base_untouched():
+    base = UNet(channels=8)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    rep = RepNR(base, exclude=("conv10_1",), aux=True)
+    x = torch.rand(1, 4, 19, 23)
+    for branch in (-1, 0, 4):
+        torch.testing.assert_close(rep(x, branch), base(x), atol=1e-6, rtol=0)
+    randomize(rep)
+    assert all(torch.equal(v, base.state_dict()[k]) for k, v in before.items())
+
+
+def test_merged_form_matches_leds_trivial_form_inside_and_differs_at_the_border():
+    """Independent check of the merge maths on one conv: a*W + aux, b + sum(W*c) + b_aux."""
+    conv = nn.Conv2d(3, 5, 3, 1, 1)
+    rep = RepNR(nn.Sequential(conv), branches=2, aux=True)
+    randomize(rep, scale=0.3)
+    layer = rep.net[0]
+    a, c = layer.align_weights[1], layer.align_biases[1]
+    x = torch.randn(2, 3, 11, 13)
+    trivial = F.conv2d(a * x + c, layer.main_weight, layer.main_bias, padding=1) + F.conv2d(
+        x, layer.aux_weight, layer.aux_bias, padding=1
+    )
+    merged = rep(x, 1)
+    torch.testing.assert_close(merged[..., 1:-1, 1:-1], trivial[..., 1:-1, 1:-1])
+    assert (merged - trivial).abs().amax() > 1e-3  # zero padding of a shifted input differs
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (17, 29), (33, 47)])
+def test_deploy_equals_wrapper_on_odd_sizes(size):
+    rep = RepNR(UNet(channels=8), branches=5, exclude=("conv10_1",), aux=True)
+    randomize(rep, scale=0.05, seed=size[0])
+    x = torch.rand(2, 4, *size)
+    for branch in (-1, 2):
+        with torch.no_grad():
+            torch.testing.assert_close(rep.deploy(branch)(x), rep(x, branch), atol=1e-5, rtol=0)
+
+
+def test_deploy_is_a_plain_base_network_that_loads_into_a_fresh_one():
+    rep = RepNR(UNet(channels=8), exclude=("conv10_1",), aux=True)
+    randomize(rep, scale=0.05)
+    plain = rep.deploy()
+    assert not any(isinstance(m, type(rep.net.conv1_1)) for m in plain.modules())
+    fresh = UNet(channels=8)
+    fresh.load_state_dict(plain.state_dict(), strict=True)
+    x = torch.rand(1, 4, 21, 18)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), rep(x), atol=1e-5, rtol=0)
+    # the wrapper itself is unchanged by deploy
+    assert "conv1_1.main_weight" in rep.state_dict()
+
+
+def test_deploy_adds_a_bias_to_bias_free_convs():
+    rep = RepNR(TinyNet(bias=False), branches=3, exclude=("conv_out",), aux=True)
+    randomize(rep, scale=0.1)
+    plain = rep.deploy()
+    assert plain.conv1.bias is not None and plain.conv1.bias.abs().sum() > 0
+    x = torch.rand(1, 4, 9, 14)
+    with torch.no_grad():
+        torch.testing.assert_close(plain(x), rep(x), atol=1e-5, rtol=0)
+        fresh = TinyNet(bias=False)
+        state = plain.state_dict()
+        assert sorted(add_conv_biases(fresh, state)) == [
+            "conv1",
+            "conv2",
+            "conv3",
+            "conv4",
+            "conv5",
+        ]
+        fresh.load_state_dict(state, strict=True)
+        torch.testing.assert_close(fresh(x), rep(x), atol=1e-5, rtol=0)
+
+
+def test_eligibility_skips_transposed_grouped_dilated_and_excluded_convs():
+    base = nn.Sequential()
+    base.add_module("plain", nn.Conv2d(4, 8, 3, padding=1))
+    base.add_module("depthwise", nn.Conv2d(8, 8, 3, padding=1, groups=8))
+    base.add_module("dilated", nn.Conv2d(8, 8, 3, padding=2, dilation=2))
+    base.add_module("up", nn.ConvTranspose2d(8, 8, 2, stride=2))
+    inner = nn.Sequential()
+    inner.add_module("head", nn.Conv2d(8, 4, 1))
+    inner.add_module("strided", nn.Conv2d(4, 4, 3, stride=2, padding=1, padding_mode="reflect"))
+    base.add_module("inner", inner)
+    assert convertible_convs(base, exclude=("head",)) == ["plain", "inner.strided"]
+    assert convertible_convs(base, exclude=("inner.strided",)) == ["plain", "inner.head"]
+    rep = RepNR(base, branches=2, exclude=("head",), aux=True)
+    randomize(rep, scale=0.1)
+    x = torch.rand(1, 4, 10, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(rep.deploy()(x), rep(x), atol=1e-5, rtol=0)
+
+
+def test_generalize_sets_target_to_mean_of_cameras():
+    rep = RepNR(TinyNet(), branches=4, exclude=("conv_out",))
+    randomize(rep)
+    assert not rep.target_is_initial()
+    conv = rep.net.conv2
+    mean_w = torch.stack([conv.align_weights[i] for i in range(4)]).mean(0)
+    mean_b = torch.stack([conv.align_biases[i] for i in range(4)]).mean(0)
+    rep.generalize()
+    torch.testing.assert_close(conv.align_weights[-1], mean_w)
+    torch.testing.assert_close(conv.align_biases[-1], mean_b)
+    assert RepNR(TinyNet(), exclude=("conv_out",)).target_is_initial()
+
+
+def test_stages_choose_trainable_parameters_like_led():
+    rep = RepNR(TinyNet(), branches=2, exclude=("conv_out",))
+
+    def trainable() -> set[str]:
+        ids = {id(p) for p in rep.trainable_parameters()}
+        return {k for k, p in rep.named_parameters() if id(p) in ids}
+
+    rep.set_stage("pretrain")
+    names = trainable()
+    assert "net.conv1.main_weight" in names and "net.conv1.align_weights.1" in names
+    assert "net.conv1.align_weights.2" not in names and "net.conv_out.weight" in names
+    rep.set_stage("align")
+    assert trainable() == {
+        f"net.{c}.align_{k}.2" for c in rep.converted for k in ("weights", "biases")
+    }
+    rep.set_stage("aux")  # adds the aux convs
+    assert trainable() == {f"net.{c}.aux_{k}" for c in rep.converted for k in ("weight", "bias")}
+    with pytest.raises(ValueError, match="stage"):
+        rep.set_stage("finetune")
+
+
+def test_branch_index_is_checked():
+    rep = RepNR(TinyNet(), branches=2, exclude=("conv_out",))
+    x = torch.rand(1, 4, 4, 4)
+    rep(x, 1)
+    rep(x, -3)
+    with pytest.raises(IndexError, match="branch 3"):
+        rep(x, 3)
+
+
+def test_repnr_training_step_changes_only_the_trained_branch():
+    rep = RepNR(TinyNet(), branches=2, exclude=("conv_out",))
+    rep.set_stage("align")
+    opt = torch.optim.Adam(rep.trainable_parameters(), lr=1e-2)
+    x = torch.rand(2, 4, 8, 8)
+    before = {k: v.clone() for k, v in rep.state_dict().items()}
+    loss = (rep(x) - x).abs().mean()
+    loss.backward()
+    opt.step()
+    after = rep.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(".align_" in k and k.endswith(".2") for k in changed)
