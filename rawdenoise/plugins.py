@@ -246,16 +246,16 @@ def _coerce(kind: str, item: Any) -> ArchitectureSpec | CameraProfile:
             return item
         if isinstance(item, Mapping):
             return ArchitectureSpec.from_dict(item)
-        expected = "ArchitectureSpec"
+        expected = "an ArchitectureSpec"
     else:
         if isinstance(item, CameraProfile):
             return item
         if isinstance(item, Mapping):
             return CameraProfile.from_dict(item)
-        expected = "CameraProfile"
+        expected = "a CameraProfile"
     shown = repr(item)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    raise PluginError(f"registered {type(item).__name__} {shown}, expected a {expected}")
+    raise PluginError(f"registered {type(item).__name__} {shown}, expected {expected}")
 
 
 def _label(record: PluginRecord) -> str:
@@ -350,7 +350,7 @@ def _default_records(pm: pluggy.PluginManager) -> list[PluginRecord]:
         if pm.get_plugin(module_name) is None:
             pm.register(module, name=module_name)
         call_hooks(pm, module, record)
-    return [records[USER], records[BUILTIN]]
+    return [records[BUILTIN], records[USER]]
 
 
 def _own_version() -> str:

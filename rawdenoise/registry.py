@@ -155,9 +155,11 @@ def create_network(name: str | ArchitectureSpec, options: Mapping[str, Any] | No
             inspect.signature(factory).bind(**merged)
         except TypeError:
             accepted = _accepted_options(factory)
+            unknown = sorted(set(merged) - set(accepted)) if accepted else []
+            what = ", ".join(repr(u) for u in unknown) if unknown else f"these options ({exc})"
             raise PluginError(
-                f"architecture {spec.name!r} does not accept the options {sorted(merged)}: {exc}",
-                hint=f"it accepts: {accepted}" if accepted else None,
+                f"architecture {spec.name!r} does not accept {what}",
+                hint=f"its options: {', '.join(accepted)}" if accepted else None,
             ) from exc
         raise
 
@@ -180,18 +182,21 @@ def _import_factory(spec: ArchitectureSpec) -> Any:
     return obj
 
 
-def _accepted_options(factory: Any) -> str:
+def _accepted_options(factory: Any) -> list[str]:
+    """Keyword names the factory takes ([] when it takes **kwargs or has no signature)."""
     import inspect
 
     try:
-        params = inspect.signature(factory).parameters.values()
+        params = list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):
-        return ""
-    return ", ".join(
+        return []
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return []
+    return [
         p.name
         for p in params
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
-    )
+    ]
 
 
 # --------------------------------------------------------------------------- camera profiles
