@@ -1,0 +1,139 @@
+"""Device choice (auto/cpu/cuda/mps) and DistributedDataParallel under torchrun.
+
+torchrun sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; when ``WORLD_SIZE`` > 1 the process
+group is initialised (NCCL on CUDA, Gloo on CPU), each process uses ``cuda:LOCAL_RANK`` and
+only rank 0 writes checkpoints, models and progress. The user runs the same command line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from rawdenoise.errors import ResourceError, UsageError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process sits in a (possibly single-process) training job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def choose_device(name: str = "auto", *, local_rank: int = 0) -> torch.device:
+    """``auto`` -> CUDA, else Apple MPS, else CPU; an explicit device must exist."""
+    name = (name or "auto").strip().lower()
+    base, _, index = name.partition(":")
+    if base not in DEVICE_CHOICES:
+        raise UsageError(
+            f"unknown device {name!r}", hint=f"use one of {', '.join(DEVICE_CHOICES)} (or cuda:N)"
+        )
+    if base == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if base == "cuda":
+        if not torch.cuda.is_available():
+            raise ResourceError(
+                "CUDA is not available on this machine", hint="use --device cpu or --device auto"
+            )
+        idx = int(index) if index.isdigit() else local_rank
+        if idx >= torch.cuda.device_count():
+            raise ResourceError(f"there is no CUDA device {idx}")
+        return torch.device("cuda", idx)
+    if base == "mps":
+        if not _mps_available():
+            raise ResourceError(
+                "Apple MPS is not available on this machine", hint="use --device cpu or auto"
+            )
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def dist_from_env() -> DistContext:
+    """The torchrun environment (a single process when it is absent)."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    except ValueError as exc:
+        raise UsageError(f"invalid torchrun environment: {exc}") from exc
+    return DistContext(rank=rank, world_size=max(world, 1), local_rank=local)
+
+
+def setup(device_name: str = "auto") -> tuple[DistContext, torch.device]:
+    """Pick the device and, under torchrun, join the process group."""
+    ctx = dist_from_env()
+    device = choose_device(device_name, local_rank=ctx.local_rank)
+    if ctx.enabled:
+        import torch.distributed as dist
+
+        if device.type == "mps":
+            raise UsageError("multi-process training is not supported on Apple MPS")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            backend = "nccl" if device.type == "cuda" else "gloo"
+            dist.init_process_group(backend=backend, rank=ctx.rank, world_size=ctx.world_size)
+    return ctx, device
+
+
+def teardown(ctx: DistContext) -> None:
+    if ctx.enabled:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def barrier(ctx: DistContext) -> None:
+    if ctx.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def any_rank(ctx: DistContext, flag: bool, device: torch.device) -> bool:
+    """True on every rank when ``flag`` is true on at least one (so all stop together)."""
+    if not ctx.enabled:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def wrap(module: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
+    """DistributedDataParallel around ``module`` under torchrun, else ``module`` itself.
+
+    ``find_unused_parameters`` is on because a RepNR forward uses one camera branch only.
+    """
+    if not ctx.enabled:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)

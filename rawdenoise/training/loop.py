@@ -1,0 +1,247 @@
+"""The training loop shared by ``pretrain`` and ``finetune``.
+
+A run is a list of :class:`Stage` (LED's fine-tune has two: camera alignment, then the
+auxiliary convs), each with its own Adam optimizer and learning-rate schedule, over one global
+iteration counter. Randomness comes from :func:`~rawdenoise.training.seeding.iteration_rng`,
+so a run resumed from a checkpoint ends with exactly the weights of an uninterrupted run.
+Ctrl-C or SIGTERM (``timeout``, a batch scheduler) finishes the current step, writes a
+checkpoint and stops with exit code 130.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rawdenoise.errors import ExitCode, RawDenoiseError, UsageError
+from rawdenoise.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from rawdenoise.training.device import DistContext, any_rank, barrier, wrap
+from rawdenoise.training.progress import ProgressSink
+from rawdenoise.training.schedule import lr_factor
+from rawdenoise.training.seeding import IterationRng, iteration_rng, restore_rng_state, rng_state
+
+
+class TrainingInterrupted(RawDenoiseError):
+    """Stopped by Ctrl-C or SIGTERM after writing a checkpoint."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+@dataclass
+class Stage:
+    """``iterations`` Adam steps on the parameters ``enter()`` returns (it also sets the
+    module's trainable state for the stage)."""
+
+    name: str
+    iterations: int
+    lr: float
+    enter: Callable[[], Iterable[nn.Parameter]]
+    schedule: str = "constant"
+    warmup: int = 0
+    final_lr_factor: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+
+
+#: One training step: ``step(model, iteration, rng) -> scalar loss`` (model may be DDP-wrapped).
+StepFn = Callable[[nn.Module, int, IterationRng], torch.Tensor]
+
+
+@dataclass
+class LoopConfig:
+    seed: int
+    device: torch.device
+    dist: DistContext = field(default_factory=DistContext)
+    checkpoint: Path | None = None
+    checkpoint_every: int = 0  #: 0: only when interrupted
+    resume: bool = False
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    progress: ProgressSink | None = None
+    description: str = "training"
+    #: called on rank 0 after each periodic checkpoint with the iteration (e.g. validation)
+    on_checkpoint: Callable[[int], None] | None = None
+    #: stop (and checkpoint) after this many iterations in this session; for tests and
+    #: time-sliced runs. None: run to the end.
+    stop_after: int | None = None
+
+
+@dataclass
+class LoopResult:
+    iterations: int  #: total iterations of the run
+    resumed_from: int  #: 0 for a fresh run
+    seconds: float  #: wall time of this session's iterations
+    iterations_per_second: float
+    last_loss: float
+    smoothed_loss: float  #: exponential moving average (~100 iterations)
+
+
+class _StopRequest:
+    """Turns the first SIGINT/SIGTERM into a flag checked between steps."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal_name = ""
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_StopRequest]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in previous:
+            signal.signal(s, self._handler)
+        try:
+            yield self
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+
+def run(module: nn.Module, stages: list[Stage], step: StepFn, config: LoopConfig) -> LoopResult:
+    """Train ``module`` through ``stages``; resumes from ``config.checkpoint`` if asked."""
+    total = sum(s.iterations for s in stages)
+    ctx, device = config.dist, config.device
+    progress = config.progress if ctx.is_main else None
+    start, ckpt = 0, None
+    if config.resume and config.checkpoint is not None:
+        if config.checkpoint.exists():
+            ckpt = load_checkpoint(config.checkpoint, config.fingerprint)
+            module.load_state_dict(ckpt.model)
+            restore_rng_state(ckpt.rng)
+            start = min(ckpt.iteration, total)
+            if progress:
+                progress.message(f"resuming from iteration {start} ({config.checkpoint})")
+        elif progress:
+            progress.message("no checkpoint to resume from: starting at iteration 0")
+
+    last_loss = smoothed = float("nan")
+    done = start
+    t0 = time.perf_counter()
+    if progress:
+        progress.start(total, start, config.description)
+    try:
+        with _StopRequest().installed() as stop:
+            offset = 0
+            for index, stage in enumerate(stages):
+                if offset + stage.iterations <= start:
+                    offset += stage.iterations
+                    continue
+                params = [p for p in stage.enter() if p.requires_grad]
+                if not params:
+                    raise UsageError(f"stage {stage.name!r} has no trainable parameters")
+                net = wrap(module, ctx, device)
+                net.train()
+                optimizer = torch.optim.Adam(
+                    params, lr=stage.lr, betas=stage.betas, weight_decay=stage.weight_decay
+                )
+                if ckpt is not None and ckpt.stage == index and ckpt.optimizer is not None:
+                    optimizer.load_state_dict(ckpt.optimizer)
+                for local in range(max(start - offset, 0), stage.iterations):
+                    it = offset + local
+                    lr = stage.lr * lr_factor(
+                        stage.schedule,
+                        local,
+                        stage.iterations,
+                        warmup=stage.warmup,
+                        final=stage.final_lr_factor,
+                    )
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = step(net, it, iteration_rng(config.seed, it, ctx.rank, device))
+                    loss.backward()
+                    optimizer.step()
+                    done = it + 1
+                    last_loss = float(loss.detach())
+                    if not math.isfinite(last_loss):
+                        raise UsageError(
+                            f"training diverged: the loss is {last_loss} at iteration {done}",
+                            hint="lower the learning rate (--lr)",
+                        )
+                    smoothed = (
+                        last_loss if math.isnan(smoothed) else 0.99 * smoothed + 0.01 * last_loss
+                    )
+                    if progress:
+                        progress.update(done, smoothed, lr)
+                    session_done = done - start
+                    halt = stop.requested or (
+                        config.stop_after is not None and session_done >= config.stop_after
+                    )
+                    halt = any_rank(ctx, halt, device)
+                    periodic = (
+                        config.checkpoint_every > 0
+                        and done % config.checkpoint_every == 0
+                        and done < total
+                    )
+                    if config.checkpoint is not None and (periodic or halt):
+                        _write(config, module, optimizer, index, done)
+                        if periodic and config.on_checkpoint is not None and ctx.is_main:
+                            config.on_checkpoint(done)
+                    if halt:
+                        raise TrainingInterrupted(
+                            f"stopped at iteration {done}/{total}"
+                            + (f" ({stop.signal_name})" if stop.signal_name else "")
+                            + (
+                                f"; checkpoint saved to {config.checkpoint}"
+                                if config.checkpoint is not None
+                                else ""
+                            ),
+                            hint="run the same command with --resume to continue"
+                            if config.checkpoint is not None
+                            else None,
+                        )
+                offset += stage.iterations
+    finally:
+        if progress:
+            progress.close()
+    seconds = time.perf_counter() - t0
+    ran = done - start
+    return LoopResult(
+        iterations=total,
+        resumed_from=start,
+        seconds=seconds,
+        iterations_per_second=ran / seconds if seconds > 0 and ran else 0.0,
+        last_loss=last_loss,
+        smoothed_loss=smoothed,
+    )
+
+
+def _write(
+    config: LoopConfig, module: nn.Module, optimizer: torch.optim.Optimizer, stage: int, done: int
+) -> None:
+    assert config.checkpoint is not None
+    if config.dist.is_main:
+        save_checkpoint(
+            config.checkpoint,
+            Checkpoint(
+                iteration=done,
+                stage=stage,
+                model=module.state_dict(),
+                optimizer=optimizer.state_dict(),
+                fingerprint=config.fingerprint,
+                rng=rng_state(),
+            ),
+        )
+    barrier(config.dist)
+
+
+def remove_checkpoint(config: LoopConfig) -> None:
+    """Delete the checkpoint after the final model is saved (rank 0)."""
+    if config.checkpoint is not None and config.dist.is_main:
+        config.checkpoint.unlink(missing_ok=True)

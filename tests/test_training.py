@@ -1,0 +1,141 @@
+"""Training machinery: device choice, schedules, seeding, checkpoints, exact resume."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from rawdenoise.errors import ResourceError, UsageError
+from rawdenoise.training import loop
+from rawdenoise.training.checkpoint import load_checkpoint
+from rawdenoise.training.device import choose_device
+from rawdenoise.training.schedule import lr_factor
+from rawdenoise.training.seeding import derive_seed, iteration_rng
+
+
+def test_choose_device() -> None:
+    assert choose_device("cpu").type == "cpu"
+    assert choose_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(UsageError):
+        choose_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ResourceError):
+            choose_device("cuda")
+
+
+def test_schedules() -> None:
+    assert lr_factor("constant", 0, 10) == 1.0
+    assert lr_factor("constant", 0, 10, warmup=4) == pytest.approx(0.25)
+    assert lr_factor("cosine", 0, 11) == pytest.approx(1.0)
+    assert lr_factor("cosine", 5, 11) == pytest.approx(0.5)
+    assert lr_factor("cosine", 10, 11, final=0.1) == pytest.approx(0.1)
+    values = [lr_factor("cosine", i, 100, warmup=10) for i in range(100)]
+    assert values[9] == pytest.approx(1.0) and all(
+        a >= b for a, b in itertools.pairwise(values[9:])
+    )
+    with pytest.raises(UsageError):
+        lr_factor("step", 0, 10)
+
+
+def test_iteration_rng_depends_on_seed_iteration_rank_only() -> None:
+    cpu = torch.device("cpu")
+    a = iteration_rng(7, 3, 0, cpu)
+    b = iteration_rng(7, 3, 0, cpu)
+    c = iteration_rng(7, 4, 0, cpu)
+    d = iteration_rng(7, 3, 1, cpu)
+    draw = lambda g: torch.rand(4, generator=g)  # noqa: E731
+    assert torch.equal(draw(a.local), draw(b.local))
+    assert not torch.equal(draw(iteration_rng(7, 3, 0, cpu).local), draw(c.local))
+    # the shared generator is the same on every rank, the local one is not
+    assert torch.equal(draw(iteration_rng(7, 3, 0, cpu).shared), draw(d.shared))
+    assert not torch.equal(draw(iteration_rng(7, 3, 0, cpu).local), draw(d.local))
+    assert derive_seed(1, 2) != derive_seed(2, 1)
+
+
+def _toy(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3, padding=1))
+
+
+def _stages(model: nn.Module) -> list[loop.Stage]:
+    first, second = model[0], model[2]
+    return [
+        loop.Stage("one", 7, 1e-2, enter=lambda: first.parameters(), schedule="cosine"),
+        loop.Stage("two", 5, 1e-3, enter=lambda: second.parameters()),
+    ]
+
+
+def _step(net: nn.Module, iteration: int, rng) -> torch.Tensor:
+    x = torch.rand(2, 4, 12, 12, generator=rng.local)
+    noisy = x + 0.1 * torch.randn(x.shape, generator=rng.device)
+    return (net(noisy) - x).abs().mean()
+
+
+def test_resume_gives_identical_weights(tmp_path) -> None:
+    ckpt = tmp_path / "run.ckpt"
+    cfg = dict(seed=3, device=torch.device("cpu"), fingerprint={"lr": 0.01})
+
+    full = _toy()
+    result = loop.run(full, _stages(full), _step, loop.LoopConfig(**cfg))
+    assert result.iterations == 12 and math.isfinite(result.last_loss)
+
+    for stop_after in (4, 7):  # inside the first stage, and exactly on the stage boundary
+        ckpt.unlink(missing_ok=True)
+        part = _toy()
+        with pytest.raises(loop.TrainingInterrupted) as info:
+            loop.run(
+                part,
+                _stages(part),
+                _step,
+                loop.LoopConfig(**cfg, checkpoint=ckpt, stop_after=stop_after),
+            )
+        assert info.value.exit_code == 130 and "--resume" in (info.value.hint or "")
+        assert load_checkpoint(ckpt).iteration == stop_after
+        resumed = _toy(seed=99)  # different initial weights: all come from the checkpoint
+        out = loop.run(
+            resumed,
+            _stages(resumed),
+            _step,
+            loop.LoopConfig(**cfg, checkpoint=ckpt, resume=True),
+        )
+        assert out.resumed_from == stop_after
+        theirs = resumed.state_dict()
+        for k, v in full.state_dict().items():
+            assert torch.equal(v, theirs[k]), k
+
+
+def test_periodic_checkpoints_and_fingerprint_mismatch(tmp_path) -> None:
+    ckpt = tmp_path / "run.ckpt"
+    seen: list[int] = []
+    model = _toy()
+    loop.run(
+        model,
+        _stages(model),
+        _step,
+        loop.LoopConfig(
+            seed=1,
+            device=torch.device("cpu"),
+            checkpoint=ckpt,
+            checkpoint_every=5,
+            fingerprint={"lr": 0.01},
+            on_checkpoint=seen.append,
+        ),
+    )
+    assert seen == [5, 10]
+    assert load_checkpoint(ckpt).iteration == 10  # the final iteration writes none
+    with pytest.raises(UsageError, match=r"lr: 0.01 -> 0.02"):
+        load_checkpoint(ckpt, {"lr": 0.02})
+
+
+def test_divergence_is_reported() -> None:
+    model = _toy()
+
+    def bad(net, it, rng):
+        return net(torch.full((1, 4, 4, 4), float("nan"))).mean()
+
+    with pytest.raises(UsageError, match="diverged"):
+        loop.run(model, _stages(model), bad, loop.LoopConfig(seed=0, device=torch.device("cpu")))
