@@ -234,13 +234,18 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():
+        text = str(exc)
+        found = re.search(r"GLOBAL (\S+)", text)
+        if found or re.search(r"unsupported (global|class)", text, re.IGNORECASE):
+            what = f" ({found.group(1)})" if found else ""
             raise ModelFileError(
-                f"{path} holds Python objects, not just tensors; refused: rawdenoise never "
-                "unpickles code",
+                f"{path} holds Python objects{what}, not just tensors; refused: rawdenoise "
+                "never unpickles code",
                 hint="re-save it as a plain dict of tensors (state_dict), or as safetensors",
             ) from None
-        raise ModelFileError(f"{path} is not a PyTorch checkpoint or is corrupt ({exc})") from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+        why = detail.group(1).strip() if detail else text.splitlines()[0]
+        raise ModelFileError(f"{path} is not a PyTorch checkpoint or is corrupt ({why})") from None
     except Exception as exc:  # the unpickler raises KeyError, IndexError, ... on garbage
         detail = f"{type(exc).__name__}: {exc}"
         raise ModelFileError(
