@@ -141,6 +141,11 @@ def resolve_model(ref: str | Path) -> Path:
         return path
     if Path(name).is_file():  # a file in the current folder without an extension
         return Path(name)
+    raise unknown_model_error(name)
+
+
+def unknown_model_error(name: str) -> PluginError:
+    """The error for a model name that is not registered, with did-you-mean suggestions."""
     import difflib
 
     known = [n for n, _ in list_models()]
@@ -151,7 +156,27 @@ def resolve_model(ref: str | Path) -> Path:
         else "see 'rawdenoise models list'; register a file with 'rawdenoise models import "
         "FILE --name NAME'"
     )
-    raise PluginError(f"unknown model {name!r}", hint=hint)
+    return PluginError(f"unknown model {name!r}", hint=hint)
+
+
+def parse_options(pairs: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """``["channels=16", "bias=false"]`` -> ``{"channels": 16, "bias": False}`` (for ``--option``).
+
+    Values are read as JSON (numbers, true/false, null, lists) and otherwise kept as strings.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(f"invalid option {pair!r}", hint="write --option KEY=VALUE")
+        text = value.strip()
+        try:
+            out[key] = json.loads(text)
+        except ValueError:
+            lowered = text.lower()
+            out[key] = {"true": True, "false": False, "none": None}.get(lowered, text)
+    return out
 
 
 # --------------------------------------------------------------------------- metadata
@@ -549,6 +574,7 @@ __all__ = [
     "list_models",
     "load_model",
     "model_path",
+    "parse_options",
     "read_model_info",
     "resolve_model",
     "save_model",
