@@ -63,6 +63,13 @@ def test_read_tolerates_crlf_comments_tabs_prefixes_columns_and_spaces(tmp_path:
     assert not any("\r" in str(e.clean) for e in entries)
 
 
+def test_read_accepts_windows_separators(tmp_path: Path) -> None:
+    _touch(tmp_path, "short/c.ARW", "long/d.ARW")
+    (tmp_path / "pairs.txt").write_text("short\\c.ARW long\\d.ARW\n")
+    [entry] = read_pair_list(tmp_path / "pairs.txt")
+    assert entry.noisy == tmp_path / "short" / "c.ARW" and entry.clean.is_file()
+
+
 def test_read_relative_to_root_and_bad_lines(tmp_path: Path) -> None:
     data = tmp_path / "data"
     _touch(data, "n.dng", "c.dng")
@@ -331,3 +338,29 @@ def test_written_list_of_found_pairs_validates(make_dng, tmp_path: Path) -> None
     assert all(isinstance(p, Pair) and p.line == i + 1 for i, p in enumerate(loaded))
     first = out.read_text().splitlines()[0].split(" ")
     assert first[2:] == ["ISO400", "ISO100", "x10"]
+
+
+def test_bundled_samples_pair_with_a_high_match() -> None:
+    """A real scene (GoPro crop) and its ratio-100 dark frame with realistic ISO 6400 noise."""
+    import rawdenoise.samples
+
+    folder = Path(rawdenoise.samples.__file__).parent
+    result = find_pairs(folder)
+    [pair] = result.pairs
+    assert (pair.noisy.name, pair.clean.name) == ("dark_iso6400.dng", "bright_iso100.dng")
+    assert pair.ratio == pytest.approx(100) and pair.similarity > 0.9
+    assert result.warnings == [] and result.skipped == []
+
+
+@pytest.mark.realdata
+def test_real_frames_of_different_views_are_flagged(shared_data, tmp_path: Path) -> None:
+    """GoPro FUSION front and back lenses: same camera, size and moment, different scenes."""
+    front = shared_data / "gopro_fusion_front_iso100_GPFR7066.dng"
+    back = shared_data / "gopro_fusion_back_iso100_GPBK7066.dng"
+    (tmp_path / "p.txt").write_text(f"{back} {front}\n")
+    result = check_pair_list(tmp_path / "p.txt")
+    assert result.problems == []
+    [pair] = result.pairs
+    assert pair.camera == "GoPro FUSION" and pair.ratio == pytest.approx(1.84, abs=0.01)
+    assert pair.similarity < 0.5
+    assert any("do not show the same scene" in w for w in result.warnings)
