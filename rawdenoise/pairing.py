@@ -235,6 +235,16 @@ def _exists(base: Path, text: str) -> bool:
     return any(p.is_file() for p in _candidates(base, text))
 
 
+def _span(line: str, tokens: list[_Token], a: int, b: int) -> str | None:
+    """Text of tokens ``a..b-1``: a quoted token stands alone, unquoted ones join as written."""
+    part = tokens[a:b]
+    if len(part) == 1:
+        return part[0].text
+    if any(t.quoted for t in part):
+        return None
+    return line[part[0].start : part[-1].end]
+
+
 def _parse_line(line: str, number: int, base: Path) -> PairEntry | str:
     """A :class:`PairEntry`, or a problem message."""
     tokens = _tokenize(line)
@@ -242,29 +252,26 @@ def _parse_line(line: str, number: int, base: Path) -> PairEntry | str:
         return f"line {number}: unclosed quote in {line.strip()!r}"
     if len(tokens) < 2:
         return f"line {number}: expected 'NOISY CLEAN', found only {tokens[0].text!r}"
-    split = (1, 2)
-    if len(tokens) > 2 and not (tokens[0].quoted or tokens[1].quoted):
+    i, j = 1, 2
+    if len(tokens) > 2:
         # Extra columns or unquoted names with spaces: take the first split naming two files.
-        found = next(
-            (
-                (i, j)
-                for i in range(1, len(tokens))
-                for j in range(i + 1, len(tokens) + 1)
-                if _exists(base, line[tokens[0].start : tokens[i - 1].end])
-                and _exists(base, line[tokens[i].start : tokens[j - 1].end])
-            ),
-            None,
-        )
-        split = found or split
-    i, j = split
-    if i == 1 and tokens[0].quoted:
-        noisy = tokens[0].text
-    else:
-        noisy = line[tokens[0].start : tokens[i - 1].end]
-    if j == i + 1 and tokens[i].quoted:
-        clean = tokens[i].text
-    else:
-        clean = line[tokens[i].start : tokens[j - 1].end]
+        for a in range(1, len(tokens)):
+            noisy = _span(line, tokens, 0, a)
+            if noisy is None or not _exists(base, noisy):
+                continue
+            b = next(
+                (
+                    b
+                    for b in range(a + 1, len(tokens) + 1)
+                    if (clean := _span(line, tokens, a, b)) is not None and _exists(base, clean)
+                ),
+                None,
+            )
+            if b is not None:
+                i, j = a, b
+                break
+    noisy, clean = _span(line, tokens, 0, i), _span(line, tokens, i, j)
+    assert noisy is not None and clean is not None
     extra = tuple(t.text for t in tokens[j:])
     return PairEntry(_resolve(base, noisy), _resolve(base, clean), number, extra)
 

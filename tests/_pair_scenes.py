@@ -48,7 +48,10 @@ class Shot:
     shift: int = 0
     camera: tuple[str, str] = ("Test", "Cam")
 
-    def time(self, day: str = "2024:05:01") -> str:
+    def time(self, day: str = "2024:05:01") -> str | None:
+        """EXIF DateTimeOriginal; None (no capture time) when ``day`` is empty."""
+        if not day:
+            return None
         m, s = divmod(self.at, 60)
         h, m = divmod(m, 60)
         return f"{day} {12 + h:02d}:{m:02d}:{s:02d}"

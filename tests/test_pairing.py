@@ -39,7 +39,7 @@ def _touch(folder: Path, *names: str) -> None:
 
 def test_read_tolerates_crlf_comments_tabs_prefixes_columns_and_spaces(tmp_path: Path) -> None:
     _touch(tmp_path, "a.ARW", "b.ARW", "short/c.ARW", "long/d.ARW", "my dark.dng", "my  clean.dng")
-    _touch(tmp_path, "e 1.CR2", "f 2.CR2")
+    _touch(tmp_path, "e 1.CR2", "f 2.CR2", "g h.dng", "i j.dng")
     text = (
         "# pairs for my camera\r\n"
         "\r\n"
@@ -48,6 +48,7 @@ def test_read_tolerates_crlf_comments_tabs_prefixes_columns_and_spaces(tmp_path:
         "./short/c.ARW\t./long/d.ARW   ISO800 ISO100\r\n"
         '"my dark.dng" "my  clean.dng" x10\r\n'
         "e 1.CR2 f 2.CR2 ISO3200\r\n"
+        '"g h.dng" i j.dng\r\n'
     )
     (tmp_path / "pairs.txt").write_bytes(text.encode())
     entries = read_pair_list(tmp_path / "pairs.txt")
@@ -57,6 +58,7 @@ def test_read_tolerates_crlf_comments_tabs_prefixes_columns_and_spaces(tmp_path:
         ("short/c.ARW", "d.ARW", 5),
         ("my dark.dng", "my  clean.dng", 6),
         ("e 1.CR2", "f 2.CR2", 7),
+        ("g h.dng", "i j.dng", 8),
     ]
     assert entries[1].extra == ("ISO800", "ISO100")
     assert entries[3].extra == ("ISO3200",)
@@ -259,6 +261,15 @@ def test_sequence_and_folder_grouping_without_a_clock(make_dng, tmp_path: Path) 
     assert len(by_folder.scenes) == 3 and len(by_folder.pairs) == 5
     assert {p.noisy.parent.name for p in by_folder.pairs if p.scene == 2} == {"scene2"}
     assert find_pairs(tmp_path / "tree").frames == 0  # not recursive
+
+
+def test_frames_without_capture_time_fall_back_to_numbering(make_dng, tmp_path: Path) -> None:
+    shoot(make_dng, tmp_path, SESSION[:3])
+    shoot(make_dng, tmp_path, SESSION[3:6], ["X_0001.dng", "X_0002.dng", "X_0003.dng"], day="")
+    result = find_pairs(tmp_path, verify=False)
+    assert len(result.scenes) == 2 and len(result.pairs) == 4
+    assert {p.clean.name for p in result.pairs if p.scene == 2} == {"X_0003.dng"}
+    assert "3 frames without a capture time" in result.warnings[0]
 
 
 def test_mixed_camera_folder_pairs_per_camera_and_warns(make_dng, tmp_path: Path) -> None:
