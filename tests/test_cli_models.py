@@ -1,0 +1,139 @@
+"""``rawdenoise models``: import LED checkpoints, list, info, remove; one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rawdenoise.cli import main
+from rawdenoise.errors import ExitCode
+from rawdenoise.networks.repnr import RepNR
+from rawdenoise.networks.unet import UNet
+from rawdenoise.weights import load_model, model_path
+
+
+@pytest.fixture
+def led_pretrain(tmp_path: Path) -> Path:
+    """An LED RepNR pretrain checkpoint (262 keys) of a channels-8 UNet, with `module.`."""
+    torch.manual_seed(0)
+    rep = RepNR(UNet(channels=8), branches=5, exclude=("conv10_1",))
+    with torch.no_grad():
+        for i in range(5):
+            for _, conv in rep.repnr_convs():
+                conv.align_weights[i].uniform_(0.8, 1.2)
+                conv.align_biases[i].uniform_(-0.1, 0.1)
+    path = tmp_path / "LED_Pretrain_ELD_Setting_Ratio1-200_Repnr.pth"
+    torch.save({"params": {f"module.{k}": v for k, v in rep.state_dict().items()}}, path)
+    return path
+
+
+def _error_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert lines and lines[0].startswith("rawdenoise: error: "), stderr
+    assert not any("Traceback" in ln for ln in lines)
+    return lines[0]
+
+
+def test_import_list_info_remove(led_pretrain, capsys):
+    assert main(["models", "import", str(led_pretrain), "--name", "led-eld"]) == 0
+    out = capsys.readouterr().out
+    assert "imported" in out and "repnr with 5 camera branches" in out
+    loaded = load_model("led-eld")
+    assert loaded.repnr is not None and loaded.info.ratio_range == (1.0, 200.0)
+    assert loaded.info.name == "led-eld"
+
+    assert main(["models", "list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    (row,) = [m for m in listing["models"] if m["name"] == "led-eld"]
+    assert row["architecture"] == "unet" and row["options"] == {"channels": 32 // 4}
+    assert row["kind"] == "repnr" and row["tensors"] == 262
+
+    assert main(["models", "list"]) == 0
+    assert "led-eld" in capsys.readouterr().out
+
+    assert main(["models", "info", "led-eld", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["branches"] == 5 and info["parameters"] == row["parameters"]
+    assert main(["models", "info", "led-eld"]) == 0
+    assert "ratio range:     1-200" in capsys.readouterr().out
+
+    assert main(["models", "remove", "led-eld"]) == 0
+    assert "removed 'led-eld'" in capsys.readouterr().out
+    assert not model_path("led-eld").exists()
+    assert main(["models", "list", "--json"]) == 0
+    assert all(m["name"] != "led-eld" for m in json.loads(capsys.readouterr().out)["models"])
+
+
+def test_import_keeps_existing_models_unless_overwrite(led_pretrain, tmp_path, capsys):
+    assert main(["models", "import", str(led_pretrain), "-n", "m"]) == 0
+    before = model_path("m").read_bytes()
+    plain = tmp_path / "plain.pth"
+    torch.save({"params": UNet(channels=4).state_dict()}, plain)
+    capsys.readouterr()
+    assert main(["models", "import", str(plain), "-n", "m"]) == ExitCode.BAD_INPUT
+    assert "exists" in _error_line(capsys.readouterr().err)
+    assert model_path("m").read_bytes() == before
+    assert main(["models", "import", str(plain), "-n", "m", "--overwrite"]) == 0
+    assert dict(load_model("m").info.options) == {"channels": 4}
+
+
+def test_import_with_arch_options_and_recorded_metadata(tmp_path, capsys):
+    from rawdenoise.networks.tiny import TinyNet
+
+    src = tmp_path / "tiny.pth"
+    torch.save({"params_deploy": TinyNet(channels=6).state_dict()}, src)
+    args = ["models", "import", str(src), "-n", "t", "--arch", "tiny", "-o", "channels=6"]
+    args += ["--camera", "Sony ILCE-7SM2", "--ratio-range", "100-300", "--json"]
+    assert main(args) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["architecture"] == "tiny" and row["options"]["channels"] == 6
+    assert row["camera"] == "Sony ILCE-7SM2" and row["ratio_range"] == [100.0, 300.0]
+    # the wrong width is reported in one line, exit 3
+    args = ["models", "import", str(src), "-n", "t2", "--arch", "tiny", "-o", "channels=8"]
+    assert main(args) == ExitCode.BAD_INPUT
+    line = _error_line(capsys.readouterr().err)
+    assert "shape mismatch" in line and "tiny test network with channels=6" in line
+    assert not model_path("t2").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (["models", "info", "nosuch"], ExitCode.PLUGIN, "unknown model 'nosuch'"),
+        (["models", "remove", "nosuch"], ExitCode.PLUGIN, "unknown model 'nosuch'"),
+        (["models", "remove", "default"], ExitCode.USAGE, "cannot be removed"),
+        (["models", "info", "missing.pth"], ExitCode.BAD_INPUT, "does not exist"),
+        (["models", "import", "x.pth", "-n", "default"], ExitCode.USAGE, "bundled model"),
+        (["models", "import", "x.pth", "-n", "a/b"], ExitCode.USAGE, "invalid model name"),
+        (
+            ["models", "import", "x.pth", "-n", "ok", "-o", "channels"],
+            ExitCode.USAGE,
+            "invalid option",
+        ),
+    ],
+)
+def test_errors_are_one_line_with_exit_codes(args, code, text, capsys):
+    assert main(args) == code
+    assert text in _error_line(capsys.readouterr().err)
+
+
+def test_refused_pickle_is_one_line_exit_3(tmp_path, capsys):
+    path = tmp_path / "evil.pth"
+    torch.save({"params": {"conv1_1.weight": Path("/etc/passwd")}}, path)
+    assert main(["models", "import", str(path), "-n", "evil"]) == ExitCode.BAD_INPUT
+    assert "not just tensors" in _error_line(capsys.readouterr().err)
+    assert not model_path("evil").exists()
+
+
+def test_list_survives_a_broken_file(rawdenoise_home, capsys):
+    folder = rawdenoise_home / "data" / "models"
+    folder.mkdir(parents=True)
+    (folder / "broken.safetensors").write_bytes(b"nonsense")
+    assert main(["models", "list", "--json"]) == 0
+    (row,) = [m for m in json.loads(capsys.readouterr().out)["models"] if m["name"] == "broken"]
+    assert "error" in row
+    assert main(["models", "list"]) == 0
+    assert "unreadable" in capsys.readouterr().out
