@@ -1,0 +1,244 @@
+"""Tiled inference: equals the whole-frame pass (every Bayer phase, real data), bounded memory."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rawdenoise import inference
+from rawdenoise.errors import ResourceError, UsageError
+from rawdenoise.inference import (
+    axis_weights,
+    choose_device,
+    choose_tile,
+    default_overlap,
+    denoise,
+    plan_axis,
+    plan_tiles,
+    resolve_precision,
+)
+from rawdenoise.rawio import read_raw
+
+GOPRO = "gopro_hero7_iso252_GOPR9231.dng"
+
+
+class Identity(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class Stride16Net(nn.Module):
+    """A few convs plus 16x16 block context: inputs must be multiples of 16, like the UNet.
+
+    Its output depends on the pooling grid (tiles must be aligned to the whole-frame grid) and
+    on 3 px of zero padding at every tile edge (tiles must overlap and blend).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(0)
+        self.c1 = nn.Conv2d(4, 8, 3, padding=1)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.ctx = nn.Conv2d(8, 8, 1)
+        self.c3 = nn.Conv2d(8, 4, 3, padding=1)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.empty_like(p).uniform_(-0.3, 0.3, generator=gen))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[-1] % 16 == 0 and x.shape[-2] % 16 == 0, x.shape
+        h = F.leaky_relu(self.c2(F.leaky_relu(self.c1(x), 0.2)), 0.2)
+        g = F.interpolate(self.ctx(F.avg_pool2d(h, 16)), scale_factor=16, mode="nearest")
+        return x + self.c3(h + g)
+
+
+class Recorder(nn.Module):
+    """Wraps a network and records the shape of every input it sees."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.shapes: list[tuple[int, ...]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.shapes.append(tuple(x.shape))
+        return self.inner(x)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+@lru_cache(maxsize=1)
+def _gopro_mosaic(folder: str) -> np.ndarray:
+    return read_raw(Path(folder) / GOPRO).mosaic
+
+
+def _phase_crop(shared_data: Path, make_dng, cfa: str, h: int = 256, w: int = 384) -> Path:
+    """A 256x384 crop of the real GoPro mosaic (RGGB), shifted by one pixel to get ``cfa``."""
+    dy, dx = {"RGGB": (0, 0), "GRBG": (0, 1), "GBRG": (1, 0), "BGGR": (1, 1)}[cfa]
+    mosaic = _gopro_mosaic(str(shared_data))[1400 + dy : 1400 + dy + h, 1800 + dx : 1800 + dx + w]
+    return make_dng(f"crop_{cfa}.dng", mosaic=mosaic.copy(), cfa=cfa, black=0, white=16383)
+
+
+@pytest.mark.parametrize("cfa", ["RGGB", "GRBG", "GBRG", "BGGR"])
+def test_tiled_equals_whole_frame_on_real_raw_every_phase(shared_data, make_dng, cfa) -> None:
+    frame = read_raw(_phase_crop(shared_data, make_dng, cfa))
+    assert frame.cfa == cfa
+    x = np.minimum(frame.normalized() * 4.0, 1.0)  # a ratio of 4, LED's upper clip
+    for net, m in ((Stride16Net().eval(), 16), (_tiny(), 4)):
+        whole = denoise(net, x, multiple_of=m, tile=0)
+        rec = Recorder(net)
+        tiled = denoise(rec, x, multiple_of=m, tile=64)
+        assert len(rec.shapes) >= 6  # really tiled: 128x192 packed in 64 px tiles
+        assert max(s[-1] for s in rec.shapes) <= 64
+        assert psnr(tiled, whole) >= 50.0, (cfa, m)
+        # the network did something: the check is not identity vs identity
+        assert psnr(whole, np.clip(x, 0, 1)) < 40.0
+
+
+def test_blending_and_grid_alignment_are_what_make_tiles_match(shared_data, make_dng) -> None:
+    """Without overlap the tile seams show (< 50 dB); the default overlap removes them."""
+    frame = read_raw(_phase_crop(shared_data, make_dng, "RGGB"))
+    x = np.minimum(frame.normalized() * 4.0, 1.0)
+    net = Stride16Net().eval()
+    whole = denoise(net, x, multiple_of=16, tile=0)
+    seams = denoise(net, x, multiple_of=16, tile=64, overlap=0)
+    blended = denoise(net, x, multiple_of=16, tile=96, overlap=32)
+    assert psnr(seams, whole) < 50.0
+    assert psnr(blended, whole) >= 70.0
+
+
+def _tiny() -> nn.Module:
+    from rawdenoise.networks.tiny import TinyNet
+
+    torch.manual_seed(0)
+    return TinyNet().eval()
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "m", "tile", "overlap"),
+    [(5, 7, 16, 16, 0), (37, 53, 4, 16, 4), (100, 64, 16, 48, 16), (161, 97, 1, 40, 13)],
+)
+def test_identity_network_comes_back_exactly(h, w, m, tile, overlap) -> None:
+    """Weights sum to one everywhere, reflect padding is cropped, odd sizes survive."""
+    x = np.random.default_rng(1).random((4, h, w), dtype=np.float32)
+    y = denoise(Identity(), x, multiple_of=m, tile=tile, overlap=overlap)
+    assert y.shape == x.shape and y.dtype == np.float32
+    np.testing.assert_allclose(y, x, atol=2e-6)
+
+
+def test_output_clipped_to_unit_range_input_not_clipped_here() -> None:
+    class Gain(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return 2 * x - 0.5
+
+    x = np.linspace(-0.2, 1.0, 4 * 32 * 32, dtype=np.float32).reshape(4, 32, 32)
+    y = denoise(Gain(), x, multiple_of=4, tile=16, overlap=4)
+    assert y.min() == 0.0 and y.max() == 1.0
+    np.testing.assert_allclose(y, np.clip(2 * x - 0.5, 0, 1), atol=1e-6)
+
+
+def test_network_input_does_not_grow_with_the_image() -> None:
+    small, large = Recorder(Identity()), Recorder(Identity())
+    denoise(small, np.zeros((4, 64, 64), np.float32), multiple_of=16, tile=64)
+    denoise(large, np.zeros((4, 700, 1100), np.float32), multiple_of=16, tile=64)
+    assert max(np.prod(s[-2:]) for s in large.shapes) <= 64 * 64
+    assert len(large.shapes) > 20
+    # the automatic tile comes from the device budget, not from the image
+    cpu = torch.device("cpu")
+    assert choose_tile(16, device=cpu, bytes_per_pixel=1600, budget=2**28) == 400
+
+
+def test_auto_tile_respects_the_memory_budget(monkeypatch) -> None:
+    monkeypatch.setattr(inference, "memory_budget", lambda device: 40 * 2**20)
+    net = Recorder(_tiny())
+    bpp = inference.estimate_bytes_per_pixel(
+        net.inner, 4, device=torch.device("cpu"), dtype=torch.float32
+    )
+    y = denoise(net, np.full((4, 600, 600), 0.3, np.float32), multiple_of=4)
+    assert y.shape == (4, 600, 600)
+    biggest = max(np.prod(s[-2:]) for s in net.shapes[1:])  # [0] is the probe
+    assert biggest * bpp <= 40 * 2**20
+    assert len(net.shapes) > 2
+
+
+def test_24mp_cpu_layout_wastes_little() -> None:
+    """A 24 MP frame (1500x2000 packed) under the CPU cap: few tiles, < 10% recomputed."""
+    side = choose_tile(16, device=torch.device("cpu"), bytes_per_pixel=1600, budget=1280 * 2**20)
+    plan = plan_tiles(
+        1500, 2000, multiple_of=16, max_side=2 * side, max_pixels=side * side, overlap=64
+    )
+    assert plan.count == 4 and plan.overhead < 1.10
+    assert plan.tile_pixels <= side * side
+
+
+def test_axis_layout_aligned_overlapping_and_blending_to_one() -> None:
+    axis = plan_axis(1000, 4, 64, 16)
+    assert all(s % 16 == 0 for s in axis.starts) and axis.length % 16 == 0
+    ends = [s + axis.length for s in axis.starts]
+    assert all(e - s >= 64 for e, s in zip(ends[:-1], axis.starts[1:], strict=False))
+    assert axis.starts[0] == 0 and ends[-1] == axis.padded
+    total = np.zeros(axis.padded)
+    for s, w in zip(axis.starts, axis_weights(axis), strict=True):
+        total[s : s + axis.length] += w
+        assert w[0] == (1.0 if s == 0 else 0.0)  # a quarter of the overlap is discarded
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+def test_default_overlap_scales_with_the_network_stride() -> None:
+    assert default_overlap(16) == 64 and default_overlap(4) == 16 and default_overlap(1) == 16
+
+
+def test_progress_reports_every_batch() -> None:
+    calls: list[tuple[int, int]] = []
+    x = np.zeros((4, 100, 100), np.float32)
+    denoise(
+        Identity(),
+        x,
+        multiple_of=4,
+        tile=40,
+        overlap=8,
+        batch=2,
+        progress=lambda *a: calls.append(a),
+    )
+    total = calls[-1][1]
+    assert calls[0] == (0, total) and calls[-1] == (total, total) and total >= 9
+
+
+def test_bf16_on_cpu_close_to_fp32() -> None:
+    x = np.random.default_rng(0).random((4, 64, 64), dtype=np.float32) * 0.5
+    a = denoise(_tiny(), x, multiple_of=4, tile=0)
+    b = denoise(_tiny(), x, multiple_of=4, tile=0, precision="bf16")
+    assert 30.0 < psnr(a, b) < float("inf")
+
+
+def test_device_and_precision_choices() -> None:
+    assert choose_device("auto").type in ("cpu", "cuda", "mps")
+    assert choose_device("cpu").type == "cpu"
+    with pytest.raises(UsageError):
+        choose_device("tpu")
+    cpu = torch.device("cpu")
+    with pytest.raises(UsageError, match="fp16 runs only on a GPU"):
+        resolve_precision("fp16", cpu)
+    assert resolve_precision("bf16", cpu) == torch.bfloat16
+    with pytest.raises(UsageError):
+        resolve_precision("fp8", cpu)
+    if not torch.cuda.is_available():
+        with pytest.raises(ResourceError, match="CUDA"):
+            choose_device("cuda")
+
+
+def test_bad_tile_arguments_are_usage_errors() -> None:
+    x = np.zeros((4, 200, 200), np.float32)
+    with pytest.raises(UsageError, match="at least 16"):
+        denoise(Identity(), x, multiple_of=16, tile=8)
+    with pytest.raises(UsageError, match="larger than the overlap"):
+        denoise(Identity(), x, multiple_of=16, tile=64, overlap=64)
