@@ -28,6 +28,17 @@ def checkpoint_path(command: str, name: str) -> Path:
     return data_dir() / "checkpoints" / f"{command}-{name}.ckpt"
 
 
+def refuse_stale_checkpoint(
+    path: Path, what: str, name: str, *, resume: bool, start_over: bool
+) -> None:
+    """A fresh run must not silently discard hours of an interrupted one."""
+    if path.exists() and not resume and not start_over:
+        raise UsageError(
+            f"an interrupted {what} of {name!r} left a checkpoint ({path})",
+            hint="pass --resume to continue it, or --overwrite to start over",
+        )
+
+
 @dataclass
 class Checkpoint:
     """Everything needed to continue a run exactly where it stopped."""

@@ -77,10 +77,11 @@ class LineProgress:
             f"{r:.2f} it/s  ETA {eta}",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
 
     def message(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
         pass

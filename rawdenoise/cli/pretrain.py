@@ -1,0 +1,121 @@
+"""``rawdenoise pretrain``: train a base model from clean RAW frames and synthetic noise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rawdenoise.cli._console import err_console, info, state, warn
+from rawdenoise.cli._errors import handle_errors
+
+
+@handle_errors
+def pretrain(
+    clean: list[Path] = typer.Argument(
+        ...,
+        help="Folder(s) of clean RAW frames (low ISO, well exposed), or the files themselves.",
+        show_default=False,
+    ),
+    name: str = typer.Option(..., "--name", "-n", help="Save the model under this name."),
+    arch: str = typer.Option("unet", "--arch", help="Network architecture (see plugins)."),
+    option: list[str] = typer.Option(
+        [], "--option", "-O", help="Architecture option KEY=VALUE (repeatable), e.g. channels=16."
+    ),
+    camera: str | None = typer.Option(
+        None,
+        "--camera",
+        help="Noise of one calibrated camera profile (ID) instead of virtual cameras; with "
+        "--dark-frames: the profile giving K per ISO.",
+    ),
+    dark_frames: Path | None = typer.Option(
+        None,
+        "--dark-frames",
+        help="Folder of dark frames (lens capped) whose real noise replaces the read/row terms.",
+        file_okay=False,
+    ),
+    virtual_cameras: int = typer.Option(
+        5, "--virtual-cameras", help="Virtual cameras (RepNR branches), LED's coverage."
+    ),
+    ratio_range: str = typer.Option(
+        "100,300", "--ratio-range", help="Ratios drawn per crop, integer uniform LOW,HIGH."
+    ),
+    iterations: int = typer.Option(20000, "--iterations", help="Training iterations."),
+    batch: int = typer.Option(8, "--batch", help="Crops per iteration (per process)."),
+    crop: int = typer.Option(256, "--crop", help="Crop side in packed pixels (2x in the RAW)."),
+    lr: float = typer.Option(2e-4, "--lr", help="Adam learning rate."),
+    min_lr: float = typer.Option(1e-5, "--min-lr", help="Final learning rate of 'cosine'."),
+    schedule: str = typer.Option("cosine", "--schedule", help="cosine or constant."),
+    warmup: int = typer.Option(0, "--warmup", help="Linear warm-up iterations."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same model)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted run from its checkpoint."
+    ),
+    checkpoint_every: int = typer.Option(
+        1000, "--checkpoint-every", help="Write a checkpoint every N iterations (0: only on stop)."
+    ),
+    holdout: int = typer.Option(
+        0, "--holdout", help="Keep the last N frames out of training and report PSNR on them."
+    ),
+    noise_type: str = typer.Option(
+        "ptrqc",
+        "--noise-type",
+        help="Noise components: p shot, t Tukey-lambda or g Gaussian read, r row, "
+        "q quantization, c colour bias.",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a model of that name (and discard a checkpoint)."
+    ),
+) -> None:
+    """Train a base model: clean RAW crops with synthetic noise (LED's pretraining).
+
+    Default: a RepNR UNet with one branch per virtual camera (LED: 5, covering the calibrated
+    cameras' parameter ranges), the camera drawn per iteration, ratios 100-300, L1 loss,
+    Adam with a cosine schedule. Ctrl-C (or SIGTERM) writes a checkpoint; run the same
+    command with --resume to continue, with identical results. Under torchrun each process
+    trains on its own crops (DDP). The model is saved under NAME; `finetune --model NAME`
+    adapts it to a camera, `process --model NAME` uses it as is.
+    """
+    from rawdenoise.training.options import parse_options, parse_pair
+    from rawdenoise.training.pretrain import PretrainConfig
+    from rawdenoise.training.pretrain import pretrain as run_pretrain
+    from rawdenoise.training.progress import make_progress
+
+    lo, hi = parse_pair(ratio_range, "--ratio-range", int)
+    cfg = PretrainConfig(
+        inputs=clean,
+        name=name,
+        arch=arch,
+        options=parse_options(option),
+        camera=camera,
+        dark_frames=dark_frames,
+        virtual_cameras=virtual_cameras,
+        ratio_range=(lo, hi),
+        iterations=iterations,
+        batch=batch,
+        crop=crop,
+        lr=lr,
+        min_lr=min_lr,
+        schedule=schedule,
+        warmup=warmup,
+        seed=seed,
+        device=device,
+        resume=resume,
+        checkpoint_every=checkpoint_every,
+        holdout=holdout,
+        overwrite=overwrite,
+        noise_type=noise_type,
+    )
+    progress = make_progress(None if state.quiet else err_console())
+    result = run_pretrain(cfg, progress=progress, info=info, warn=warn)
+    line = (
+        f"saved {result.path} ({result.iterations} iterations, {result.iterations_per_second:.2f}"
+        f" it/s, loss {result.loss:.5f})"
+    )
+    if result.holdout:
+        line += (
+            f"; held-out PSNR {result.holdout['psnr']:.2f} dB "
+            f"(noisy input {result.holdout['noisy_psnr']:.2f} dB)"
+        )
+    info(line)

@@ -1,0 +1,322 @@
+"""Training data kept packed in memory: clean RAW frames (pretrain) and noisy/clean pairs
+(finetune), with LED's random crop, flips and transpose.
+
+Every draw takes a :class:`torch.Generator`, so what a batch holds depends only on the seed and
+the iteration (see :mod:`rawdenoise.training.seeding`). Crops larger than the smallest frame are
+clamped to it (LED's dataset crashes there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rawdenoise.errors import InputError, RawDenoiseError
+
+CACHE_VERSION = 1
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding (once) and the frame cache
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PackedFrame:
+    """A decoded frame: normalized packed float32 (4, H, W) and its levels."""
+
+    path: Path
+    data: np.ndarray
+    black: tuple[float, ...]
+    white: tuple[float, ...]
+    camera: str
+
+    @property
+    def scale(self) -> tuple[float, ...]:
+        """White minus black per packed channel (DN): the noise model's unit."""
+        return tuple(w - b for w, b in zip(self.white, self.black, strict=True))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.data.shape[1]), int(self.data.shape[2])
+
+
+def decode(path: Path) -> PackedFrame:
+    """Decode a RAW file into a normalized packed frame (unclipped)."""
+    from rawdenoise.rawio import read_raw
+
+    frame = read_raw(path)
+    return PackedFrame(
+        path=path,
+        data=np.ascontiguousarray(frame.normalized(), dtype=np.float32),
+        black=tuple(float(v) for v in frame.black_level),
+        white=tuple(float(v) for v in frame.white_level),
+        camera=frame.camera,
+    )
+
+
+def _cache_key(path: Path) -> str:
+    st = path.stat()
+    text = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|v{CACHE_VERSION}"
+    return hashlib.sha1(text.encode()).hexdigest()[:20]
+
+
+def decode_clean_cached(path: Path, cache: Path | None) -> PackedFrame:
+    """A clean frame clipped to [0, 1], memory-mapped from an ``.npy`` cache when possible.
+
+    The cache lives under ``cache_dir()/frames`` keyed by path, size and modification time, so
+    a resumed or repeated pretraining run does not decode its frames again.
+    """
+    from rawdenoise.atomic import atomic_path, write_text_atomic
+
+    if cache is not None:
+        key = _cache_key(path)
+        npy, meta = cache / f"{key}.npy", cache / f"{key}.json"
+        if npy.exists() and meta.exists():
+            try:
+                info = json.loads(meta.read_text(encoding="utf-8"))
+                data = np.load(npy, mmap_mode="r")
+                return PackedFrame(
+                    path, data, tuple(info["black"]), tuple(info["white"]), info["camera"]
+                )
+            except (OSError, ValueError, KeyError):
+                pass  # a damaged cache entry is rebuilt below
+    frame = decode(path)
+    np.clip(frame.data, 0.0, 1.0, out=frame.data)
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        try:
+            with atomic_path(npy, overwrite=True) as tmp, tmp.open("wb") as fh:
+                np.save(fh, frame.data)
+            info = {"black": frame.black, "white": frame.white, "camera": frame.camera}
+            write_text_atomic(meta, json.dumps(info), overwrite=True)
+        except OSError:
+            pass  # a read-only or full cache only costs decoding time
+    return frame
+
+
+def list_raw_inputs(inputs: Sequence[Path]) -> list[Path]:
+    """RAW files named directly or found (not recursively) in the given folders, sorted."""
+    from rawdenoise.rawio import is_raw_path
+
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            files.extend(sorted(p for p in item.iterdir() if p.is_file() and is_raw_path(p)))
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise InputError(f"{item}: no such file or folder")
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    if not unique:
+        raise InputError(
+            f"no RAW files in {', '.join(str(i) for i in inputs)}",
+            hint="give a folder of clean (low-ISO, well-exposed) RAW files",
+        )
+    return unique
+
+
+def load_clean_frames(
+    paths: Sequence[Path],
+    *,
+    cache: Path | None,
+    warn: Callable[[str], None] = lambda _msg: None,
+) -> list[PackedFrame]:
+    """Decode every path (skipping, with a warning, those that fail); at least one must work."""
+    frames = []
+    for path in paths:
+        try:
+            frames.append(decode_clean_cached(path, cache))
+        except RawDenoiseError as exc:
+            warn(f"skipping {path.name}: {exc.message}")
+    if not frames:
+        raise InputError("none of the clean RAW files could be decoded")
+    return frames
+
+
+# --------------------------------------------------------------------------------------------
+# Crops and augmentation
+# --------------------------------------------------------------------------------------------
+
+
+def effective_crop(sizes: Sequence[tuple[int, int]], crop: int, multiple_of: int = 1) -> int:
+    """``crop`` clamped to the smallest frame, rounded down to ``multiple_of`` where possible."""
+    limit = min(min(h, w) for h, w in sizes)
+    c = min(int(crop), limit)
+    if c >= multiple_of > 1:
+        c -= c % multiple_of
+    if c < 1:
+        raise InputError(f"frames too small to crop ({limit} packed pixels)")
+    return c
+
+
+@dataclass(frozen=True)
+class CropDraw:
+    index: int
+    top: int
+    left: int
+    hflip: bool
+    vflip: bool
+    transpose: bool
+
+
+def draw_crops(
+    sizes: Sequence[tuple[int, int]],
+    n: int,
+    crop: int,
+    generator: torch.Generator,
+    *,
+    weights: Sequence[float] | None = None,
+    augment: bool = True,
+) -> list[CropDraw]:
+    """``n`` random crop windows (frame index, position, flips, transpose)."""
+    if weights is None:
+        idx = torch.randint(len(sizes), (n,), generator=generator).tolist()
+    else:
+        w = torch.as_tensor(weights, dtype=torch.float64)
+        idx = torch.multinomial(w, n, replacement=True, generator=generator).tolist()
+    u = torch.rand((n, 2), generator=generator, dtype=torch.float64)
+    flips = torch.rand((n, 3), generator=generator) < 0.5
+    out = []
+    for k, i in enumerate(idx):
+        h, w_ = sizes[i]
+        top = min(int(u[k, 0] * (h - crop + 1)), h - crop)
+        left = min(int(u[k, 1] * (w_ - crop + 1)), w_ - crop)
+        f = flips[k].tolist() if augment else [False, False, False]
+        out.append(CropDraw(i, top, left, f[0], f[1], f[2]))
+    return out
+
+
+def apply_crop(data: np.ndarray | torch.Tensor, d: CropDraw, crop: int) -> torch.Tensor:
+    """The crop of a (C, H, W) array with the draw's flips and transpose (a new tensor)."""
+    t = torch.as_tensor(np.ascontiguousarray(data[:, d.top : d.top + crop, d.left : d.left + crop]))
+    if d.hflip:
+        t = t.flip(-1)
+    if d.vflip:
+        t = t.flip(-2)
+    if d.transpose:
+        t = t.transpose(-1, -2)
+    return t.contiguous()
+
+
+# --------------------------------------------------------------------------------------------
+# Pretraining: clean frames, integer ratios
+# --------------------------------------------------------------------------------------------
+
+
+class CleanCrops:
+    """Random clean crops with their DN scale and an integer ratio each (LED: uniform)."""
+
+    def __init__(
+        self,
+        frames: Sequence[PackedFrame],
+        crop: int,
+        ratio_range: tuple[int, int],
+        *,
+        multiple_of: int = 1,
+        augment: bool = True,
+    ) -> None:
+        self.frames = list(frames)
+        self.sizes = [f.size for f in self.frames]
+        self.crop = effective_crop(self.sizes, crop, multiple_of)
+        self.ratio_range = (int(ratio_range[0]), int(ratio_range[1]))
+        self.weights = [h * w for h, w in self.sizes]  # every pixel equally likely
+        self.augment = augment
+
+    def batch(
+        self, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(clean (N,4,c,c), scale (N,4) DN, ratio (N,) float) on the CPU."""
+        draws = draw_crops(
+            self.sizes, n, self.crop, generator, weights=self.weights, augment=self.augment
+        )
+        clean = torch.stack([apply_crop(self.frames[d.index].data, d, self.crop) for d in draws])
+        scale = torch.tensor([self.frames[d.index].scale for d in draws], dtype=torch.float32)
+        lo, hi = self.ratio_range
+        ratio = torch.randint(lo, hi + 1, (n,), generator=generator).to(torch.float32)
+        return clean, scale, ratio
+
+
+# --------------------------------------------------------------------------------------------
+# Fine-tuning: noisy/clean pairs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PairData:
+    """One pair in memory; frames shared between pairs are decoded once."""
+
+    noisy: np.ndarray  #: normalized, unclipped (4, H, W)
+    clean: np.ndarray  #: normalized, clipped to [0, 1]
+    ratio: float
+
+
+def load_pair_data(pairs: Sequence) -> list[PairData]:
+    """Decode every distinct file of ``pairs`` (``rawdenoise.pairing.Pair``) once."""
+    decoded: dict[Path, np.ndarray] = {}
+    clean_paths = {p.clean.resolve() for p in pairs}
+
+    def get(path: Path) -> np.ndarray:
+        key = path.resolve()
+        if key not in decoded:
+            data = decode(path).data
+            if key in clean_paths:
+                np.clip(data, 0.0, 1.0, out=data)
+            decoded[key] = data
+        return decoded[key]
+
+    out = []
+    for p in pairs:
+        noisy, clean = get(p.noisy), get(p.clean)
+        if noisy.shape != clean.shape:
+            raise InputError(
+                f"{p.noisy.name} and {p.clean.name} differ in size: "
+                f"{noisy.shape[1:]} vs {clean.shape[1:]}"
+            )
+        out.append(PairData(noisy, clean, float(p.ratio)))
+    return out
+
+
+def network_input(noisy: np.ndarray | torch.Tensor, ratio: float) -> torch.Tensor:
+    """LED's input: ``min(noisy * ratio, 1)`` (no lower clip: negatives carry information)."""
+    return torch.as_tensor(noisy).mul(float(ratio)).clamp_(max=1.0)
+
+
+class PairCrops:
+    """Random aligned crops of the pairs: (input = noisy x ratio, clipped max 1; target)."""
+
+    def __init__(
+        self,
+        pairs: Sequence[PairData],
+        crop: int,
+        *,
+        multiple_of: int = 1,
+        augment: bool = True,
+    ) -> None:
+        if not pairs:
+            raise InputError("no pairs to train on")
+        self.pairs = list(pairs)
+        self.sizes = [(p.clean.shape[1], p.clean.shape[2]) for p in self.pairs]
+        self.crop = effective_crop(self.sizes, crop, multiple_of)
+        self.augment = augment
+
+    def batch(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        draws = draw_crops(self.sizes, n, self.crop, generator, augment=self.augment)
+        inputs, targets = [], []
+        for d in draws:
+            p = self.pairs[d.index]
+            inputs.append(network_input(apply_crop(p.noisy, d, self.crop), p.ratio))
+            targets.append(apply_crop(p.clean, d, self.crop))
+        return torch.stack(inputs), torch.stack(targets)

@@ -1,0 +1,71 @@
+"""Small parsers shared by the training commands: ``--option KEY=VALUE``, ``A,B`` pairs, TOML."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rawdenoise.errors import InputError, UsageError
+
+
+def parse_value(text: str) -> Any:
+    """``16`` -> 16, ``0.5`` -> 0.5, ``true`` -> True, anything else stays a string."""
+    low = text.strip().lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return text.strip()
+    return value if isinstance(value, (int, float, str)) else text.strip()
+
+
+def parse_options(items: Sequence[str] | None) -> dict[str, Any]:
+    """``["channels=16"]`` -> ``{"channels": 16}`` (architecture options)."""
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--option expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def parse_pair(text: str, what: str, kind: type = float) -> tuple[Any, Any]:
+    """``"1000,500"`` -> (1000, 500); a single value is used for both."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2:
+        raise UsageError(f"{what} expects two comma-separated values, got {text!r}")
+    try:
+        values = tuple(kind(p) if kind is not int else int(float(p)) for p in parts)
+    except ValueError as exc:
+        raise UsageError(f"{what}: not a number in {text!r}") from exc
+    return values[0], values[1]
+
+
+def read_toml(path: Path, allowed: Sequence[str]) -> dict[str, Any]:
+    """A flat TOML table of command options (unknown keys refused, listing the known ones)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such config file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"{path}: not a valid TOML file ({exc})") from exc
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise UsageError(
+            f"{path.name}: unknown setting(s) {', '.join(unknown)}",
+            hint=f"known settings: {', '.join(allowed)}",
+        )
+    return {k.replace("-", "_"): v for k, v in data.items()}

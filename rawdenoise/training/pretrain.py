@@ -1,0 +1,337 @@
+"""Pretraining a base model: clean RAW crops + synthetic noise, LED's RepNR UNet (method.md §7).
+
+One RepNR branch per noise camera (LED: 5 virtual cameras, the branch drawn per iteration);
+a calibrated profile or a dark-frame bank gives one branch. The result is saved as a RepNR
+model (kind ``repnr``, target branch generalized to the mean of the camera branches) so that
+``finetune`` starts from its camera branches and ``process`` deploys it as a plain network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from rawdenoise.errors import UsageError
+from rawdenoise.training import device as devices
+from rawdenoise.training import loop
+from rawdenoise.training.checkpoint import checkpoint_path, refuse_stale_checkpoint
+from rawdenoise.training.datasets import (
+    CleanCrops,
+    PackedFrame,
+    list_raw_inputs,
+    load_clean_frames,
+)
+from rawdenoise.training.noise_source import (
+    NoiseSource,
+    crop_limit,
+    dark_frame_source,
+    profile_source,
+    virtual_source,
+)
+from rawdenoise.training.progress import ProgressSink
+from rawdenoise.training.schedule import SCHEDULES
+from rawdenoise.training.seeding import derive_seed, seed_everything
+
+#: Largest held-out crop side (packed px) used for validation.
+HOLDOUT_CROP = 512
+
+
+@dataclass
+class PretrainConfig:
+    inputs: Sequence[Path]
+    name: str
+    arch: str = "unet"
+    options: dict[str, Any] = field(default_factory=dict)
+    camera: str | None = None  #: a calibrated profile id instead of virtual cameras
+    dark_frames: Path | None = None  #: a folder of dark frames instead of parametric noise
+    virtual_cameras: int = 5
+    ratio_range: tuple[int, int] = (100, 300)
+    iterations: int = 20000
+    batch: int = 8
+    crop: int = 256
+    lr: float = 2e-4
+    min_lr: float = 1e-5
+    schedule: str = "cosine"
+    warmup: int = 0
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+    checkpoint_every: int = 1000
+    holdout: int = 0
+    overwrite: bool = False
+    noise_type: str = "ptrqc"
+    stop_after: int | None = None  #: stop (with a checkpoint) after N iterations this session
+
+
+@dataclass
+class PretrainResult:
+    path: Path
+    iterations: int
+    seconds: float
+    iterations_per_second: float
+    loss: float
+    holdout: dict[str, float] | None
+    crop: int
+    frames: int
+
+
+def _validate(cfg: PretrainConfig) -> None:
+    lo, hi = cfg.ratio_range
+    if not 1 <= lo <= hi:
+        raise UsageError(f"--ratio-range needs 1 <= low <= high, got {lo},{hi}")
+    for what, value in (("iterations", cfg.iterations), ("batch", cfg.batch), ("crop", cfg.crop)):
+        if value < 1:
+            raise UsageError(f"--{what} must be at least 1")
+    if cfg.lr <= 0:
+        raise UsageError("--lr must be positive")
+    if cfg.schedule not in SCHEDULES:
+        raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)}")
+    if cfg.holdout < 0:
+        raise UsageError("--holdout must be >= 0")
+    if cfg.checkpoint_every < 0:
+        raise UsageError("--checkpoint-every must be >= 0")
+    if cfg.camera and cfg.dark_frames is None and cfg.virtual_cameras != 5:
+        raise UsageError("--virtual-cameras does not apply with --camera")
+
+
+def _noise_source(cfg: PretrainConfig) -> NoiseSource:
+    from rawdenoise.noise import check_noise_type
+
+    try:
+        check_noise_type(cfg.noise_type)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if cfg.dark_frames is not None:
+        return dark_frame_source(cfg.dark_frames, cfg.camera)
+    if cfg.camera:
+        return profile_source(cfg.camera, cfg.noise_type)
+    return virtual_source(cfg.virtual_cameras, cfg.seed, cfg.noise_type)
+
+
+def output_path(name: str, overwrite: bool) -> Path:
+    """The model file for ``name``; refused before training if it exists (or is 'default')."""
+    from rawdenoise.errors import InputError
+    from rawdenoise.weights import DEFAULT_NAME, check_model_name, model_path
+
+    check_model_name(name)
+    if name == DEFAULT_NAME:
+        raise UsageError(
+            "'default' names the model bundled with rawdenoise",
+            hint="train under another name; to bundle it, copy its file to "
+            "rawdenoise/models/default.safetensors",
+        )
+    path = model_path(name)
+    if path.exists() and not overwrite:
+        raise InputError(f"a model named {name!r} exists ({path})", hint="pass --overwrite")
+    return path
+
+
+def _holdout_set(
+    frames: Sequence[PackedFrame], source: NoiseSource, cfg: PretrainConfig, multiple_of: int
+) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+    """Fixed noisy crops of the held-out frames: (input, target, camera) each."""
+    out = []
+    ratio = (cfg.ratio_range[0] + cfg.ratio_range[1]) // 2
+    for i, frame in enumerate(frames):
+        h, w = frame.size
+        side = min(HOLDOUT_CROP, h, w)
+        limit = crop_limit(source)
+        if limit is not None:
+            side = min(side, limit)
+        side -= side % multiple_of if side >= multiple_of else 0
+        top, left = (h - side) // 2, (w - side) // 2
+        clean = torch.as_tensor(frame.data[:, top : top + side, left : left + side].copy())[None]
+        g = torch.Generator().manual_seed(derive_seed(cfg.seed, 0x401D, i))
+        camera = i % source.branches
+        noisy, target = source(clean, torch.tensor([float(ratio)]), camera, g)
+        out.append((noisy, target, camera))
+    return out
+
+
+def evaluate_holdout(
+    repnr: torch.nn.Module, items: Sequence[tuple[torch.Tensor, torch.Tensor, int]], device
+) -> dict[str, float]:
+    """PSNR (LED protocol) of the generalized target branch and of the noisy input."""
+    from rawdenoise.training.metrics import psnr
+
+    repnr.generalize()
+    net = repnr.deploy(-1).to(device).eval()
+    model_psnr, noisy_psnr = [], []
+    with torch.no_grad():
+        for noisy, target, _ in items:
+            out = net(noisy.to(device)).clamp(0, 1).cpu()
+            model_psnr.append(psnr(out[0], target[0]))
+            noisy_psnr.append(psnr(noisy[0], target[0]))
+    return {
+        "psnr": sum(model_psnr) / len(model_psnr),
+        "noisy_psnr": sum(noisy_psnr) / len(noisy_psnr),
+    }
+
+
+def pretrain(
+    cfg: PretrainConfig,
+    *,
+    progress: ProgressSink | None = None,
+    info: Callable[[str], None] = lambda _m: None,
+    warn: Callable[[str], None] = lambda _m: None,
+) -> PretrainResult:
+    """Train and save a base model; see :class:`PretrainConfig`."""
+    from rawdenoise.dirs import cache_dir
+    from rawdenoise.networks.repnr import RepNR
+    from rawdenoise.registry import create_network, get_architecture
+    from rawdenoise.specs import ModelInfo
+    from rawdenoise.weights import save_model
+
+    _validate(cfg)
+    out_path = output_path(cfg.name, cfg.overwrite)
+    ckpt = checkpoint_path("pretrain", cfg.name)
+    refuse_stale_checkpoint(
+        ckpt, "pretraining", cfg.name, resume=cfg.resume, start_over=cfg.overwrite
+    )
+    spec = get_architecture(cfg.arch)
+    source = _noise_source(cfg)
+    files = list_raw_inputs(list(cfg.inputs))
+    if cfg.holdout >= len(files):
+        raise UsageError(
+            f"--holdout {cfg.holdout} leaves no training frames ({len(files)} files found)"
+        )
+    train_files = files[: len(files) - cfg.holdout]
+    held_files = files[len(files) - cfg.holdout :]
+    ctx, device = devices.setup(cfg.device)
+    try:
+        frames = load_clean_frames(train_files, cache=cache_dir() / "frames", warn=warn)
+        held = (
+            load_clean_frames(held_files, cache=cache_dir() / "frames", warn=warn)
+            if (held_files)
+            else []
+        )
+        crop = cfg.crop
+        limit = crop_limit(source)
+        if limit is not None:
+            crop = min(crop, limit)
+        data = CleanCrops(frames, crop, cfg.ratio_range, multiple_of=spec.multiple_of)
+        if data.crop < cfg.crop:
+            info(f"crop clamped to {data.crop} packed pixels (the smallest frame)")
+
+        seed_everything(derive_seed(cfg.seed, 0x1417))
+        options = spec.options(cfg.options)
+        base = create_network(spec, options)
+        repnr = RepNR(base, branches=source.branches, exclude=spec.repnr_exclude).to(device)
+        holdout_items = _holdout_set(held, source, cfg, spec.multiple_of) if held else []
+
+        fingerprint = {
+            "command": "pretrain",
+            "arch": spec.name,
+            "options": options,
+            "frames": [f"{f.path.name}:{f.size[0]}x{f.size[1]}" for f in frames],
+            "noise": source.description,
+            "scale": list(source.scale),
+            "ratio_range": list(cfg.ratio_range),
+            "iterations": cfg.iterations,
+            "batch": cfg.batch,
+            "crop": data.crop,
+            "lr": cfg.lr,
+            "min_lr": cfg.min_lr,
+            "schedule": cfg.schedule,
+            "warmup": cfg.warmup,
+            "seed": cfg.seed,
+            "world_size": ctx.world_size,
+        }
+        stage = loop.Stage(
+            "pretrain",
+            cfg.iterations,
+            cfg.lr,
+            enter=lambda: (repnr.set_stage("pretrain"), repnr.trainable_parameters())[1],
+            schedule=cfg.schedule,
+            warmup=cfg.warmup,
+            final_lr_factor=min(cfg.min_lr / cfg.lr, 1.0) if cfg.schedule == "cosine" else 1.0,
+        )
+
+        def step(net: torch.nn.Module, iteration: int, rng) -> torch.Tensor:
+            clean, _scale, ratio = data.batch(cfg.batch, rng.local)
+            camera = int(torch.randint(source.branches, (1,), generator=rng.shared))
+            noisy, target = source(clean.to(device), ratio, camera, rng.device)
+            return F.l1_loss(net(noisy, branch=camera), target)
+
+        def on_checkpoint(iteration: int) -> None:
+            if holdout_items and progress is not None:
+                scores = evaluate_holdout(repnr, holdout_items, device)
+                progress.message(
+                    f"iteration {iteration}: held-out PSNR {scores['psnr']:.2f} dB "
+                    f"(noisy input {scores['noisy_psnr']:.2f} dB)"
+                )
+
+        if ctx.is_main:
+            info(
+                f"pretraining {spec.name} {options} on {len(frames)} clean frame(s), "
+                f"{source.description}, ratios {cfg.ratio_range[0]}-{cfg.ratio_range[1]}, "
+                f"{cfg.iterations} iterations of batch {cfg.batch} x {data.crop}px crops on "
+                f"{device}" + (f" x {ctx.world_size} processes" if ctx.enabled else "")
+            )
+            info(f"checkpoint: {ckpt}")
+        lcfg = loop.LoopConfig(
+            seed=cfg.seed,
+            device=device,
+            dist=ctx,
+            checkpoint=ckpt,
+            checkpoint_every=cfg.checkpoint_every,
+            resume=cfg.resume,
+            fingerprint=fingerprint,
+            progress=progress,
+            description="pretrain",
+            on_checkpoint=on_checkpoint,
+            stop_after=cfg.stop_after,
+        )
+        result = loop.run(repnr, [stage], step, lcfg)
+
+        scores = evaluate_holdout(repnr, holdout_items, device) if holdout_items else None
+        repnr.generalize()
+        summary = ", ".join(f.path.name for f in frames[:5]) + (
+            f" and {len(frames) - 5} more" if len(frames) > 5 else ""
+        )
+        extra = {
+            "command": "pretrain",
+            "iterations": cfg.iterations,
+            "batch": cfg.batch,
+            "crop": data.crop,
+            "lr": cfg.lr,
+            "min_lr": cfg.min_lr,
+            "schedule": cfg.schedule,
+            "seed": cfg.seed,
+            "noise": source.description,
+            "noise_type": cfg.noise_type,
+            "noise_scale": list(source.scale),
+            "training_frames": [f.path.name for f in frames],
+            "holdout_frames": [f.path.name for f in held],
+            **({"holdout": scores} if scores else {}),
+            **source.metadata,
+        }
+        model_info = ModelInfo(
+            architecture=spec.name,
+            options=options,
+            name=cfg.name,
+            ratio_range=(float(cfg.ratio_range[0]), float(cfg.ratio_range[1])),
+            trained_on=f"{len(frames)} clean RAW frame(s) ({summary}) with {source.description}",
+            extra=extra,
+        )
+        if ctx.is_main:
+            save_model(out_path, repnr.cpu(), model_info, overwrite=cfg.overwrite)
+            loop.remove_checkpoint(lcfg)
+        devices.barrier(ctx)
+    finally:
+        devices.teardown(ctx)
+    return PretrainResult(
+        path=out_path,
+        iterations=cfg.iterations,
+        seconds=result.seconds,
+        iterations_per_second=result.iterations_per_second,
+        loss=result.smoothed_loss,
+        holdout=scores,
+        crop=data.crop,
+        frames=len(frames),
+    )
