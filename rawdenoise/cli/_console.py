@@ -46,7 +46,7 @@ def info(message: str) -> None:
 
 def warn(message: str) -> None:
     """A one-line warning on stderr (never silenced)."""
-    err_console().print(f"rawdenoise: warning: {message}", markup=False)
+    err_console().print(f"rawdenoise: warning: {message}", markup=False, soft_wrap=True)
 
 
 def emit_json(payload: Any) -> None:
