@@ -505,3 +505,32 @@ def test_dict_registrations_are_validated_like_specs(site: Path) -> None:
         f"    register({spec.to_dict()!r})\n",
     )
     assert registry.get_architecture("dicty") == spec
+
+
+# --------------------------------------------------------------------------- rawdenoise.testing
+
+
+def test_contract_checks_pass_for_builtins_and_catch_bad_specs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("torch")
+    from rawdenoise.testing import check_architecture, check_camera_profile, check_entry_module
+
+    check_architecture("tiny")
+    for profile in registry.list_camera_profiles():
+        check_camera_profile(profile)
+    bad = ArchitectureSpec(
+        name="tiny-bad", factory="rawdenoise.networks.tiny:TinyNet", repnr_exclude=("nope",)
+    )
+    with pytest.raises(AssertionError, match="repnr_exclude names no module"):
+        check_architecture(bad, repnr=False)
+    wrong = ArchitectureSpec(
+        name="tiny-wrong", factory="rawdenoise.networks.tiny:TinyNet", out_channels=3
+    )
+    with pytest.raises(AssertionError, match="output shape"):
+        check_architecture(wrong)
+    check_entry_module("rawdenoise.default_plugins.architectures")
+    (tmp_path / "fake_heavy_entry.py").write_text("import numpy\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(AssertionError, match="imports numpy"):
+        check_entry_module("fake_heavy_entry")

@@ -41,3 +41,10 @@ def test_entry_module_imports_no_torch() -> None:
     code = "import sys, rawdenoise_camera_nikon_d850_lrd; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_rawdenoise_contract_checks() -> None:
+    from rawdenoise.testing import check_camera_profile, check_entry_module
+
+    check_camera_profile(pkg.PROFILE)
+    check_entry_module("rawdenoise_camera_nikon_d850_lrd")

@@ -69,3 +69,11 @@ def test_learns_a_denoising_step() -> None:
         loss.backward()
         opt.step()
     assert loss.item() < first
+
+
+def test_rawdenoise_contract_checks() -> None:
+    from rawdenoise.testing import check_architecture, check_entry_module
+
+    check_entry_module("rawdenoise_nafnet.plugin")
+    small = {"width": 8, "enc_blocks": [1, 1, 1, 1], "middle_blocks": 1, "dec_blocks": [1, 1, 1, 1]}
+    check_architecture(plugin.NAFNET, small)  # shapes, determinism, RepNR deploy equivalence
