@@ -311,3 +311,15 @@ def test_repnr_training_step_changes_only_the_trained_branch():
     after = rep.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(".align_" in k and k.endswith(".2") for k in changed)
+
+
+def test_nested_wrapper_keys_keep_the_outer_prefix_only():
+    """Inside another module (DDP's ``module.``, a trainer), keys are PREFIX + LED's keys."""
+    outer = nn.Module()
+    outer.model = RepNR(TinyNet(), branches=2, exclude=("conv_out",))
+    keys = list(outer.state_dict())
+    assert keys[0] == "model.conv1.main_weight" and "model.conv_out.weight" in keys
+    again = nn.Module()
+    again.model = RepNR(TinyNet(), branches=2, exclude=("conv_out",))
+    again.load_state_dict(outer.state_dict(), strict=True)
+    assert torch.equal(again.model.net.conv2.main_weight, outer.model.net.conv2.main_weight)
