@@ -1,0 +1,1 @@
+"""Camera noise calibration from dark and flat frames (``rawdenoise calibrate``)."""

@@ -1,0 +1,184 @@
+"""``rawdenoise calibrate``: measure a camera's noise model from dark and flat frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rawdenoise.cli._console import emit_json, info, out_console, warn
+from rawdenoise.cli._errors import handle_errors
+
+
+@handle_errors
+def calibrate(
+    dark: Path = typer.Option(
+        ...,
+        "--dark",
+        help="Folder of dark frames (lens cap on): at least 2 per ISO (sub-folders are searched).",
+        show_default=False,
+    ),
+    flat: Path = typer.Option(
+        ...,
+        "--flat",
+        help="Folder of flat frames (evenly lit, unclipped): pairs at the same exposure, one or "
+        "more brightness levels, per ISO.",
+        show_default=False,
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Profile JSON to write (a folder: NAME.json inside it). Default: the profiles "
+        "folder, where rawdenoise finds it by the camera's EXIF make and model.",
+        show_default=False,
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="Profile id. Default: from the camera's make and model."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing profile."),
+) -> None:
+    """Calibrate your camera's noise: system gain K, read, row and Tukey-lambda noise per ISO.
+
+    Shoot, at every ISO you want to cover (3 or more): dark frames with the lens cap on, and
+    flat frames of an evenly lit surface (defocused, 10-80% of the white level) in pairs at
+    the same exposure. Frames are grouped by their EXIF ISO. The profile (log-linear fits of
+    the noise against K, LED/ELD layout) and PNG plots of every fit are written side by side.
+    """
+    from rawdenoise.calibration.core import calibrate_camera, slugify
+    from rawdenoise.calibration.frames import find_raw_files
+    from rawdenoise.dirs import profiles_dir
+    from rawdenoise.errors import InputError, UsageError
+    from rawdenoise.exif import read_exif
+    from rawdenoise.specs import _NAME_RE
+
+    if name is not None and not _NAME_RE.match(name):
+        raise UsageError(
+            f"invalid --name {name!r}",
+            hint="use letters, digits, '.', '_', '+' and '-', starting with a letter or digit",
+        )
+    if name is None:  # the default id comes from the camera: read one file's EXIF first
+        name = slugify(read_exif(find_raw_files(dark, "dark")[0]).camera)
+    target = _target(out, name, profiles_dir())
+    from rawdenoise.calibration.plots import plot_paths
+
+    plots = plot_paths(target)
+    if not overwrite:
+        for path in (target, *plots.values()):
+            if path.exists():
+                raise InputError(f"{path} exists", hint="pass --overwrite to replace it")
+
+    result = calibrate_camera(dark, flat, name=name, progress=info)
+    _write(result, target, plots, overwrite=overwrite)
+    for message in result.warnings:
+        warn(message)
+    if json_out:
+        emit_json(_payload(result, target, plots))
+    else:
+        _render(result, target, plots)
+
+
+def _target(out: Path | None, name: str, default_dir: Path) -> Path:
+    if out is None:
+        return default_dir / f"{name}.json"
+    if out.is_dir():
+        return out / f"{name}.json"
+    return out if out.suffix.lower() == ".json" else out.with_name(out.name + ".json")
+
+
+def _write(result, target: Path, plots: dict[str, Path], *, overwrite: bool) -> None:
+    import json
+
+    from rawdenoise.atomic import atomic_path
+    from rawdenoise.calibration.plots import write_plots
+
+    text = json.dumps(result.profile.to_dict(), indent=2) + "\n"
+    with atomic_path(target, overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    write_plots(result, plots, overwrite=True)  # existence was checked before calibrating
+
+
+def _residuals(result) -> list[dict[str, float]]:
+    import math
+
+    out = []
+    for r in result.isos:
+        lk = math.log(r.k)
+        row = {}
+        for key, value in (("tukey", r.tl_sigma), ("gaussian", r.read_sigma), ("row", r.row_sigma)):
+            fit = result.fits[key]
+            row[key] = math.log(max(value, 1e-6)) - (fit.slope * lk + fit.intercept)
+        out.append(row)
+    return out
+
+
+def _payload(result, target: Path, plots: dict[str, Path]) -> dict:
+    per_iso = []
+    for r, resid in zip(result.isos, _residuals(result), strict=True):
+        entry = r.to_json()
+        entry["residuals"] = resid
+        per_iso.append(entry)
+    noise = result.profile.noise
+    return {
+        "profile": str(target),
+        "id": result.profile.id,
+        "camera": f"{result.profile.make} {result.profile.model}",
+        "cfa": result.cfa,
+        "size": [result.shape[1], result.shape[0]],
+        "k_range": [noise.k_min, noise.k_max],
+        "per_iso": per_iso,
+        "fits": {
+            key: {"slope": f.slope, "bias": f.intercept, "sigma": f.residual_sigma, "r2": f.r2}
+            for key, f in result.fits.items()
+        },
+        "plots": {kind: str(p) for kind, p in plots.items()},
+        "warnings": list(result.warnings),
+    }
+
+
+def _render(result, target: Path, plots: dict[str, Path]) -> None:
+    from rich.table import Table
+
+    console = out_console()
+    camera = f"{result.profile.make} {result.profile.model}"
+    values = Table(title=f"{camera}: noise per ISO (DN)")
+    for header in ("ISO", "dark/flat", "K (DN/e-)", "read σ", "TL σ", "λ", "row σ", "PTC r²"):
+        values.add_column(header, justify="right")
+    extra = Table(title="colour bias (DN) and log-linear fit residuals (log σ) per ISO")
+    for header in ("ISO", "bias R", "G1", "B", "G2", "resid TL", "Gauss", "row"):
+        extra.add_column(header, justify="right")
+    for r, resid in zip(result.isos, _residuals(result), strict=True):
+        values.add_row(
+            f"{r.iso:g}",
+            f"{r.n_dark}/{r.n_flat}",
+            f"{r.k:.4g}",
+            f"{r.read_sigma:.3g}",
+            f"{r.tl_sigma:.3g}",
+            f"{r.tl_lambda:+.3f}",
+            f"{r.row_sigma:.3g}",
+            f"{min(f.r2 for f in r.ptc):.3f}",
+        )
+        extra.add_row(
+            f"{r.iso:g}",
+            *(f"{v:+.2f}" for v in r.color_bias),
+            *(f"{resid[k]:+.3f}" for k in ("tukey", "gaussian", "row")),
+        )
+    fits = Table(title="log σ = slope · log K + bias")
+    for header in ("noise", "slope", "bias", "residual σ", "r²"):
+        fits.add_column(header, justify="right")
+    labels = {"tukey": "Tukey-lambda read", "gaussian": "Gaussian read", "row": "row"}
+    for key, f in result.fits.items():
+        fits.add_row(
+            labels[key],
+            f"{f.slope:.4f}",
+            f"{f.intercept:.4f}",
+            f"{f.residual_sigma:.4f}",
+            f"{f.r2:.3f}",
+        )
+    for table in (values, extra, fits):
+        console.print(table)
+    noise = result.profile.noise
+    console.print(f"K range: {noise.k_min:.4g} to {noise.k_max:.4g} DN/e-")
+    console.print(f"profile: {target}  (id {result.profile.id})", soft_wrap=True)
+    for kind, path in plots.items():
+        console.print(f"plot:    {path}  ({kind.replace('_', ' ')})", soft_wrap=True)
