@@ -1,0 +1,399 @@
+"""The ``process`` job as a library: find inputs, name outputs, shard, denoise one file.
+
+One file goes: decode -> per-channel black/white normalization -> x ratio -> LED's upper clip
+at 1 -> tiled network (:func:`rawdenoise.inference.denoise`, output clipped to [0, 1]) -> back
+to DN with the same levels -> unpacked (odd sizes included) -> rendered/written atomically.
+Normalization and gain are per image, never per tile.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rawdenoise.errors import InputError, MissingExifError, UsageError
+from rawdenoise.rawio import is_raw_path
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from rawdenoise.render import OutputMetadata
+
+#: output folder beside each input when ``--out`` is not given
+DEFAULT_OUT_DIR = "denoised"
+EXTENSIONS = {"png": ".png", "tiff": ".tif", "dng": ".dng"}
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs and outputs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and where its output goes; ``error`` when it cannot even be tried."""
+
+    source: Path
+    output: Path | None = None
+    error: InputError | None = None
+
+    @property
+    def sort_key(self) -> str:
+        return str(self.source)
+
+
+@dataclass
+class Collected:
+    """What :func:`collect_inputs` found: (file, the folder argument it came from or None)."""
+
+    files: list[tuple[Path, Path | None]] = field(default_factory=list)
+    bad: list[Job] = field(default_factory=list)
+    ignored: int = 0  #: files in folders without a RAW extension
+
+
+def collect_inputs(
+    paths: Iterable[Path], *, recursive: bool = False, out_dir: Path | None = None
+) -> Collected:
+    """Files named explicitly and RAW files in folders (sorted, de-duplicated).
+
+    A missing path or an explicitly named file without a RAW extension is a bad job; in folders
+    only RAW extensions count, hidden files are skipped, and so are output folders
+    (``denoised/`` and ``out_dir``) so that a second run does not denoise its own outputs.
+    """
+    found = Collected()
+    seen: set[Path] = set()
+    out_resolved = out_dir.resolve() if out_dir is not None else None
+
+    def add(path: Path, root: Path | None) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            found.files.append((path, root))
+
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            candidates = sorted(path.rglob("*") if recursive else path.iterdir())
+            for item in candidates:
+                rel_parts = item.relative_to(path).parts
+                if any(part.startswith(".") for part in rel_parts):
+                    continue
+                if recursive and _in_output_folder(item, path, out_resolved):
+                    continue
+                if not item.is_file():
+                    continue
+                if is_raw_path(item):
+                    add(item, path)
+                else:
+                    found.ignored += 1
+        elif path.is_file():
+            if is_raw_path(path):
+                add(path, None)
+            else:
+                found.bad.append(
+                    Job(
+                        path,
+                        error=InputError(
+                            f"{path.name}: not a RAW file (extension {path.suffix or 'none'})",
+                            hint="rawdenoise reads camera RAW files such as .ARW, .NEF, .CR2, .DNG",
+                        ),
+                    )
+                )
+        else:
+            found.bad.append(Job(path, error=InputError(f"{path}: no such file or folder")))
+    return found
+
+
+def _in_output_folder(item: Path, root: Path, out_resolved: Path | None) -> bool:
+    parents = item.relative_to(root).parts[:-1]
+    if DEFAULT_OUT_DIR in parents:
+        return True
+    if out_resolved is not None:
+        resolved = item.resolve()
+        return resolved == out_resolved or out_resolved in resolved.parents
+    return False
+
+
+def plan_jobs(collected: Collected, *, out_dir: Path | None, suffix: str, fmt: str) -> list[Job]:
+    """Output paths ``<stem><suffix>.<ext>``; sorted by input; name clashes disambiguated.
+
+    With ``out_dir`` the sub-folders below a folder argument are kept; otherwise outputs go to
+    ``denoised/`` beside each input. Two inputs that would share an output name (``a.CR2`` and
+    ``a.DNG``) get the source extension in the name (``a_cr2``, ``a_dng``). An output that
+    would be the input itself is refused: inputs are never written.
+    """
+    if fmt not in EXTENSIONS:
+        raise UsageError(f"unknown format {fmt!r}", hint="choose png, tiff or dng")
+    ext = EXTENSIONS[fmt]
+
+    def folder(src: Path, root: Path | None) -> Path:
+        if out_dir is None:
+            return src.parent / DEFAULT_OUT_DIR
+        if root is None:
+            return out_dir
+        return out_dir / src.parent.relative_to(root)
+
+    planned = [(src, folder(src, root)) for src, root in collected.files]
+    names: dict[Path, list[int]] = {}
+    for i, (src, dest) in enumerate(planned):
+        names.setdefault((dest / f"{src.stem}{suffix}{ext}").resolve(), []).append(i)
+    jobs: list[Job] = []
+    for src, dest in planned:
+        target = dest / f"{src.stem}{suffix}{ext}"
+        if len(names[target.resolve()]) > 1:
+            target = dest / f"{src.stem}_{src.suffix.lstrip('.').lower()}{suffix}{ext}"
+        if target.resolve() == src.resolve():
+            jobs.append(
+                Job(
+                    src,
+                    error=InputError(
+                        f"{src.name}: the output would replace the input",
+                        hint="use --suffix or another --out folder",
+                    ),
+                )
+            )
+        else:
+            jobs.append(Job(src, target))
+    jobs.extend(collected.bad)
+    return sorted(jobs, key=lambda j: j.sort_key)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> (2, 4): this process takes the 2nd of 4 shares (1-based)."""
+    index, sep, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        i = n = 0
+    if not sep or n < 1 or not 1 <= i <= n:
+        raise UsageError(
+            f"invalid --shard {text!r}", hint="write I/N with 1 <= I <= N, e.g. --shard 1/4"
+        )
+    return i, n
+
+
+def shard_from_env(environ: dict[str, str] | None = None) -> tuple[int, int] | None:
+    """(RANK + 1, WORLD_SIZE) under torchrun (or any launcher that sets them), else None."""
+    env = os.environ if environ is None else environ
+    try:
+        world = int(env.get("WORLD_SIZE", "1"))
+        rank = int(env.get("RANK", "0"))
+    except ValueError:
+        return None
+    if world <= 1 or not 0 <= rank < world:
+        return None
+    return rank + 1, world
+
+
+def take_shard(jobs: Sequence[Job], shard: tuple[int, int] | None) -> list[Job]:
+    """Every n-th job of the sorted list, starting at the i-th: disjoint, covering, stable."""
+    if shard is None:
+        return list(jobs)
+    i, n = shard
+    return list(jobs[i - 1 :: n])
+
+
+# --------------------------------------------------------------------------------------------
+# Ratio
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RatioRule:
+    """A fixed ratio, or a target exposure level divided by each file's ISO x seconds."""
+
+    fixed: float | None = None
+    target_exposure: float | None = None
+    source: str = "--ratio"  #: what set it, for messages
+
+    def ratio_for(self, path: Path, meta: OutputMetadata) -> float:
+        if self.target_exposure is None:
+            return float(self.fixed if self.fixed is not None else 1.0)
+        missing = [
+            n for n, v in (("ISO", meta.iso), ("exposure time", meta.exposure_time)) if not v
+        ]
+        if missing:
+            raise MissingExifError(
+                f"{path.name}: EXIF has no {' or '.join(missing)}, needed for {self.source}",
+                hint="give the gain with --ratio N",
+            )
+        assert meta.iso is not None and meta.exposure_time is not None
+        return self.target_exposure / (float(meta.iso) * float(meta.exposure_time))
+
+    def describe(self) -> str:
+        if self.target_exposure is None:
+            return f"ratio {self.fixed:g}"
+        return f"target exposure {self.target_exposure:g} ({self.source})"
+
+
+def ratio_rule(
+    ratio: str | None, target_exposure: float | None, model_target: float | None
+) -> RatioRule:
+    """``--ratio N|auto`` and ``--target-exposure E`` -> a :class:`RatioRule` (default: 1)."""
+    if target_exposure is not None:
+        if ratio is not None:
+            raise UsageError("give either --ratio or --target-exposure, not both")
+        if not target_exposure > 0:
+            raise UsageError(f"--target-exposure must be positive, got {target_exposure:g}")
+        return RatioRule(target_exposure=float(target_exposure), source="--target-exposure")
+    if ratio is None:
+        return RatioRule(fixed=1.0)
+    if ratio.strip().lower() == "auto":
+        if model_target is None:
+            raise UsageError(
+                "--ratio auto needs a model that records its target exposure, and this one "
+                "does not",
+                hint="give --ratio N or --target-exposure E (ISO x seconds of a good exposure)",
+            )
+        return RatioRule(target_exposure=float(model_target), source="the model's target exposure")
+    try:
+        value = float(ratio)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise UsageError(f"invalid --ratio {ratio!r}", hint="a positive number or 'auto'")
+    return RatioRule(fixed=value)
+
+
+# --------------------------------------------------------------------------------------------
+# One file
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FileResult:
+    """What happened to one input (``status``: done, skipped, failed, planned)."""
+
+    source: Path
+    output: Path | None
+    status: str
+    megapixels: float = 0.0
+    seconds: float = 0.0
+    ratio: float | None = None
+    tiles: int = 0
+    error: str | None = None
+    hint: str | None = None
+    exit_code: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": str(self.source),
+            "output": str(self.output) if self.output else None,
+            "status": self.status,
+            "megapixels": round(self.megapixels, 3),
+            "seconds": round(self.seconds, 3),
+            "ratio": self.ratio,
+            "tiles": self.tiles,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How every file of a run is denoised and written."""
+
+    multiple_of: int
+    fmt: str = "png"
+    bit_depth: int = 16
+    tile: int | None = None
+    overlap: int | None = None
+    device: Any = "cpu"
+    precision: str = "fp32"
+    overwrite: bool = False
+
+
+def denoise_mosaic(
+    network: Any,
+    frame: Any,
+    ratio: float,
+    settings: RunSettings,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """The denoised uint16 mosaic of ``frame`` (same shape, CFA and levels)."""
+    import numpy as np
+
+    from rawdenoise.inference import denoise
+    from rawdenoise.rawio import denormalize
+
+    x = frame.normalized()
+    x *= np.float32(ratio)
+    np.minimum(x, np.float32(1.0), out=x)  # LED: an upper clip only
+    y = denoise(
+        network,
+        x,
+        multiple_of=settings.multiple_of,
+        tile=settings.tile,
+        overlap=settings.overlap,
+        device=settings.device,
+        precision=settings.precision,
+        progress=progress,
+    )
+    del x
+    return frame.unpack(denormalize(y, frame.black_level, frame.white_level))
+
+
+def _usual_permissions(path: Path) -> None:
+    """Temporary files are created 0600; an output gets what the umask gives a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def process_file(
+    job: Job,
+    network: Any,
+    rule: RatioRule,
+    settings: RunSettings,
+    progress: Callable[[int, int], None] | None = None,
+) -> FileResult:
+    """Denoise ``job.source`` into ``job.output`` (atomic). Raises on a bad file."""
+    from rawdenoise.atomic import atomic_path
+    from rawdenoise.rawio import read_raw
+    from rawdenoise.render import (
+        exif_blob,
+        read_metadata,
+        render_rgb,
+        write_denoised_dng,
+        write_png,
+        write_tiff,
+    )
+
+    assert job.output is not None
+    start = time.perf_counter()
+    frame = read_raw(job.source)
+    meta = read_metadata(job.source, frame)
+    ratio = rule.ratio_for(job.source, meta)
+    tiles = 0
+
+    def on_tiles(done: int, total: int) -> None:
+        nonlocal tiles
+        tiles = total
+        if progress is not None:
+            progress(done, total)
+
+    mosaic = denoise_mosaic(network, frame, ratio, settings, on_tiles)
+    with atomic_path(job.output, overwrite=settings.overwrite) as tmp:
+        _usual_permissions(tmp)
+        if settings.fmt == "dng":
+            write_denoised_dng(tmp, frame, mosaic, meta=meta)
+        else:
+            rgb = render_rgb(job.source, mosaic, bit_depth=settings.bit_depth)
+            del mosaic
+            if settings.fmt == "png":
+                write_png(tmp, rgb, exif=exif_blob(meta))
+            else:
+                write_tiff(tmp, rgb, meta=meta)
+    h, w = frame.shape
+    return FileResult(
+        job.source,
+        job.output,
+        "done",
+        megapixels=h * w / 1e6,
+        seconds=time.perf_counter() - start,
+        ratio=ratio,
+        tiles=tiles,
+    )
