@@ -1,0 +1,275 @@
+"""``rawdenoise process`` end to end on real DNG files with a tiny saved model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rawpy
+import torch
+from torch import nn
+
+from rawdenoise import pipeline, weights
+from rawdenoise.cli import main
+from rawdenoise.exif import read_exif
+from rawdenoise.pipeline import RatioRule, RunSettings, denoise_mosaic
+from rawdenoise.rawio import read_raw, write_dng
+from rawdenoise.render import OutputMetadata
+from rawdenoise.specs import ModelInfo
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    from rawdenoise.networks.tiny import TinyNet
+
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.safetensors"
+    weights.save_model(path, TinyNet(), ModelInfo(architecture="tiny", target_exposure=0.64))
+    return path
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["process", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_folder_to_16bit_png_beside_inputs(tmp_path, make_dng, tiny_model, capsys) -> None:
+    folder = tmp_path / "shoot"
+    a = make_dng("a.dng", folder=folder, cfa="RGGB", iso=6400, exposure="1/100")
+    b = make_dng("b.dng", folder=folder, cfa="BGGR", h=66, w=99, seed=1)
+    before = {p: digest(p) for p in (a, b)}
+    code, out, err = run(capsys, folder, "--model", tiny_model, "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["processed"] == 2 and summary["failed"] == 0
+    for src in (a, b):
+        png = folder / "denoised" / f"{src.stem}.png"
+        assert png.is_file()
+        with rawpy.imread(str(src)) as raw:
+            expected = raw.postprocess(use_camera_wb=True, no_auto_bright=True, output_bps=16)
+        head = png.read_bytes()[16:26]
+        assert int.from_bytes(head[4:8], "big") == expected.shape[0]  # IHDR height
+        assert head[8] == 16  # bit depth
+        assert read_exif(png).make == "Test"
+    assert read_exif(folder / "denoised" / "a.png").iso == 6400
+    assert {p: digest(p) for p in (a, b)} == before  # inputs untouched
+    assert not list((folder / "denoised").glob(".*"))  # no temporary files left
+
+
+def test_bad_files_reported_the_others_processed(tmp_path, make_dng, tiny_model, capsys) -> None:
+    folder = tmp_path / "mixed"
+    good = make_dng("good.dng", folder=folder)
+    make_dng("truncated.dng", folder=folder)
+    data = (folder / "truncated.dng").read_bytes()
+    (folder / "truncated.dng").write_bytes(data[: len(data) // 3])
+    (folder / "corrupt.nef").write_bytes(np.random.default_rng(0).bytes(50_000))
+    (folder / "fake.arw").write_text("this is not a raw file\n")
+    linear = np.random.default_rng(1).integers(0, 1000, size=(40, 60, 3)).astype(np.uint16)
+    _write_linear_dng(folder / "linear.dng", linear)
+    (folder / "notes.txt").write_text("ignored: no RAW extension\n")
+    code, out, err = run(capsys, folder, "--model", tiny_model, "--format", "tiff", "--json")
+    assert code == 3
+    summary = json.loads(out)
+    status = {Path(f["input"]).name: f["status"] for f in summary["files"]}
+    assert status == {
+        "good.dng": "done",
+        "truncated.dng": "failed",
+        "corrupt.nef": "failed",
+        "fake.arw": "failed",
+        "linear.dng": "failed",
+    }
+    for name in ("truncated.dng", "corrupt.nef", "fake.arw", "linear.dng"):
+        assert f"rawdenoise: error: {name}" in err
+    assert "linear" in err and "Traceback" not in err
+    written = sorted(p.name for p in (folder / "denoised").iterdir())
+    assert written == [f"{good.stem}.tif"]
+
+
+def _write_linear_dng(path: Path, rgb: np.ndarray) -> None:
+    import tifffile
+
+    tags = [
+        (50706, "B", 4, (1, 4, 0, 0), True),
+        (271, "s", 0, "Test", True),
+        (272, "s", 0, "Cam", True),
+        (50708, "s", 0, "Test Cam", True),
+        (50717, "I", 1, 1023, True),
+        (50721, "2i", 9, (1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1), True),
+    ]
+    tifffile.imwrite(path, rgb, photometric=34892, extratags=tags, metadata=None)
+
+
+def test_non_raw_file_named_explicitly_is_a_bad_file(tmp_path, make_dng, tiny_model, capsys):
+    good = make_dng("good.dng")
+    other = tmp_path / "photo.jpg"
+    other.write_bytes(b"\xff\xd8\xff")
+    missing = tmp_path / "missing.dng"
+    code, _, err = run(capsys, good, other, missing, "--model", tiny_model)
+    assert code == 3
+    assert "photo.jpg: not a RAW file" in err and "missing.dng: no such file" in err
+    assert (tmp_path / "denoised" / "good.png").is_file()
+    assert not (tmp_path / "denoised" / "photo.png").exists()
+
+
+def test_skip_existing_then_overwrite(tmp_path, make_dng, tiny_model, capsys) -> None:
+    src = make_dng("a.dng")
+    out = tmp_path / "out"
+    assert run(capsys, src, "-m", tiny_model, "-o", out, "--suffix", "_rdn", "-f", "dng")[0] == 0
+    target = out / "a_rdn.dng"
+    target.write_bytes(b"keep me")
+    code, stdout, _ = run(
+        capsys, src, "-m", tiny_model, "-o", out, "--suffix", "_rdn", "-f", "dng", "--json"
+    )
+    assert code == 0 and json.loads(stdout)["skipped"] == 1
+    assert target.read_bytes() == b"keep me"
+    code, stdout, _ = run(
+        capsys, src, "-m", tiny_model, "-o", out, "--suffix", "_rdn", "-f", "dng", "--overwrite"
+    )
+    assert code == 0 and read_raw(target).shape == (64, 96)
+
+
+@pytest.mark.parametrize("cfa", ["RGGB", "GBRG"])
+def test_dng_output_opens_in_rawpy_like_the_input(tmp_path, make_dng, tiny_model, capsys, cfa):
+    src = make_dng(f"in_{cfa}.dng", h=67, w=95, cfa=cfa, black=[60, 62, 64, 66], white=2000)
+    code, _, err = run(capsys, src, "-m", tiny_model, "-f", "dng", "--tile", "16")
+    assert code == 0, err
+    out = tmp_path / "denoised" / f"in_{cfa}.dng"
+    with rawpy.imread(str(out)) as a, rawpy.imread(str(src)) as b:
+        assert a.raw_pattern.tolist() == b.raw_pattern.tolist()
+        assert a.black_level_per_channel == b.black_level_per_channel
+        assert a.white_level == b.white_level
+        assert a.raw_image_visible.shape == b.raw_image_visible.shape == (67, 95)
+        # the odd last row and column were denoised too (not copied from the input)
+        changed = a.raw_image_visible[-1] != b.raw_image_visible[-1]
+        assert changed.mean() > 0.5
+
+
+def test_shards_split_the_sorted_list(tmp_path, make_dng, tiny_model, capsys, monkeypatch):
+    folder = tmp_path / "many"
+    for i in range(5):
+        make_dng(f"f{i}.dng", folder=folder, h=32, w=32, seed=i)
+    names = []
+    for shard in ("1/2", "2/2"):
+        code, out, _ = run(
+            capsys, folder, "-m", tiny_model, "--shard", shard, "--dry-run", "--json"
+        )
+        assert code == 0
+        names.append([Path(f["input"]).name for f in json.loads(out)["files"]])
+    assert names == [["f0.dng", "f2.dng", "f4.dng"], ["f1.dng", "f3.dng"]]
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, out, _ = run(capsys, folder, "-m", tiny_model, "--dry-run", "--json")
+    assert [Path(f["input"]).name for f in json.loads(out)["files"]] == names[1]
+    assert run(capsys, folder, "--shard", "0/2")[0] == 2
+
+
+def test_target_exposure_and_auto_ratio(tmp_path, make_dng, tiny_model, capsys) -> None:
+    a = make_dng("a.dng", iso=6400, exposure="1/100")  # exposure level 64
+    b = make_dng("b.dng", iso=100, exposure="1/10")  # 10
+    code, out, _ = run(capsys, a, b, "-m", tiny_model, "--target-exposure", "640", "--json")
+    assert code == 0
+    ratios = {Path(f["input"]).name: f["ratio"] for f in json.loads(out)["files"]}
+    assert ratios == pytest.approx({"a.dng": 10.0, "b.dng": 64.0})
+    # --ratio auto reads the model's target exposure (0.64 here)
+    code, out, _ = run(capsys, a, "-m", tiny_model, "--ratio", "auto", "--dry-run", "--json")
+    assert json.loads(out)["files"][0]["ratio"] == pytest.approx(0.01)
+    plain = tmp_path / "plain.safetensors"
+    from rawdenoise.networks.tiny import TinyNet
+
+    weights.save_model(plain, TinyNet(), ModelInfo(architecture="tiny"))
+    code, _, err = run(capsys, a, "-m", plain, "--ratio", "auto")
+    assert code == 2 and "target exposure" in err
+    assert run(capsys, a, "-m", tiny_model, "--ratio", "2", "--target-exposure", "5")[0] == 2
+
+
+def test_ratio_normalization_and_undo_with_an_identity_network(make_dng) -> None:
+    """x = min((DN - black) / (white - black) * ratio, 1), back to DN after the network."""
+
+    class Identity(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    frame = read_raw(make_dng("id.dng", h=33, w=47, black=[60, 62, 64, 66], white=1023))
+    out = denoise_mosaic(Identity(), frame, 3.0, RunSettings(multiple_of=1, tile=16))
+    black = frame.black_level[frame.pattern][np.arange(33)[:, None] % 2, np.arange(47) % 2]
+    white = 1023.0
+    x = np.clip((frame.mosaic - black) / (white - black) * 3.0, 0, 1)
+    np.testing.assert_allclose(out, np.rint(x * (white - black) + black), atol=1)
+    rule = pipeline.ratio_rule(None, 640.0, None)
+    meta = OutputMetadata(iso=6400, exposure_time=Fraction(1, 100))
+    assert rule.ratio_for(Path("x"), meta) == pytest.approx(10.0)
+    with pytest.raises(Exception, match="EXIF has no ISO"):
+        RatioRule(target_exposure=5.0).ratio_for(Path("x.dng"), OutputMetadata())
+
+
+def test_missing_default_model_is_one_clear_error(make_dng, capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(weights, "PACKAGED_DEFAULT", tmp_path / "none.safetensors")
+    code, _, err = run(capsys, make_dng("a.dng"))
+    assert code == 4
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("rawdenoise: error: the bundled 'default' model")
+    assert lines[1].startswith("hint: ") and "--model" in lines[1]
+
+
+def test_interrupt_leaves_no_partial_file(make_dng, tiny_model, capsys, monkeypatch, tmp_path):
+    from rawdenoise import render
+
+    def half_written(path, rgb, **kwargs):
+        Path(path).write_bytes(b"\x89PNG partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "write_png", half_written)
+    code, _, err = run(capsys, make_dng("a.dng"), "-m", tiny_model)
+    assert code == 130 and "interrupted" in err
+    assert not [p for p in (tmp_path / "denoised").iterdir()]
+
+
+def test_name_clash_and_never_the_input(tmp_path, make_dng, tiny_model, capsys) -> None:
+    folder = tmp_path / "clash"
+    make_dng("a.dng", folder=folder)
+    write_dng(folder / "a.nef", read_raw(folder / "a.dng").mosaic, black_level=64, white_level=1023)
+    code, out, _ = run(capsys, folder, "-m", tiny_model, "--dry-run", "--json")
+    outputs = sorted(Path(f["output"]).name for f in json.loads(out)["files"])
+    assert outputs == ["a_dng.png", "a_nef.png"]
+    src = folder / "a.dng"
+    before = digest(src)
+    code, _, err = run(capsys, src, "-m", tiny_model, "-f", "dng", "-o", folder, "--overwrite")
+    assert code == 3 and "would replace the input" in err and digest(src) == before
+
+
+def test_recursive_keeps_tree_and_skips_own_outputs(tmp_path, make_dng, tiny_model, capsys):
+    root = tmp_path / "archive"
+    make_dng("x.dng", folder=root / "day1", h=32, w=32)
+    make_dng("y.dng", folder=root / "day2", h=32, w=32)
+    code, _, _ = run(capsys, root, "-m", tiny_model, "-r", "-f", "dng")
+    assert code == 0
+    assert (root / "day1" / "denoised" / "x.dng").is_file()
+    code, out, _ = run(capsys, root, "-m", tiny_model, "-r", "-f", "dng", "--json")
+    assert json.loads(out)["skipped"] == 2 and len(json.loads(out)["files"]) == 2
+    out_dir = tmp_path / "out"
+    code, _, _ = run(capsys, root, "-m", tiny_model, "-r", "-o", out_dir, "-f", "tiff")
+    assert code == 0 and (out_dir / "day2" / "y.tif").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--precision", "fp16"], "fp16 runs only on a GPU"),
+        (["--format", "dng", "--bit-depth", "8"], "bit-depth"),
+        (["--format", "jpeg"], "unknown --format"),
+        (["--ratio", "-3"], "invalid --ratio"),
+        (["--device", "tpu"], "unknown device"),
+    ],
+)
+def test_usage_errors(make_dng, tiny_model, capsys, args, message) -> None:
+    code, _, err = run(capsys, make_dng("a.dng"), "-m", tiny_model, *args)
+    assert code == 2 and message in err
