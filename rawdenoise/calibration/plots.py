@@ -26,44 +26,33 @@ def plot_paths(profile_path: Path) -> dict[str, Path]:
     return {kind: stem.parent / f"{stem.name}_{kind}.png" for kind in PLOT_KINDS}
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    """A pyplot-free figure (no global state, no GUI backend): renders with Agg."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _save(fig, path: Path, overwrite: bool) -> None:
     with atomic_path(path, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=100, format="png")
 
 
 def write_plots(result: CalibrationResult, paths: dict[str, Path], *, overwrite: bool) -> None:
-    plt = _pyplot()
     title = f"{result.profile.make} {result.profile.model} ({result.profile.id})"
-    try:
-        fig = _mean_variance(plt, result, title)
-        _save(fig, paths["mean_variance"], overwrite)
-        plt.close(fig)
-        fig = _noise_fits(plt, result, title)
-        _save(fig, paths["noise_fits"], overwrite)
-        plt.close(fig)
-        fig = _ppcc(plt, result, title)
-        _save(fig, paths["ppcc"], overwrite)
-        plt.close(fig)
-    finally:
-        plt.close("all")
+    _save(_mean_variance(result, title), paths["mean_variance"], overwrite)
+    _save(_noise_fits(result, title), paths["noise_fits"], overwrite)
+    _save(_ppcc(result, title), paths["ppcc"], overwrite)
 
 
-def _mean_variance(plt, result: CalibrationResult, title: str):
+def _mean_variance(result: CalibrationResult, title: str):
     from matplotlib.ticker import MaxNLocator
 
     n = len(result.isos)
     cols = min(n, 4)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows), squeeze=False)
+    fig = _figure(figsize=(4 * cols, 3.4 * rows), layout="tight")
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, r in zip(axes.ravel(), result.isos, strict=False):
         top = 0.0
         for c, (label, colour) in enumerate(CHANNELS):
@@ -90,11 +79,10 @@ def _mean_variance(plt, result: CalibrationResult, title: str):
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.suptitle(f"{title}: photon transfer (variance = K x signal + read variance)")
-    fig.tight_layout()
     return fig
 
 
-def _noise_fits(plt, result: CalibrationResult, title: str):
+def _noise_fits(result: CalibrationResult, title: str):
     k = np.array([r.k for r in result.isos])
     lk = np.log(k)
     xs = np.linspace(lk.min(), lk.max(), 50)
@@ -103,7 +91,8 @@ def _noise_fits(plt, result: CalibrationResult, title: str):
         ("gaussian", "Gaussian read σ", [r.read_sigma for r in result.isos]),
         ("row", "row noise σ_r", [max(r.row_sigma, 1e-6) for r in result.isos]),
     )
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+    fig = _figure(figsize=(10, 7.5), layout="tight")
+    axes = fig.subplots(2, 2)
     for ax, (key, label, values) in zip(axes.ravel(), series, strict=False):
         fit = result.fits[key]
         ys = fit.slope * xs + fit.intercept
@@ -131,13 +120,15 @@ def _noise_fits(plt, result: CalibrationResult, title: str):
     ax.set_ylabel("Tukey λ (PPCC maximum)")
     ax.grid(alpha=0.3)
     fig.suptitle(f"{title}: noise against system gain")
-    fig.tight_layout()
     return fig
 
 
-def _ppcc(plt, result: CalibrationResult, title: str):
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    cmap = plt.get_cmap("viridis")
+def _ppcc(result: CalibrationResult, title: str):
+    from matplotlib import colormaps
+
+    fig = _figure(figsize=(7, 4.5), layout="tight")
+    ax = fig.subplots()
+    cmap = colormaps["viridis"]
     n = len(result.isos)
     for i, r in enumerate(result.isos):
         colour = cmap(i / max(n - 1, 1))
@@ -148,5 +139,4 @@ def _ppcc(plt, result: CalibrationResult, title: str):
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     ax.set_title(f"{title}: Tukey-lambda PPCC (dots: maxima)")
-    fig.tight_layout()
     return fig

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rawdenoise.cli._console import emit_json, info, out_console, warn
+from rawdenoise.cli._console import emit_json, err_console, out_console, state, warn
 from rawdenoise.cli._errors import handle_errors
 
 
@@ -37,6 +37,9 @@ def calibrate(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing profile."),
+    plots_on: bool = typer.Option(
+        True, "--plots/--no-plots", help="Save PNG plots of every fit beside the profile."
+    ),
 ) -> None:
     """Calibrate your camera's noise: system gain K, read, row and Tukey-lambda noise per ISO.
 
@@ -62,13 +65,17 @@ def calibrate(
     target = _target(out, name, profiles_dir())
     from rawdenoise.calibration.plots import plot_paths
 
-    plots = plot_paths(target)
+    plots = plot_paths(target) if plots_on else {}
     if not overwrite:
         for path in (target, *plots.values()):
             if path.exists():
                 raise InputError(f"{path} exists", hint="pass --overwrite to replace it")
 
-    result = calibrate_camera(dark, flat, name=name, progress=info)
+    if state.quiet:
+        result = calibrate_camera(dark, flat, name=name)
+    else:  # a transient spinner: nothing is left on stderr but warnings and errors
+        with err_console().status("calibrating") as status:
+            result = calibrate_camera(dark, flat, name=name, progress=status.update)
     _write(result, target, plots, overwrite=overwrite)
     for message in result.warnings:
         warn(message)
@@ -95,7 +102,8 @@ def _write(result, target: Path, plots: dict[str, Path], *, overwrite: bool) -> 
     text = json.dumps(result.profile.to_dict(), indent=2) + "\n"
     with atomic_path(target, overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    write_plots(result, plots, overwrite=True)  # existence was checked before calibrating
+    if plots:
+        write_plots(result, plots, overwrite=True)  # existence was checked before calibrating
 
 
 def _residuals(result) -> list[dict[str, float]]:

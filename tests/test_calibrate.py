@@ -1,0 +1,386 @@
+"""rawdenoise calibrate: round trips on synthetic DNG shoots, outputs, every error case."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats as st
+
+from rawdenoise.calibration import stats
+from rawdenoise.calibration.core import calibrate_camera
+from rawdenoise.calibration.synthetic import true_parameters, write_calibration_set
+from rawdenoise.cli import main
+from rawdenoise.default_plugins.camera_profiles import PROFILES
+from rawdenoise.specs import CameraProfile
+
+A7S2, D850, A7M4 = PROFILES
+ISOS = (100, 400, 1600, 6400)
+
+
+def one_error(stderr: str, *words: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("rawdenoise: error: ")]
+    assert len(errors) == 1, stderr
+    assert lines[0] == errors[0], stderr  # nothing before the error
+    assert all(ln.startswith(("rawdenoise: error: ", "hint: ")) for ln in lines), stderr
+    assert "Traceback" not in stderr
+    for word in words:
+        assert word in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def a7s2_shoot(tmp_path_factory) -> tuple[Path, list]:
+    truth = true_parameters(A7S2, ISOS)
+    folder = tmp_path_factory.mktemp("a7s2")
+    write_calibration_set(
+        folder,
+        truth,
+        dark_frames=6,
+        flat_levels=(0.1, 0.4, 0.95),
+        make="SONY",
+        model="ILCE-7SM2",
+        seed=1,
+    )
+    return folder, truth
+
+
+@pytest.fixture(scope="module")
+def d850_shoot(tmp_path_factory) -> tuple[Path, list]:
+    truth = true_parameters(D850, ISOS)
+    folder = tmp_path_factory.mktemp("d850")
+    write_calibration_set(
+        folder,
+        truth,
+        dark_frames=6,
+        flat_levels=(0.1, 0.4, 0.95),
+        cfa="BGGR",
+        make="NIKON CORPORATION",
+        model="NIKON D850",
+        seed=2,
+    )
+    return folder, truth
+
+
+def check_recovered(per_iso: list[dict], truth: list, *, read_key: str = "tl_sigma") -> None:
+    assert [p["iso"] for p in per_iso] == [t.iso for t in truth]
+    for got, want in zip(per_iso, truth, strict=True):
+        assert got["K"] == pytest.approx(want.k, rel=0.03), got["iso"]
+        assert got[read_key] == pytest.approx(want.read_sigma, rel=0.05), got["iso"]
+        assert got["row_sigma"] == pytest.approx(want.row_sigma, rel=0.10), got["iso"]
+        if read_key == "tl_sigma":
+            assert got["tl_lambda"] == pytest.approx(want.tl_lambda, abs=0.05), got["iso"]
+        assert np.allclose(got["color_bias"], want.color_bias, atol=0.15), got["iso"]
+
+
+# ---- round trips ----------------------------------------------------------------------------
+
+
+def test_round_trip_sony_a7s2_json(a7s2_shoot, tmp_path, capsys):
+    folder, truth = a7s2_shoot
+    out = tmp_path / "a7s2.json"
+    code = main(
+        [
+            "calibrate",
+            "--dark",
+            str(folder / "dark"),
+            "--flat",
+            str(folder / "flat"),
+            "--json",
+            "--out",
+            str(out),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    data = json.loads(captured.out)
+    check_recovered(data["per_iso"], truth)
+    assert data["fits"]["tukey"]["slope"] == pytest.approx(A7S2.noise.tukey.slope, abs=0.05)
+    assert data["fits"]["row"]["slope"] == pytest.approx(A7S2.noise.row.slope, abs=0.05)
+    assert data["fits"]["tukey"]["bias"] == pytest.approx(A7S2.noise.tukey.bias, abs=0.1)
+    # the profile: written where asked, loadable, matched by the camera's EXIF
+    profile = CameraProfile.from_dict(json.loads(out.read_text()))
+    assert data["profile"] == str(out) and profile.id == "sony-ilce-7sm2"
+    assert profile.matches("SONY", "ILCE-7SM2") and profile.cfa == "RGGB"
+    assert len(profile.iso_points) == 4 and len(profile.noise.tukey_lambdas) == 4
+    assert profile.k_for_iso(3200) == pytest.approx(9.563e-4 * 3200, rel=0.03)
+    assert len(profile.noise.color_bias) == 16
+    # the plots exist beside it, are PNG, and the output names them
+    assert set(data["plots"]) == {"mean_variance", "noise_fits", "ppcc"}
+    for path in data["plots"].values():
+        assert Path(path).parent == tmp_path
+        assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_round_trip_nikon_d850_table_and_profile(d850_shoot, rawdenoise_home, capsys):
+    folder, truth = d850_shoot
+    code = main(["calibrate", "--dark", str(folder / "dark"), "--flat", str(folder / "flat")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    target = rawdenoise_home / "data" / "profiles" / "nikon-corporation-nikon-d850.json"
+    assert f"profile: {target}" in captured.out
+    for kind in ("mean_variance", "noise_fits", "ppcc"):
+        plot = target.with_name(f"{target.stem}_{kind}.png")
+        assert plot.exists() and f"plot:    {plot}" in captured.out
+    assert "noise per ISO" in captured.out and "log σ = slope" in captured.out
+    for t in truth:
+        assert f"{t.iso:g}" in captured.out
+    profile = CameraProfile.from_dict(json.loads(target.read_text()))
+    assert profile.cfa == "BGGR"
+    per_iso = [dataclasses.asdict(p) | {"K": p.k} for p in profile.iso_points]
+    check_recovered(per_iso, truth)
+    assert profile.noise.tukey.slope == pytest.approx(D850.noise.tukey.slope, abs=0.05)
+    assert profile.noise.row.slope == pytest.approx(D850.noise.row.slope, abs=0.05)
+    # the registry finds it by EXIF make/model (user profiles are read from the data dir)
+    from rawdenoise import registry
+
+    found = registry.find_camera_profile("NIKON CORPORATION", "NIKON D850")
+    assert found is not None
+    # and the noise synthesizer runs from it
+    from rawdenoise.noise import NoisyPairGenerator
+
+    torch = pytest.importorskip("torch")
+    pair = NoisyPairGenerator.from_profile(profile, iso=1600)(torch.zeros(1, 4, 8, 8), 15871.0, 1)
+    assert pair.params.k.item() == pytest.approx(truth[2].k, rel=0.03)
+
+
+def test_round_trip_gaussian_read_noise_single_flat_level(tmp_path):
+    """Gaussian read noise (read_sigma, Gaussian slope); one flat level: the dark anchor."""
+    truth = true_parameters(A7M4, (200, 800, 3200), read_kind="gaussian")
+    write_calibration_set(
+        tmp_path, truth, read_kind="gaussian", dark_frames=6, flat_levels=(0.4,), seed=3
+    )
+    result = calibrate_camera(tmp_path / "dark", tmp_path / "flat")
+    check_recovered([r.to_json() for r in result.isos], truth, read_key="read_sigma")
+    assert result.fits["gaussian"].slope == pytest.approx(A7M4.noise.gaussian.slope, abs=0.05)
+    assert not [w for w in result.warnings if "outlier" in w]
+
+
+# ---- estimators -------------------------------------------------------------------------------
+
+
+def test_ppcc_matches_scipy():
+    rng = np.random.default_rng(0)
+    u = rng.uniform(size=20000)
+    x = 3 * (u**-0.1 - (1 - u) ** -0.1) / -0.1
+    ppcc = stats.Ppcc(x)
+    lam = ppcc.best_lambda()
+    assert lam == pytest.approx(st.ppcc_max(x), abs=2e-3)
+    _, (slope, _, r) = st.probplot(x, sparams=(lam,), dist="tukeylambda")
+    assert ppcc.scale(lam)[0] == pytest.approx(slope, rel=1e-9)
+    assert ppcc.correlation(lam) == pytest.approx(r, rel=1e-9)
+    assert ppcc.normal_scale() == pytest.approx(st.probplot(x)[1][0], rel=1e-9)
+
+
+def test_photon_transfer_cancels_fixed_pattern_and_drops_clipped_tiles():
+    rng = np.random.default_rng(1)
+    k, read = 2.0, 3.0
+    scene = np.linspace(200, 9000, 256 * 256).reshape(1, 256, 256).repeat(4, 0)
+    scene *= 1 + 0.05 * rng.standard_normal((4, 256, 256))  # strong PRNU
+    frames = [rng.poisson(scene / k) * k + rng.normal(0, read, scene.shape) for _ in range(2)]
+    high = np.full(4, 8000.0)
+    pts = stats.photon_transfer_points(frames[0], frames[1], low=np.full(4, -500.0), high=high)
+    assert pts.clipped > 0 and all(m.max() < 8000 for m in pts.means)
+    fit = stats.fit_photon_transfer(pts.means[0], pts.variances[0], tile_pixels=256)
+    assert fit.slope == pytest.approx(k, rel=0.05)
+    single = stats.photon_transfer_points(frames[0], None, low=np.full(4, -500.0), high=high)
+    spatial = stats.fit_photon_transfer(single.means[0], single.variances[0], tile_pixels=256)
+    assert spatial.slope > 1.5 * k  # what ELD's spatial variance would have measured
+
+
+# ---- warnings ---------------------------------------------------------------------------------
+
+
+def test_suspicious_fits_are_warned(tmp_path, capsys):
+    truth = true_parameters(A7S2, ISOS)
+    truth[2] = dataclasses.replace(truth[2], read_sigma=truth[2].read_sigma * 1.8)
+    write_calibration_set(
+        tmp_path, truth, height=128, width=128, dark_frames=2, flat_levels=(0.2, 0.5), seed=4
+    )
+    for f in (tmp_path / "flat").glob("*L0.5_01.dng"):
+        f.unlink()  # no pair at the bright level ...
+    for f in (tmp_path / "flat").glob("*iso6400_L0.2_01.dng"):
+        f.unlink()  # ... and none at all at ISO 6400: spatial variance
+    out = tmp_path / "p.json"
+    code = main(
+        [
+            "calibrate",
+            "--dark",
+            str(tmp_path / "dark"),
+            "--flat",
+            str(tmp_path / "flat"),
+            "--out",
+            str(out),
+            "--no-plots",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    warnings = [ln for ln in captured.err.splitlines() if ln.startswith("rawdenoise: warning: ")]
+    text = "\n".join(warnings)
+    assert "ISO 1600 is an outlier" in text
+    assert "ISO 6400: no two flat frames with the same brightness" in text
+    assert out.exists()
+
+
+# ---- errors: one line, exit 3 ------------------------------------------------------------------
+
+
+def small_shoot(folder: Path, isos=(400, 1600), **kw) -> tuple[Path, Path]:
+    opts = dict(height=128, width=128, dark_frames=2, flat_levels=(0.3,), flat_frames=2)
+    opts.update(kw)
+    return write_calibration_set(folder, true_parameters(A7S2, isos), **opts)
+
+
+def run_error(capsys, dark: Path, flat: Path, *extra: str) -> str:
+    code = main(["calibrate", "--dark", str(dark), "--flat", str(flat), *extra])
+    captured = capsys.readouterr()
+    assert code == 3, captured.err
+    assert captured.out == ""
+    return captured.err
+
+
+def test_error_too_few_frames(tmp_path, capsys):
+    dark, flat = small_shoot(tmp_path, dark_frames=1)
+    one_error(run_error(capsys, dark, flat), "too few dark frames at ISO 400", "need at least 2")
+
+
+def test_error_single_iso(tmp_path, capsys):
+    dark, flat = small_shoot(tmp_path, isos=(800,))
+    one_error(run_error(capsys, dark, flat), "2 or more ISOs", "found 1 (800)")
+
+
+def test_error_saturated_flats(tmp_path, capsys):
+    dark, flat = small_shoot(tmp_path, flat_levels=(1.6,))
+    one_error(run_error(capsys, dark, flat), "flat frames at ISO 400 are saturated")
+
+
+def test_error_underexposed_flats(tmp_path, capsys):
+    dark, flat = small_shoot(tmp_path, flat_levels=(0.004,))
+    one_error(run_error(capsys, dark, flat), "flat frames at ISO 400 are too dark")
+
+
+def test_error_swapped_folders(tmp_path, capsys):
+    dark, flat = small_shoot(tmp_path)
+    one_error(run_error(capsys, flat, dark), "dark frames at ISO 400 are not dark")
+
+
+def test_error_mixed_cameras(tmp_path, capsys, make_dng):
+    dark, flat = small_shoot(tmp_path)
+    make_dng(
+        "other.dng",
+        h=128,
+        w=128,
+        black=512,
+        white=16383,
+        iso=400,
+        make="Other",
+        model="Camera",
+        folder=flat,
+    )
+    one_error(run_error(capsys, dark, flat), "different cameras", "'Other Camera'")
+
+
+def test_error_mixed_sizes(tmp_path, capsys, make_dng):
+    dark, flat = small_shoot(tmp_path)
+    make_dng(
+        "big.dng",
+        h=192,
+        w=128,
+        black=512,
+        white=16383,
+        iso=400,
+        make="rawdenoise",
+        model="Synthetic",
+        folder=dark,
+    )
+    one_error(run_error(capsys, dark, flat), "different sizes", "128x192")
+
+
+def test_error_non_bayer_sensor(tmp_path, capsys):
+    import tifffile
+
+    dark, flat = small_shoot(tmp_path)
+    for f in dark.glob("*iso400*"):
+        f.unlink()
+    for i in range(2):
+        tifffile.imwrite(
+            dark / f"linear_{i}.dng",
+            np.full((64, 64, 3), 600, np.uint16),
+            photometric=34892,
+            extratags=[
+                (50706, "B", 4, (1, 4, 0, 0), True),
+                (271, "s", 0, "rawdenoise", True),
+                (272, "s", 0, "Synthetic", True),
+                (34855, "H", 1, 400, True),
+            ],
+        )
+    one_error(run_error(capsys, dark, flat), "unsupported sensor")
+
+
+def test_error_missing_or_empty_folders(tmp_path, capsys):
+    dark, flat = small_shoot(tmp_path)
+    one_error(run_error(capsys, tmp_path / "nope", flat), "--dark", "no such folder")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a raw file")
+    one_error(run_error(capsys, dark, empty), "--flat", "no RAW files")
+
+
+def test_error_missing_iso(tmp_path, capsys, make_dng):
+    dark, flat = small_shoot(tmp_path)
+    make_dng(
+        "noiso.dng",
+        h=128,
+        w=128,
+        black=512,
+        white=16383,
+        iso=None,
+        make="rawdenoise",
+        model="Synthetic",
+        folder=flat,
+    )
+    one_error(run_error(capsys, dark, flat), "noiso.dng", "no ISO")
+
+
+def test_existing_profile_needs_overwrite(tmp_path, capsys):
+    dark, flat = small_shoot(tmp_path, flat_levels=(0.1, 0.4), dark_frames=2)
+    out = tmp_path / "cam.json"
+    out.write_text("{}")
+    one_error(run_error(capsys, dark, flat, "--out", str(out)), "exists")
+    assert out.read_text() == "{}"  # untouched
+    args = ["calibrate", "--dark", str(dark), "--flat", str(flat), "--out", str(out)]
+    assert main(["-q", *args, "--overwrite", "--name", "my-cam", "--no-plots"]) == 0
+    assert json.loads(out.read_text())["id"] == "my-cam"
+    assert not list(tmp_path.glob("*.png"))
+    capsys.readouterr()
+    assert main(["calibrate", "--dark", str(dark), "--flat", str(flat), "--name", "bad name"]) == 2
+
+
+def test_inputs_are_not_modified(tmp_path, capsys):
+    dark, _ = small_shoot(tmp_path, flat_levels=(0.1, 0.4))
+    before = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*.dng"))}
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "flat", copy)
+    assert (
+        main(
+            [
+                "calibrate",
+                "--dark",
+                str(dark),
+                "--flat",
+                str(copy),
+                "--out",
+                str(tmp_path / "o.json"),
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
+    after = {p: p.read_bytes() for p in before}
+    assert before == after
