@@ -33,6 +33,9 @@ def atomic_path(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.exists():
+            # mkstemp creates 0600 files; give the result the permissions a plain open() would
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -42,6 +45,12 @@ def atomic_path(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def write_text_atomic(target: Path, text: str, *, overwrite: bool = False) -> None:

@@ -195,3 +195,21 @@ def test_real_samples_decode(shared_data) -> None:
     assert gopro.shape == (3000, 4000) and gopro.white_level.tolist() == [16383] * 4
     with pytest.raises(InputError, match="not a RAW file"):
         read_raw(shared_data / "gopro_hero6_original_GOPR0024.GPR")
+
+
+def test_atomic_write_has_normal_permissions_and_never_overwrites(tmp_path) -> None:
+    import os
+    import stat
+
+    from rawdenoise.atomic import write_text_atomic
+
+    target = tmp_path / "out.txt"
+    write_text_atomic(target, "one")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    with pytest.raises(InputError, match="exists"):
+        write_text_atomic(target, "two")
+    write_text_atomic(target, "three", overwrite=True)
+    assert target.read_text() == "three"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temporary left behind
