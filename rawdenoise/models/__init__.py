@@ -1,0 +1,1 @@
+"""The bundled ``default`` model (``default.safetensors``), its model card and its recipe."""

@@ -1,0 +1,156 @@
+"""Reproduce the bundled ``default`` model: its recipe, and packing it into the package.
+
+    python -m rawdenoise.models.train_default train --data ../shared/data [--resume]
+    python -m rawdenoise.models.train_default pack [MODEL_OR_CHECKPOINT]
+
+``train`` runs ``rawdenoise pretrain`` with the recipe below on the clean low-ISO GoPro frames
+of ``../shared/data`` (the HERO7 frame is held out for ``tests/benchmarks/quality.py``);
+``pack`` casts a finished model, or an interrupted run's checkpoint, to float16 and writes it
+to ``rawdenoise/models/default.safetensors`` with its metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+#: Clean frames the default model is trained on (files of ../shared/data, see its MANIFEST).
+TRAIN_FRAMES = (
+    "gopro_hero6_iso100_GOPR0024.dng",
+    "gopro_fusion_front_iso100_GPFR7066.dng",
+    "gopro_fusion_back_iso100_GPBK7066.dng",
+)
+#: Held out for the quality benchmark.
+HELD_OUT_FRAMES = ("gopro_hero7_iso252_GOPR9231.dng",)
+
+NAME = "default-recipe"
+RECIPE = {
+    "arch": "unet",
+    "options": {"channels": 16},
+    "virtual_cameras": 5,
+    "ratio_range": (100, 300),
+    "iterations": 6000,
+    "batch": 8,
+    "crop": 128,
+    "lr": 2e-4,
+    "min_lr": 1e-5,
+    "schedule": "cosine",
+    "warmup": 100,
+    "seed": 2026,
+    "checkpoint_every": 200,
+}
+PACKAGED = Path(__file__).resolve().parent / "default.safetensors"
+
+
+def recipe_command(data: Path) -> list[str]:
+    """The equivalent ``rawdenoise pretrain`` command line."""
+    r = RECIPE
+    return [
+        "rawdenoise", "pretrain", *(str(data / f) for f in TRAIN_FRAMES), "--name", NAME,
+        "--arch", r["arch"], *[f"-O{k}={v}" for k, v in r["options"].items()],
+        "--virtual-cameras", str(r["virtual_cameras"]),
+        "--ratio-range", f"{r['ratio_range'][0]},{r['ratio_range'][1]}",
+        "--iterations", str(r["iterations"]), "--batch", str(r["batch"]),
+        "--crop", str(r["crop"]), "--lr", str(r["lr"]), "--min-lr", str(r["min_lr"]),
+        "--schedule", r["schedule"], "--warmup", str(r["warmup"]), "--seed", str(r["seed"]),
+        "--checkpoint-every", str(r["checkpoint_every"]),
+    ]  # fmt: skip
+
+
+def train(data: Path, resume: bool, device: str) -> Path:
+    from rawdenoise.cli import main
+
+    argv = recipe_command(data)[1:] + ["--device", device] + (["--resume"] if resume else [])
+    code = main(argv)
+    if code:
+        raise SystemExit(code)
+    from rawdenoise.weights import model_path
+
+    return model_path(NAME)
+
+
+def _from_checkpoint(path: Path):
+    """A RepNR wrapper and ModelInfo from an interrupted run's checkpoint (generalized)."""
+    from rawdenoise.networks.repnr import RepNR
+    from rawdenoise.registry import create_network, get_architecture
+    from rawdenoise.specs import ModelInfo
+    from rawdenoise.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    fp = ckpt.fingerprint
+    spec = get_architecture(fp["arch"])
+    branches = max(
+        int(k.rsplit(".", 1)[1]) for k in ckpt.model if ".align_weights." in k
+    )  # the last index is the target branch
+    repnr = RepNR(
+        create_network(spec, fp["options"]), branches=branches, exclude=spec.repnr_exclude
+    )
+    repnr.load_state_dict(ckpt.model)
+    repnr.generalize()
+    info = ModelInfo(
+        architecture=spec.name,
+        options=fp["options"],
+        name="default",
+        ratio_range=tuple(float(x) for x in fp["ratio_range"]),
+        trained_on=f"{len(fp['frames'])} clean RAW frame(s) ({', '.join(fp['frames'])}) with "
+        f"{fp['noise']}",
+        extra={"command": "pretrain", "iterations_done": ckpt.iteration, **fp},
+    )
+    return repnr, info
+
+
+def pack(source: Path, out: Path = PACKAGED) -> Path:
+    """Write ``source`` (model file or checkpoint) as float16 safetensors to ``out``."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from rawdenoise.atomic import atomic_path
+    from rawdenoise.weights import load_model, read_header, save_model
+
+    tmp_full = out.with_suffix(".full.safetensors")
+    if source.suffix == ".ckpt":
+        repnr, info = _from_checkpoint(source)
+        save_model(tmp_full, repnr, info, overwrite=True)
+        source = tmp_full
+    metadata, _ = read_header(source)
+    meta = json.loads(metadata["rawdenoise"])
+    meta["name"] = "default"
+    meta.setdefault("extra", {})["stored_dtype"] = "float16"
+    metadata["rawdenoise"] = json.dumps(meta)
+    state = {k: v.to(torch.float16).contiguous() for k, v in load_file(str(source)).items()}
+    with atomic_path(out, overwrite=True) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
+    tmp_full.unlink(missing_ok=True)
+    load_model(out)  # must load back
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="what", required=True)
+    t = sub.add_parser("train", help="run the recipe")
+    t.add_argument("--data", type=Path, default=Path("../shared/data"))
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--device", default="auto")
+    p = sub.add_parser("pack", help="cast a model or checkpoint to float16 as the bundled default")
+    p.add_argument("source", type=Path, nargs="?")
+    p.add_argument("--out", type=Path, default=PACKAGED)
+    sub.add_parser("show", help="print the recipe as a rawdenoise command")
+    args = ap.parse_args(argv)
+    if args.what == "show":
+        print(" ".join(recipe_command(Path("../shared/data"))))
+    elif args.what == "train":
+        model = train(args.data, args.resume, args.device)
+        print(f"trained {model}; pack it with: python -m rawdenoise.models.train_default pack")
+        pack(model)
+    else:
+        from rawdenoise.weights import model_path
+
+        source = args.source or model_path(NAME)
+        print(f"packed {pack(source, args.out)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,230 @@
+"""Denoising quality on held-out real frames with synthetic Sony A7S2 noise (run by hand).
+
+For each ratio (default 100 and 250) and each fixed crop of the held-out frames, noise is
+drawn from the published Sony A7S2 calibration (``sony-a7s2`` profile, ELD/LED parameters:
+shot, Tukey-lambda read, row, quantization and colour-bias noise, K log-uniform over the
+profile's range) at LED's 14-bit scale, and these are scored by LED's protocol (raw domain,
+illumination-corrected PSNR, SSIM, 2 px border):
+
+- the noisy input itself;
+- BM3D with a variance-stabilizing transform (oracle: told the true K and the true
+  signal-independent noise level of each crop) - needs ``pip install bm3d`` (non-commercial
+  licence: benchmark only), skipped with a note when absent;
+- the model (default: the bundled ``default``);
+- the model after ``finetune --preset quick`` on two pairs synthesized from the same profile
+  on *training* frames (never the held-out ones), one at each ratio.
+
+    python tests/benchmarks/quality.py [--model default] [--data ../shared/data]
+        [--crops 6] [--crop 256] [--ratios 100,250] [--no-finetune] [--json out.json]
+
+Held-out frames: the GoPro HERO7 ISO 252 DNG (the default model is trained on the HERO6 and
+FUSION frames only). Figures depend on the seed only, not on the machine; timings do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rawdenoise.inference import denoise
+from rawdenoise.noise import NoisyPairGenerator, synthesize_dn
+from rawdenoise.rawio import read_raw, write_dng
+from rawdenoise.registry import get_camera_profile
+from rawdenoise.training.metrics import raw_metrics
+from rawdenoise.weights import load_model
+
+HELD_OUT = ("gopro_hero7_iso252_GOPR9231.dng",)
+TRAIN_FRAMES = ("gopro_hero6_iso100_GOPR0024.dng", "gopro_fusion_front_iso100_GPFR7066.dng")
+BLACK, WHITE = 512.0, 16383.0  # LED's 14-bit reference scale (SID Sony A7S2)
+SCALE = WHITE - BLACK
+
+
+def crops_of(path: Path, count: int, side: int, seed: int) -> list[np.ndarray]:
+    """``count`` packed (4, side, side) crops at fixed positions, normalized to [0, 1]."""
+    frame = read_raw(path)
+    packed = np.clip(frame.normalized(), 0, 1)
+    _, h, w = packed.shape
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        top = int(rng.integers(0, h - side)) & ~1
+        left = int(rng.integers(0, w - side)) & ~1
+        out.append(packed[:, top : top + side, left : left + side].copy())
+    return out
+
+
+def noisy_version(clean: np.ndarray, ratio: float, seed: int):
+    """(noisy input x ratio clipped at 1, K, sigma of the signal-independent part, bias)."""
+    gen = NoisyPairGenerator.from_profile(get_camera_profile("sony-a7s2"))
+    g = torch.Generator().manual_seed(seed)
+    c = torch.from_numpy(clean)[None]
+    params = gen.sample_params(1, c.shape[2], c.shape[3], generator=g)
+    dark_dn = c * SCALE / ratio
+    noisy_dn = synthesize_dn(dark_dn, params, "ptrqc", generator=g)
+    noisy = (noisy_dn / SCALE * ratio).clamp_max(1.0)[0].numpy()
+    # the oracle noise level for BM3D: the signal-independent part on a zero signal
+    zero = torch.zeros_like(c)
+    independent = synthesize_dn(zero, params, "trq", generator=torch.Generator().manual_seed(1))
+    sigma = float(independent.std())
+    bias = params.color_bias[0].numpy() if params.color_bias is not None else np.zeros(4)
+    return noisy, float(params.k[0]), sigma, bias
+
+
+def run_bm3d(noisy: np.ndarray, ratio: float, k: float, sigma: float, bias: np.ndarray):
+    from _bm3d_vst import bm3d_vst_denoise
+
+    dn = noisy.astype(np.float64) / ratio * SCALE - bias.reshape(4, 1, 1)
+    out = bm3d_vst_denoise(dn, k, sigma)
+    return np.clip(out / SCALE * ratio, 0, 1).astype(np.float32)
+
+
+def run_model(network, multiple_of: int, noisy: np.ndarray) -> np.ndarray:
+    return np.clip(denoise(network, noisy, multiple_of=multiple_of, device="cpu"), 0, 1)
+
+
+def synth_pairs(folder: Path, data: Path, ratios: list[float], seed: int) -> Path:
+    """Two pairs (one per ratio) from training frames with A7S2 noise, as DNGs + list."""
+    lines = []
+    for i, (ratio, name) in enumerate(zip(ratios, TRAIN_FRAMES, strict=False)):
+        frame = read_raw(data / name)
+        packed = np.clip(frame.normalized(), 0, 1)
+        _, h, w = packed.shape
+        side = min(1024, h, w)
+        top, left = (h - side) // 2 & ~1, (w - side) // 2 & ~1
+        clean = packed[:, top : top + side, left : left + side]
+        noisy, *_ = noisy_version(clean, ratio, seed + 100 + i)
+        from rawdenoise.rawio import pattern_from_cfa, unpack_bayer
+
+        pattern = pattern_from_cfa("RGGB")
+        clean_dn = np.rint(BLACK + clean * SCALE).astype(np.uint16)
+        noisy_dn = np.clip(np.rint(BLACK + noisy / ratio * SCALE), 0, WHITE).astype(np.uint16)
+        common = {
+            "cfa": "RGGB",
+            "black_level": BLACK,
+            "white_level": WHITE,
+            "make": "SONY",
+            "model": "ILCE-7SM2",
+        }
+        clean_path = folder / f"clean_{i}.dng"
+        noisy_path = folder / f"noisy_{i}.dng"
+        write_dng(
+            clean_path,
+            unpack_bayer(clean_dn, pattern),
+            iso=100,
+            exposure_time=Fraction(10),
+            **common,
+        )
+        write_dng(
+            noisy_path,
+            unpack_bayer(noisy_dn, pattern),
+            iso=100,
+            exposure_time=Fraction(10) / Fraction(ratio).limit_denominator(1000),
+            **common,
+        )
+        lines.append(f"{noisy_path.name} {clean_path.name}")
+    pair_list = folder / "pairs.txt"
+    pair_list.write_text("\n".join(lines) + "\n")
+    return pair_list
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--model", default="default")
+    ap.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "data"
+    )
+    ap.add_argument("--crops", type=int, default=6)
+    ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--ratios", default="100,250")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--no-finetune", action="store_true")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    ratios = [float(r) for r in args.ratios.split(",")]
+
+    try:
+        import bm3d  # noqa: F401
+
+        have_bm3d = True
+    except ImportError:
+        have_bm3d = False
+        print("note: bm3d not installed (pip install bm3d): the BM3D baseline is skipped")
+
+    loaded = load_model(args.model)
+    models = {"model": loaded}
+    if not args.no_finetune:
+        from rawdenoise.training.finetune import FinetuneConfig, finetune
+
+        home = Path(tempfile.mkdtemp(prefix="rawdenoise-quality-"))
+        os.environ.setdefault("RAWDENOISE_HOME", str(home / "home"))
+        pair_list = synth_pairs(home, args.data, ratios, args.seed)
+        t = time.perf_counter()
+        result = finetune(
+            FinetuneConfig(
+                pairs=pair_list,
+                model=args.model,
+                name="quality-ft",
+                preset="quick",
+                device="cpu",
+                overwrite=True,
+            )
+        )
+        print(
+            f"finetune --preset quick: {result.iterations} iterations in "
+            f"{time.perf_counter() - t:.0f} s"
+        )
+        models["finetuned"] = load_model(result.path)
+
+    crops = [
+        c for name in HELD_OUT for c in crops_of(args.data / name, args.crops, args.crop, args.seed)
+    ]
+    table: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for ratio in ratios:
+        rows = table.setdefault(f"x{ratio:g}", {})
+        for i, clean in enumerate(crops):
+            noisy, k, sigma, bias = noisy_version(clean, ratio, args.seed * 1000 + i)
+            rows.setdefault("noisy input", []).append(raw_metrics(noisy, clean))
+            if have_bm3d:
+                rows.setdefault("BM3D+VST (oracle)", []).append(
+                    raw_metrics(run_bm3d(noisy, ratio, k, sigma, bias), clean)
+                )
+            for label, m in models.items():
+                out = run_model(m.network, m.spec.multiple_of, noisy)
+                rows.setdefault(label, []).append(raw_metrics(out, clean))
+
+    print(
+        f"\nheld-out: {', '.join(HELD_OUT)}, {len(crops)} crops of {args.crop} packed px, "
+        f"Sony A7S2 noise; machine: {platform.machine()} {os.cpu_count()} cores, "
+        f"torch {torch.__version__}"
+    )
+    summary = {}
+    for ratio_label, rows in table.items():
+        print(f"\nratio {ratio_label}:   PSNR (dB)   SSIM")
+        for label, values in rows.items():
+            p = float(np.mean([v[0] for v in values]))
+            s = float(np.mean([v[1] for v in values]))
+            summary.setdefault(ratio_label, {})[label] = {"psnr": p, "ssim": s}
+            print(f"  {label:<22} {p:8.2f}   {s:.4f}")
+        if "BM3D+VST (oracle)" in rows:
+            base = summary[ratio_label]["BM3D+VST (oracle)"]["psnr"]
+            for label in models:
+                gain = summary[ratio_label][label]["psnr"] - base
+                print(f"  {label} vs BM3D: {gain:+.2f} dB")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
