@@ -1,0 +1,127 @@
+"""``rawdenoise finetune``: adapt a base model to your camera from a few noisy/clean pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rawdenoise.cli._console import emit_json, err_console, info, state, warn
+from rawdenoise.cli._errors import handle_errors
+
+
+@handle_errors
+def finetune(
+    pairs: Path = typer.Argument(
+        ..., help="Pair list, LED's format: 'NOISY CLEAN' per line.", show_default=False
+    ),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Base model: a name, 'default', or a file (.safetensors/.pth)."
+    ),
+    name: str | None = typer.Option(None, "--name", "-n", help="Save the result under this name."),
+    root: Path | None = typer.Option(
+        None,
+        "--root",
+        help="Folder the list's paths are relative to (LED's --dataroot).",
+        file_okay=False,
+    ),
+    preset: str | None = typer.Option(
+        None, "--preset", help="paper (LED: 1000+500 iterations, 1024px crops) or quick (CPU)."
+    ),
+    iterations: str | None = typer.Option(
+        None, "--iterations", help="Alignment,aux iterations (preset: paper 1000,500)."
+    ),
+    lr: str | None = typer.Option(
+        None, "--lr", help="Alignment,aux learning rates (paper: 1e-4,1e-5)."
+    ),
+    crop: int | None = typer.Option(None, "--crop", help="Crop side in packed pixels."),
+    batch: int | None = typer.Option(None, "--batch", help="Crops per iteration (per process)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0)."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted run from its checkpoint."
+    ),
+    checkpoint_every: int | None = typer.Option(
+        None, "--checkpoint-every", help="Write a checkpoint every N iterations (default 100)."
+    ),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="TOML file with any of these settings (the command line wins).",
+        dir_okay=False,
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a model of that name (and discard a checkpoint)."
+    ),
+) -> None:
+    """Adapt a base model to your camera from a few pairs (LED's fine-tuning).
+
+    Two stages on the model's RepNR form: the camera alignment, then the out-of-model-noise
+    convs, both L1 on random crops of the pairs; the result is re-parameterized into a plain
+    network and saved under NAME (use it with `process --model NAME`). The pair list is
+    checked first (missing files, swapped pairs, mixed cameras). Ctrl-C writes a checkpoint;
+    the same command with --resume continues it with identical results.
+    """
+    from rawdenoise.errors import UsageError
+    from rawdenoise.training.finetune import CONFIG_KEYS, FinetuneConfig, resolve_settings
+    from rawdenoise.training.finetune import finetune as run_finetune
+    from rawdenoise.training.options import read_toml
+    from rawdenoise.training.progress import make_progress
+
+    file_values = read_toml(config, CONFIG_KEYS) if config is not None else {}
+    model = model or file_values.get("model")
+    name = name or file_values.get("name")
+    if root is None and file_values.get("root"):
+        root = Path(file_values["root"]).expanduser()
+        if not root.is_absolute() and config is not None:
+            root = config.parent / root
+    if not model:
+        raise UsageError("which base model? pass --model NAME (e.g. --model default)")
+    if not name:
+        raise UsageError("pass --name NAME for the fine-tuned model")
+    chosen_preset = preset or str(file_values.get("preset", "paper"))
+    settings = resolve_settings(
+        chosen_preset,
+        file_values,
+        {
+            "iterations": iterations,
+            "lr": lr,
+            "crop": crop,
+            "batch": batch,
+            "seed": seed,
+            "device": device,
+            "checkpoint_every": checkpoint_every,
+        },
+    )
+    cfg = FinetuneConfig(
+        pairs=pairs,
+        model=model,
+        name=name,
+        root=root,
+        preset=chosen_preset,
+        resume=resume,
+        overwrite=overwrite,
+        **settings,
+    )
+    progress = make_progress(None if state.quiet else err_console())
+    result = run_finetune(cfg, progress=progress, info=info, warn=warn)
+    if json_out:
+        emit_json(
+            {
+                "model": name,
+                "path": str(result.path),
+                "camera": result.camera,
+                "pairs": result.pairs,
+                "iterations": list(result.iterations),
+                "crop": result.crop,
+                "seconds": result.seconds,
+                "iterations_per_second": result.iterations_per_second,
+                "loss": result.loss,
+            }
+        )
+    info(
+        f"saved {result.path} ({sum(result.iterations)} iterations, "
+        f"{result.iterations_per_second:.2f} it/s); denoise with: rawdenoise process FILES "
+        f"--model {name}"
+    )

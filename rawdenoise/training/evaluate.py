@@ -1,0 +1,77 @@
+"""Score a model on a pair list: PSNR/SSIM of its output and of the noisy input (LED protocol)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from rawdenoise.training.metrics import raw_metrics
+
+
+@dataclass
+class PairScore:
+    noisy: str
+    clean: str
+    ratio: float
+    psnr: float
+    ssim: float
+    noisy_psnr: float
+    noisy_ssim: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def summarize(scores: Sequence[PairScore]) -> dict[str, float]:
+    """Means per image (LED averages per image)."""
+    return {
+        "psnr": _mean([s.psnr for s in scores]),
+        "ssim": _mean([s.ssim for s in scores]),
+        "noisy_psnr": _mean([s.noisy_psnr for s in scores]),
+        "noisy_ssim": _mean([s.noisy_ssim for s in scores]),
+    }
+
+
+def evaluate_pairs(
+    pairs: Sequence[Any],
+    network: Any,
+    *,
+    multiple_of: int,
+    device: str = "auto",
+    tile: int | None = None,
+    on_pair: Callable[[int, PairScore], None] | None = None,
+) -> list[PairScore]:
+    """Denoise every pair's noisy frame and score it against the clean one.
+
+    ``pairs`` are :class:`rawdenoise.pairing.Pair`. The input is LED's ``min(noisy * ratio, 1)``
+    with the ratio from EXIF; the output and the input are both scored, in the packed raw
+    domain, by :func:`rawdenoise.training.metrics.raw_metrics`.
+    """
+    from rawdenoise.inference import denoise
+    from rawdenoise.training.datasets import decode
+
+    scores = []
+    last_clean: tuple[Any, np.ndarray] | None = None
+    for i, pair in enumerate(pairs):
+        if last_clean is not None and last_clean[0] == pair.clean:
+            clean = last_clean[1]
+        else:
+            clean = np.clip(decode(pair.clean).data, 0.0, 1.0)
+            last_clean = (pair.clean, clean)
+        noisy = decode(pair.noisy).data
+        x = np.minimum(noisy * np.float32(pair.ratio), np.float32(1.0))
+        out = denoise(network, x, multiple_of=multiple_of, tile=tile, device=device)
+        p, s = raw_metrics(out, clean)
+        np_, ns = raw_metrics(x, clean)
+        score = PairScore(pair.noisy.name, pair.clean.name, float(pair.ratio), p, s, np_, ns)
+        scores.append(score)
+        if on_pair is not None:
+            on_pair(i, score)
+    return scores

@@ -1,0 +1,289 @@
+"""Fine-tuning a base model to one camera from a few pairs: LED's two stages (method.md §4).
+
+1. The base model's RepNR wrapper (a plain base is wrapped first, its branch at identity) gets
+   its target branch set to the mean of the camera branches (``generalize``) and zero-initial
+   auxiliary convs.
+2. Alignment: only the target branch's channel scale/shift trains (LED: 1000 iterations, Adam
+   1e-4). 3. Out-of-model noise: only the auxiliary convs train (LED: 500 iterations, 1e-5).
+   L1 loss on random crops of the pairs (crop, flips, transpose), input ``min(noisy*ratio, 1)``.
+4. The wrapper is re-parameterized into a plain network (``deploy``) and saved with metadata.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from rawdenoise.errors import UsageError
+from rawdenoise.training import device as devices
+from rawdenoise.training import loop
+from rawdenoise.training.checkpoint import checkpoint_path, refuse_stale_checkpoint
+from rawdenoise.training.datasets import PairCrops, load_pair_data
+from rawdenoise.training.progress import ProgressSink
+from rawdenoise.training.seeding import seed_everything
+
+#: LED's settings (``paper``) and a CPU-sized run (``quick``): smaller crops, fewer steps, and
+#: a larger alignment learning rate to make up for them (measured: tests/benchmarks/finetune.py).
+PRESETS: Mapping[str, Mapping[str, Any]] = {
+    "paper": {"iterations": (1000, 500), "lr": (1e-4, 1e-5), "crop": 1024, "batch": 1},
+    "quick": {"iterations": (150, 50), "lr": (5e-4, 5e-5), "crop": 256, "batch": 1},
+}
+SETTINGS = ("iterations", "lr", "crop", "batch", "seed", "device", "checkpoint_every")
+#: keys a ``--config`` TOML file may hold
+CONFIG_KEYS = ("model", "name", "root", "preset", *SETTINGS)
+
+
+@dataclass
+class FinetuneConfig:
+    pairs: Path
+    model: str
+    name: str
+    root: Path | None = None
+    preset: str = "paper"
+    iterations: tuple[int, int] = (1000, 500)
+    lr: tuple[float, float] = (1e-4, 1e-5)
+    crop: int = 1024
+    batch: int = 1
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+    checkpoint_every: int = 100
+    overwrite: bool = False
+    stop_after: int | None = None  #: stop (with a checkpoint) after N iterations this session
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FinetuneResult:
+    path: Path
+    iterations: tuple[int, int]
+    seconds: float
+    iterations_per_second: float
+    loss: float
+    crop: int
+    pairs: int
+    camera: str
+
+
+def _as_pair(value: Any, what: str, kind: type) -> tuple[Any, Any]:
+    from rawdenoise.training.options import parse_pair
+
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise UsageError(f"{what} expects two values (alignment, aux), got {value!r}")
+        value = ",".join(str(v) for v in value)
+    return parse_pair(str(value), what, kind)
+
+
+def resolve_settings(
+    preset: str, config: Mapping[str, Any], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Preset values, overridden by the config file, overridden by the command line."""
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}", hint=f"use one of {', '.join(PRESETS)}")
+    out: dict[str, Any] = {
+        **PRESETS[preset],
+        "seed": 0,
+        "device": "auto",
+        "checkpoint_every": 100,
+    }
+    for layer in (config, given):
+        out.update({k: v for k, v in layer.items() if k in SETTINGS and v is not None})
+    out["iterations"] = _as_pair(out["iterations"], "--iterations", int)
+    out["lr"] = _as_pair(out["lr"], "--lr", float)
+    for key in ("crop", "batch", "seed", "checkpoint_every"):
+        try:
+            out[key] = int(out[key])
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"{key} must be an integer, got {out[key]!r}") from exc
+    out["device"] = str(out["device"])
+    return out
+
+
+def _validate(cfg: FinetuneConfig) -> None:
+    a, b = cfg.iterations
+    if a < 0 or b < 0 or a + b < 1:
+        raise UsageError("--iterations needs two counts >= 0, not both 0 (alignment,aux)")
+    if min(cfg.lr) <= 0:
+        raise UsageError("--lr needs two positive learning rates (alignment,aux)")
+    if cfg.crop < 1 or cfg.batch < 1:
+        raise UsageError("--crop and --batch must be at least 1")
+    if cfg.checkpoint_every < 0:
+        raise UsageError("--checkpoint-every must be >= 0")
+
+
+def prepare_repnr(loaded: Any) -> tuple[Any, str]:
+    """The RepNR wrapper to fine-tune, and what was done to get it."""
+    from rawdenoise.networks.repnr import RepNR
+
+    if loaded.repnr is not None:
+        repnr = loaded.repnr
+        if repnr.has_aux:
+            note = "continuing a fine-tuned RepNR model (target branch kept)"
+        else:
+            repnr.generalize()
+            note = f"RepNR base with {repnr.branches} camera branches, target = their mean"
+    else:
+        repnr = RepNR(loaded.network, branches=1, exclude=loaded.spec.repnr_exclude)
+        repnr.generalize()
+        note = "plain base model wrapped in RepNR (alignment at identity)"
+    repnr.add_aux()
+    return repnr, note
+
+
+def finetune(
+    cfg: FinetuneConfig,
+    *,
+    progress: ProgressSink | None = None,
+    info: Callable[[str], None] = lambda _m: None,
+    warn: Callable[[str], None] = lambda _m: None,
+) -> FinetuneResult:
+    """Adapt ``cfg.model`` to the camera of ``cfg.pairs`` and save it as ``cfg.name``."""
+    from rawdenoise.pairing import load_pairs
+    from rawdenoise.specs import ModelInfo
+    from rawdenoise.training.pretrain import output_path
+    from rawdenoise.weights import load_model, save_model
+
+    _validate(cfg)
+    out_path = output_path(cfg.name, cfg.overwrite)
+    ckpt = checkpoint_path("finetune", cfg.name)
+    refuse_stale_checkpoint(
+        ckpt, "fine-tune", cfg.name, resume=cfg.resume, start_over=cfg.overwrite
+    )
+    pairs = load_pairs(cfg.pairs, cfg.root)  # one InputError before anything is trained
+    loaded = load_model(cfg.model)
+    spec = loaded.spec
+    ctx, device = devices.setup(cfg.device)
+    try:
+        data = PairCrops(load_pair_data(pairs), cfg.crop, multiple_of=spec.multiple_of)
+        if data.crop < cfg.crop:
+            info(f"crop clamped to {data.crop} packed pixels (the smallest frame)")
+        seed_everything(cfg.seed)
+        repnr, note = prepare_repnr(loaded)
+        repnr = repnr.to(device).train()
+
+        align_iters, aux_iters = cfg.iterations
+        stages = [
+            loop.Stage(
+                "align",
+                align_iters,
+                cfg.lr[0],
+                enter=lambda: (repnr.set_stage("align"), repnr.trainable_parameters())[1],
+            ),
+            loop.Stage(
+                "aux",
+                aux_iters,
+                cfg.lr[1],
+                enter=lambda: (repnr.set_stage("aux"), repnr.trainable_parameters())[1],
+            ),
+        ]
+        stages = [s for s in stages if s.iterations > 0]
+
+        def step(net: torch.nn.Module, iteration: int, rng) -> torch.Tensor:
+            inputs, targets = data.batch(cfg.batch, rng.local)
+            out = net(inputs.to(device), branch=-1)
+            return F.l1_loss(out, targets.to(device))
+
+        camera = pairs[0].camera
+        ratios = sorted({round(p.ratio, 4) for p in pairs})
+        ratio_text = ", ".join(f"{r:g}" for r in ratios)
+        fingerprint = {
+            "command": "finetune",
+            "model": str(loaded.path),
+            "pairs": [f"{p.noisy.name} {p.clean.name} {p.ratio:.6g}" for p in pairs],
+            "iterations": list(cfg.iterations),
+            "lr": list(cfg.lr),
+            "crop": data.crop,
+            "batch": cfg.batch,
+            "seed": cfg.seed,
+            "world_size": ctx.world_size,
+        }
+        if ctx.is_main:
+            info(
+                f"fine-tuning {loaded.path.name} ({spec.name}) to {camera or 'this camera'} on "
+                f"{len(pairs)} pair(s), ratios {ratio_text}: "
+                f"{align_iters} alignment + {aux_iters} aux iterations, batch {cfg.batch} x "
+                f"{data.crop}px crops, preset {cfg.preset}, on {device}"
+                + (f" x {ctx.world_size} processes" if ctx.enabled else "")
+            )
+            info(note)
+            if cfg.preset == "quick":
+                info(
+                    "preset 'quick': smaller crops and fewer steps than LED (paper: 1000 + 500 "
+                    "iterations of 1024px crops) so that it fits a CPU; use --preset paper on "
+                    "a GPU for the best result"
+                )
+        lcfg = loop.LoopConfig(
+            seed=cfg.seed,
+            device=device,
+            dist=ctx,
+            checkpoint=ckpt,
+            checkpoint_every=cfg.checkpoint_every,
+            resume=cfg.resume,
+            fingerprint=fingerprint,
+            progress=progress,
+            description="finetune",
+            stop_after=cfg.stop_after,
+        )
+        result = loop.run(repnr, stages, step, lcfg)
+
+        deployed = repnr.deploy(-1).cpu().eval()
+        clean_levels = [p.clean_level for p in pairs]
+        model_info = ModelInfo(
+            architecture=spec.name,
+            options=dict(loaded.info.options),
+            name=cfg.name,
+            camera=camera,
+            ratio_range=(min(ratios), max(ratios)),
+            target_exposure=float(statistics.median(clean_levels)),
+            trained_on=(
+                f"{loaded.info.trained_on or loaded.path.name}; fine-tuned on {len(pairs)} "
+                f"pair(s) of {camera or 'one camera'} (ratios {ratio_text})"
+            ),
+            base_model=cfg.model if not Path(cfg.model).exists() else Path(cfg.model).name,
+            extra={
+                "command": "finetune",
+                "base_model_path": str(loaded.path),
+                "base_model_kind": loaded.info.kind,
+                "pairs": [
+                    {
+                        "noisy": p.noisy.name,
+                        "clean": p.clean.name,
+                        "ratio": p.ratio,
+                        "noisy_iso": p.noisy_iso,
+                        "clean_iso": p.clean_iso,
+                    }
+                    for p in pairs
+                ],
+                "iterations": list(cfg.iterations),
+                "lr": list(cfg.lr),
+                "crop": data.crop,
+                "batch": cfg.batch,
+                "seed": cfg.seed,
+                "preset": cfg.preset,
+                "final_loss": result.smoothed_loss,
+                **cfg.extra,
+            },
+        )
+        if ctx.is_main:
+            save_model(out_path, deployed, model_info, overwrite=cfg.overwrite)
+            loop.remove_checkpoint(lcfg)
+        devices.barrier(ctx)
+    finally:
+        devices.teardown(ctx)
+    return FinetuneResult(
+        path=out_path,
+        iterations=cfg.iterations,
+        seconds=result.seconds,
+        iterations_per_second=result.iterations_per_second,
+        loss=result.smoothed_loss,
+        crop=data.crop,
+        pairs=len(pairs),
+        camera=camera,
+    )

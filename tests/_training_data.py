@@ -1,0 +1,79 @@
+"""Generated RAW data for the training tests: clean scenes and noisy pairs from a real profile.
+
+Clean frames are random scenes (smooth shading, edges, texture; unique per seed) written as
+14-bit DNGs at ISO 100, 1 s. Noisy frames are those scenes darkened by the ratio with the
+published Sony A7S2 noise at the noisy ISO (``rawdenoise.training.synthetic``), written with
+EXIF that gives the ratio exactly, so pair lists validate like real captures.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from rawdenoise.rawio import write_dng
+from rawdenoise.training.synthetic import write_noisy_dng
+
+BLACK, WHITE = 512, 16383
+PROFILE = "sony-a7s2"
+
+
+def scene_mosaic(seed: int, h: int = 128, w: int = 128) -> np.ndarray:
+    """A clean mosaic (uint16 DN) of a random scene, values in about [0.05, 0.9] of range."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    x = 0.3 + 0.2 * np.sin(xx / rng.uniform(5, 15) + rng.uniform(0, 6)) * np.cos(
+        yy / rng.uniform(5, 15)
+    )
+    for _ in range(6):  # flat patches with sharp edges
+        t, l_ = rng.integers(0, h - 16), rng.integers(0, w - 16)
+        x[t : t + rng.integers(8, 48), l_ : l_ + rng.integers(8, 48)] = rng.uniform(0.05, 0.9)
+    x += 0.05 * (xx / w) + rng.normal(0, 0.003, size=(h, w))
+    return np.rint(BLACK + np.clip(x, 0, 1) * (WHITE - BLACK)).astype(np.uint16)
+
+
+def write_clean(path: Path, seed: int, *, h: int = 128, w: int = 128, model: str = "A7S2") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_dng(
+        path,
+        scene_mosaic(seed, h, w),
+        cfa="RGGB",
+        black_level=BLACK,
+        white_level=WHITE,
+        make="Synthetic",
+        model=model,
+        iso=100,
+        exposure_time=Fraction(1),
+        capture_time="2024:05:01 12:00:00",
+    )
+
+
+def write_pairs(
+    folder: Path,
+    scenes: list[int],
+    ratios: list[int],
+    *,
+    list_name: str = "pairs.txt",
+    noisy_iso: float = 6400,
+    h: int = 128,
+    w: int = 128,
+) -> Path:
+    """One clean frame per scene and one noisy frame per (scene, ratio); returns the list."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for s in scenes:
+        clean = folder / f"scene{s}_clean.dng"
+        if not clean.exists():
+            write_clean(clean, s, h=h, w=w)
+        for r in ratios:
+            noisy = folder / f"scene{s}_x{r}.dng"
+            if not noisy.exists():
+                write_noisy_dng(
+                    clean, noisy, profile=PROFILE, noisy_iso=noisy_iso, ratio=r, seed=1000 * s + r
+                )
+            lines.append(f"{noisy.name} {clean.name}")
+    out = folder / list_name
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
