@@ -8,6 +8,7 @@ EXIF that gives the ratio exactly, so pair lists validate like real captures.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -77,3 +78,53 @@ def write_pairs(
     out = folder / list_name
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# One generated data set and one tiny pretrained base model per test session
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    root: Path
+    clean_dir: Path  #: clean frames for pretraining (scenes 10-13)
+    pairs: Path  #: fine-tuning pairs: scenes 1 and 2 at ratios 100 and 250
+    held: Path  #: held-out pairs: scene 3 at ratios 100 and 250
+    base: Path  #: a tiny RepNR model pretrained on clean_dir (virtual cameras)
+
+
+_CACHE: dict[str, TrainingSet] = {}
+
+
+def training_set(factory) -> TrainingSet:
+    """Build (once per session) the data and a tiny base model; ``factory``: tmp_path_factory."""
+    if "set" in _CACHE:
+        return _CACHE["set"]
+    import pytest
+
+    from rawdenoise.training.pretrain import PretrainConfig, pretrain
+
+    root = factory.mktemp("training_set")
+    clean_dir = root / "clean"
+    for s in range(10, 14):
+        write_clean(clean_dir / f"clean{s}.dng", s)
+    pairs = write_pairs(root / "pairs", [1, 2], [100, 250])
+    held = write_pairs(root / "held", [3], [100, 250])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAWDENOISE_HOME", str(root / "home"))
+        result = pretrain(
+            PretrainConfig(
+                inputs=[clean_dir],
+                name="base",
+                arch="tiny",
+                iterations=60,
+                batch=4,
+                crop=32,
+                lr=3e-3,
+                checkpoint_every=0,
+                threads=1,
+            )
+        )
+    _CACHE["set"] = TrainingSet(root, clean_dir, pairs, held, result.path)
+    return _CACHE["set"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import signal
 
 import pytest
 import torch
@@ -139,3 +141,39 @@ def test_divergence_is_reported() -> None:
 
     with pytest.raises(UsageError, match="diverged"):
         loop.run(model, _stages(model), bad, loop.LoopConfig(seed=0, device=torch.device("cpu")))
+
+
+def test_sigterm_stops_after_the_step_with_a_checkpoint(tmp_path) -> None:
+    ckpt = tmp_path / "run.ckpt"
+    model = _toy()
+
+    def step(net, iteration, rng):
+        if iteration == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # as `timeout` or a scheduler would
+        return _step(net, iteration, rng)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(loop.TrainingInterrupted, match="SIGTERM"):
+        loop.run(
+            model,
+            _stages(model),
+            step,
+            loop.LoopConfig(seed=0, device=torch.device("cpu"), checkpoint=ckpt),
+        )
+    assert load_checkpoint(ckpt).iteration == 3  # the step in flight was finished and saved
+    assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_crops_are_clamped_and_inside_the_frames() -> None:
+    from rawdenoise.training.datasets import draw_crops, effective_crop
+
+    assert effective_crop([(40, 64), (100, 100)], 256) == 40
+    assert effective_crop([(40, 64)], 256, multiple_of=16) == 32
+    assert effective_crop([(300, 300)], 256, multiple_of=16) == 256
+    g = torch.Generator().manual_seed(0)
+    sizes = [(40, 64), (33, 90)]
+    for d in draw_crops(sizes, 200, 33, g):
+        h, w = sizes[d.index]
+        assert 0 <= d.top <= h - 33 and 0 <= d.left <= w - 33
+    # a crop as large as the frame (LED crashed here) has one position
+    assert {(d.top, d.left) for d in draw_crops([(32, 32)], 10, 32, g)} == {(0, 0)}

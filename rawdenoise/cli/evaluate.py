@@ -26,6 +26,9 @@ def evaluate(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print per-pair values and means as JSON."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="CPU threads for torch (default: one per core)."
+    ),
     tile: int | None = typer.Option(
         None, "--tile", help="Tile side in packed pixels (default: from free memory; 0: none)."
     ),
@@ -38,6 +41,7 @@ def evaluate(
     window 11, sigma 1.5) on values x255; means per image.
     """
     from rawdenoise.pairing import load_pairs
+    from rawdenoise.training.device import cpu_threads
     from rawdenoise.training.evaluate import evaluate_pairs, summarize
     from rawdenoise.weights import load_model
 
@@ -51,14 +55,15 @@ def evaluate(
             f"(noisy {score.noisy_psnr:.2f} dB / {score.noisy_ssim:.4f})"
         )
 
-    scores = evaluate_pairs(
-        pair_list,
-        loaded.network,
-        multiple_of=loaded.multiple_of,
-        device=device,
-        tile=tile,
-        on_pair=progress,
-    )
+    with cpu_threads(threads):
+        scores = evaluate_pairs(
+            pair_list,
+            loaded.network,
+            multiple_of=loaded.multiple_of,
+            device=device,
+            tile=tile,
+            on_pair=progress,
+        )
     means = summarize(scores)
     if json_out:
         emit_json(

@@ -38,6 +38,9 @@ def finetune(
     batch: int | None = typer.Option(None, "--batch", help="Crops per iteration (per process)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0)."),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="CPU threads for torch (default: one per core)."
+    ),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted run from its checkpoint."
     ),
@@ -102,6 +105,7 @@ def finetune(
         preset=chosen_preset,
         resume=resume,
         overwrite=overwrite,
+        threads=threads,
         **settings,
     )
     progress = make_progress(None if state.quiet else err_console())

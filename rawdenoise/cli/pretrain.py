@@ -49,6 +49,9 @@ def pretrain(
     warmup: int = typer.Option(0, "--warmup", help="Linear warm-up iterations."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same model)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="CPU threads for torch (default: one per core)."
+    ),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted run from its checkpoint."
     ),
@@ -106,6 +109,7 @@ def pretrain(
         holdout=holdout,
         overwrite=overwrite,
         noise_type=noise_type,
+        threads=threads,
     )
     progress = make_progress(None if state.quiet else err_console())
     result = run_pretrain(cfg, progress=progress, info=info, warn=warn)

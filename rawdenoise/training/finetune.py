@@ -56,6 +56,7 @@ class FinetuneConfig:
     checkpoint_every: int = 100
     overwrite: bool = False
     stop_after: int | None = None  #: stop (with a checkpoint) after N iterations this session
+    threads: int | None = None  #: torch CPU threads (None: torch's default)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -145,6 +146,17 @@ def finetune(
     warn: Callable[[str], None] = lambda _m: None,
 ) -> FinetuneResult:
     """Adapt ``cfg.model`` to the camera of ``cfg.pairs`` and save it as ``cfg.name``."""
+    with devices.cpu_threads(cfg.threads):
+        return _finetune(cfg, progress=progress, info=info, warn=warn)
+
+
+def _finetune(
+    cfg: FinetuneConfig,
+    *,
+    progress: ProgressSink | None,
+    info: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> FinetuneResult:
     from rawdenoise.pairing import load_pairs
     from rawdenoise.specs import ModelInfo
     from rawdenoise.training.pretrain import output_path

@@ -66,6 +66,7 @@ class PretrainConfig:
     overwrite: bool = False
     noise_type: str = "ptrqc"
     stop_after: int | None = None  #: stop (with a checkpoint) after N iterations this session
+    threads: int | None = None  #: torch CPU threads (None: torch's default)
 
 
 @dataclass
@@ -181,6 +182,17 @@ def pretrain(
     warn: Callable[[str], None] = lambda _m: None,
 ) -> PretrainResult:
     """Train and save a base model; see :class:`PretrainConfig`."""
+    with devices.cpu_threads(cfg.threads):
+        return _pretrain(cfg, progress=progress, info=info, warn=warn)
+
+
+def _pretrain(
+    cfg: PretrainConfig,
+    *,
+    progress: ProgressSink | None,
+    info: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> PretrainResult:
     from rawdenoise.dirs import cache_dir
     from rawdenoise.networks.repnr import RepNR
     from rawdenoise.registry import create_network, get_architecture

@@ -1,0 +1,140 @@
+"""``rawdenoise pretrain``: a tiny base model from generated clean frames that finetune accepts."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from _training_data import BLACK, WHITE, training_set
+from safetensors.torch import load_file
+
+from rawdenoise.cli import main
+from rawdenoise.dirs import cache_dir, data_dir, models_dir
+from rawdenoise.rawio import write_dng
+from rawdenoise.training.loop import TrainingInterrupted
+from rawdenoise.training.pretrain import PretrainConfig, pretrain
+from rawdenoise.weights import load_model
+
+FAST = ["--arch", "tiny", "--batch", "2", "--crop", "32", "--threads", "1"]
+
+
+@pytest.fixture
+def data(tmp_path_factory):
+    return training_set(tmp_path_factory)
+
+
+def test_pretrain_saves_a_repnr_model_that_finetune_accepts(data, capsys) -> None:
+    code = main(
+        ["pretrain", str(data.clean_dir), "--name", "pt", "--iterations", "4"]
+        + ["--holdout", "1", "--checkpoint-every", "2", "--ratio-range", "50,60", *FAST]
+    )
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "held-out PSNR" in err  # reported at the checkpoint and at the end
+    loaded = load_model("pt")
+    info = loaded.info
+    assert info.kind == "repnr" and info.branches == 5 and loaded.repnr is not None
+    assert info.architecture == "tiny" and info.ratio_range == (50.0, 60.0)
+    assert info.extra["training_frames"] == [f"clean{s}.dng" for s in (10, 11, 12)]
+    assert info.extra["holdout_frames"] == ["clean13.dng"]
+    assert info.extra["virtual_cameras"] == 5
+    assert len(info.extra["virtual_camera_params"]["color_biases"]) == 5
+    assert info.extra["holdout"]["noisy_psnr"] > 0
+    assert not (data_dir() / "checkpoints" / "pretrain-pt.ckpt").exists()
+    assert len(list((cache_dir() / "frames").glob("*.npy"))) == 4  # decoded once, cached
+
+    code = main(
+        ["finetune", str(data.pairs), "--model", "pt", "--name", "ptft"]
+        + ["--iterations", "2,1", "--crop", "32", "--threads", "1"]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert load_model("ptft").info.base_model == "pt"
+
+
+def test_pretrain_with_a_camera_profile_has_one_branch(data, capsys) -> None:
+    code = main(
+        ["pretrain", str(data.clean_dir), "--name", "a7s2", "--camera", "sony-a7s2"]
+        + ["--iterations", "2", *FAST]
+    )
+    assert code == 0, capsys.readouterr().err
+    info = load_model("a7s2").info
+    assert info.branches == 1 and info.extra["camera_profile"] == "sony-a7s2"
+
+
+def test_pretrain_with_dark_frames(data, capsys, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    darks = tmp_path / "darks"
+    darks.mkdir()
+    for i in range(2):
+        mosaic = np.rint(BLACK + rng.normal(0, 8, size=(96, 96))).astype(np.uint16)
+        write_dng(
+            darks / f"dark{i}.dng",
+            mosaic,
+            black_level=BLACK,
+            white_level=WHITE,
+            make="Synthetic",
+            model="A7S2",
+            iso=6400,
+            exposure_time=Fraction(1, 100),
+        )
+    args = ["pretrain", str(data.clean_dir), "--name", "dark", "--dark-frames", str(darks)]
+    assert main([*args, "--iterations", "2", *FAST]) == 2  # no profile gives K for this camera
+    assert "--camera" in capsys.readouterr().err
+    code = main([*args, "--camera", "sony-a7s2", "--iterations", "2", *FAST])
+    assert code == 0, capsys.readouterr().err
+    extra = load_model("dark").info.extra
+    assert extra["dark_frames"] == 2 and extra["dark_frame_isos"] == [6400.0]
+
+
+def test_interrupted_pretrain_resumes_to_identical_weights(data, capsys) -> None:
+    common = dict(
+        inputs=[data.clean_dir], arch="tiny", iterations=5, batch=2, crop=32, threads=1, seed=9
+    )
+    pretrain(PretrainConfig(name="full", **common))
+    with pytest.raises(TrainingInterrupted):
+        pretrain(PretrainConfig(name="part", stop_after=2, **common))
+    assert (data_dir() / "checkpoints" / "pretrain-part.ckpt").exists()
+    code = main(
+        ["pretrain", str(data.clean_dir), "--name", "part", "--iterations", "5", "--seed", "9"]
+        + ["--resume", *FAST]
+    )
+    assert code == 0, capsys.readouterr().err
+    full = load_file(str(models_dir() / "full.safetensors"))
+    part = load_file(str(models_dir() / "part.safetensors"))
+    for key in full:
+        assert torch.equal(full[key], part[key]), key
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (["--ratio-range", "300,100"], 2, "ratio-range"),
+        (["--schedule", "step"], 2, "schedule"),
+        (["--arch", "nosuch"], 4, "nosuch"),
+        (["--camera", "nosuch"], 4, "nosuch"),
+        (["--holdout", "4"], 2, "holdout"),
+        (["--name", "default"], 2, "default"),
+        (["--device", "tpu"], 2, "device"),
+    ],
+)
+def test_pretrain_usage_errors(data, capsys, args, code, text) -> None:
+    base = ["pretrain", str(data.clean_dir), "--name", "bad", "--iterations", "1", *FAST]
+    assert main(base + args) == code
+    err = capsys.readouterr().err
+    assert err.startswith("rawdenoise: error: ") and text in err and "Traceback" not in err
+    assert not (models_dir() / "bad.safetensors").exists()
+
+
+def test_pretrain_refuses_to_replace_a_model(data, capsys, tmp_path) -> None:
+    target = models_dir() / "taken.safetensors"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"keep")
+    base = ["pretrain", str(data.clean_dir), "--name", "taken", "--iterations", "1", *FAST]
+    assert main(base) == 3
+    assert "--overwrite" in capsys.readouterr().err and target.read_bytes() == b"keep"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["pretrain", str(empty), "--name", "x", *FAST]) == 3
+    assert "no RAW files" in capsys.readouterr().err

@@ -1,0 +1,108 @@
+"""PSNR/SSIM by LED's protocol, and ``rawdenoise evaluate``."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from _training_data import training_set
+from scipy.signal import correlate2d
+
+from rawdenoise.cli import main
+from rawdenoise.training.datasets import decode
+from rawdenoise.training.metrics import (
+    gaussian_window,
+    illumination_correct,
+    psnr,
+    raw_metrics,
+    ssim,
+)
+
+
+def _ssim_reference(x: np.ndarray, y: np.ndarray) -> float:
+    """Wang et al.'s SSIM as BasicSR computes it (x255, Gaussian 11/1.5, valid), via scipy."""
+    w = gaussian_window().numpy()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    values = []
+    for a, b in zip(x * 255.0, y * 255.0, strict=True):
+        f = lambda z: correlate2d(z, w, mode="valid")  # noqa: E731
+        ma, mb = f(a), f(b)
+        saa, sbb, sab = f(a * a) - ma**2, f(b * b) - mb**2, f(a * b) - ma * mb
+        m = ((2 * ma * mb + c1) * (2 * sab + c2)) / ((ma**2 + mb**2 + c1) * (saa + sbb + c2))
+        values.append(m.mean())
+    return float(np.mean(values))
+
+
+def test_identical_images() -> None:
+    x = np.random.default_rng(0).random((4, 40, 40)).astype(np.float32)
+    assert ssim(x, x) == pytest.approx(1.0, abs=1e-12)
+    assert psnr(x, x) == math.inf
+
+
+def test_ssim_of_constant_images_follows_the_formula() -> None:
+    a, b = 0.5, 0.25
+    x, y = np.full((4, 30, 30), a), np.full((4, 30, 30), b)
+    c1 = (0.01 * 255) ** 2
+    expected = (2 * a * b * 255**2 + c1) / ((a**2 + b**2) * 255**2 + c1)  # no structure term
+    assert ssim(x, y, illumination=False) == pytest.approx(expected, rel=1e-9)
+
+
+def test_ssim_matches_a_scipy_reference_and_psnr_is_float64() -> None:
+    rng = np.random.default_rng(1)
+    gt = rng.random((4, 48, 52))
+    pred = np.clip(gt + rng.normal(0, 0.05, gt.shape), 0, 1)
+    b = 2
+    ref = _ssim_reference(pred[:, b:-b, b:-b], gt[:, b:-b, b:-b])
+    assert ssim(pred, gt, illumination=False) == pytest.approx(ref, rel=1e-9)
+    mse = np.mean((pred[:, b:-b, b:-b] - gt[:, b:-b, b:-b]) ** 2)
+    assert psnr(pred, gt, illumination=False) == pytest.approx(10 * np.log10(1 / mse), rel=1e-12)
+
+
+def test_illumination_correction_and_clamping() -> None:
+    rng = np.random.default_rng(2)
+    gt = rng.uniform(0.1, 0.6, (4, 32, 32))
+    # a global brightness error is corrected away; the same error uncorrected is penalised
+    assert psnr(0.7 * gt, gt) > 100 and psnr(0.7 * gt, gt, illumination=False) < 20
+    # saturated target pixels do not count in the gain
+    gt_sat = gt.copy()
+    gt_sat[:, :4] = 1.0
+    pred = 0.5 * gt_sat
+    pred[:, :4] = 0.1
+    corrected = illumination_correct(torch.as_tensor(pred), torch.as_tensor(gt_sat))
+    assert np.allclose(corrected.numpy()[:, 4:], gt_sat[:, 4:])
+    # the prediction is clamped to [0, 1] before anything else
+    assert raw_metrics(gt + 5.0, gt, illumination=False)[0] == pytest.approx(
+        raw_metrics(np.ones_like(gt), gt, illumination=False)[0]
+    )
+
+
+def test_evaluate_json(tmp_path_factory, capsys) -> None:
+    data = training_set(tmp_path_factory)
+    code = main(["evaluate", str(data.held), "--model", str(data.base), "--json", "--threads", "1"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [p["noisy"] for p in result["pairs"]] == ["scene3_x100.dng", "scene3_x250.dng"]
+    assert result["psnr"] == pytest.approx(np.mean([p["psnr"] for p in result["pairs"]]))
+    assert result["ssim"] == pytest.approx(np.mean([p["ssim"] for p in result["pairs"]]))
+    assert 0 < result["ssim"] <= 1 and result["psnr"] > result["noisy_psnr"]
+    # the noisy input's score is LED's input min(noisy * ratio, 1) against the clean frame
+    first = result["pairs"][0]
+    noisy = decode(data.held.parent / "scene3_x100.dng").data
+    clean = np.clip(decode(data.held.parent / "scene3_clean.dng").data, 0, 1)
+    p, s = raw_metrics(np.minimum(noisy * 100.0, 1.0), clean)
+    assert first["noisy_psnr"] == pytest.approx(p) and first["noisy_ssim"] == pytest.approx(s)
+    assert first["ratio"] == pytest.approx(100)
+
+
+def test_evaluate_table_and_errors(tmp_path_factory, capsys, tmp_path) -> None:
+    data = training_set(tmp_path_factory)
+    assert main(["evaluate", str(data.held), "--model", str(data.base), "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "scene3_x250.dng" in out and "mean" in out
+    assert main(["evaluate", str(data.held), "--model", "nosuch"]) == 4
+    assert capsys.readouterr().err.startswith("rawdenoise: error: ")
+    assert main(["evaluate", str(tmp_path / "none.txt"), "--model", str(data.base)]) == 3
+    assert capsys.readouterr().err.startswith("rawdenoise: error: ")
