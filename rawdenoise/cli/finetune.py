@@ -110,6 +110,8 @@ def finetune(
     )
     progress = make_progress(None if state.quiet else err_console())
     result = run_finetune(cfg, progress=progress, info=info, warn=warn)
+    if not result.main_process:
+        return
     if json_out:
         emit_json(
             {

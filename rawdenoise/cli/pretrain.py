@@ -113,6 +113,8 @@ def pretrain(
     )
     progress = make_progress(None if state.quiet else err_console())
     result = run_pretrain(cfg, progress=progress, info=info, warn=warn)
+    if not result.main_process:
+        return
     line = (
         f"saved {result.path} ({result.iterations} iterations, {result.iterations_per_second:.2f}"
         f" it/s, loss {result.loss:.5f})"

@@ -128,17 +128,20 @@ def any_rank(ctx: DistContext, flag: bool, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
-def wrap(module: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
+def wrap(
+    module: nn.Module, ctx: DistContext, device: torch.device, *, find_unused: bool = False
+) -> nn.Module:
     """DistributedDataParallel around ``module`` under torchrun, else ``module`` itself.
 
-    ``find_unused_parameters`` is on because a RepNR forward uses one camera branch only.
+    ``find_unused``: some trainable parameters may get no gradient in a step (pretraining with
+    several RepNR branches runs one camera branch per iteration).
     """
     if not ctx.enabled:
         return module
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
+    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused)
 
 
 @contextlib.contextmanager

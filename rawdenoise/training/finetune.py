@@ -66,6 +66,7 @@ class FinetuneResult:
     iterations: tuple[int, int]
     seconds: float
     iterations_per_second: float
+    main_process: bool  #: False on the other ranks of a torchrun job (they save nothing)
     loss: float
     crop: int
     pairs: int
@@ -173,6 +174,8 @@ def _finetune(
     spec = loaded.spec
     ctx, device = devices.setup(cfg.device)
     try:
+        if not ctx.is_main:  # one voice: rank 0 reports for all processes
+            info = _quiet
         data = PairCrops(load_pair_data(pairs), cfg.crop, multiple_of=spec.multiple_of)
         if data.crop < cfg.crop:
             info(f"crop clamped to {data.crop} packed pixels (the smallest frame)")
@@ -294,8 +297,13 @@ def _finetune(
         iterations=cfg.iterations,
         seconds=result.seconds,
         iterations_per_second=result.iterations_per_second,
+        main_process=ctx.is_main,
         loss=result.smoothed_loss,
         crop=data.crop,
         pairs=len(pairs),
         camera=camera,
     )
+
+
+def _quiet(_message: str) -> None:
+    pass

@@ -73,6 +73,8 @@ class LoopConfig:
     #: stop (and checkpoint) after this many iterations in this session; for tests and
     #: time-sliced runs. None: run to the end.
     stop_after: int | None = None
+    #: DDP: some trainable parameters may be unused in a step (one RepNR branch per iteration)
+    find_unused_parameters: bool = False
 
 
 @dataclass
@@ -145,7 +147,7 @@ def run(module: nn.Module, stages: list[Stage], step: StepFn, config: LoopConfig
                 params = [p for p in stage.enter() if p.requires_grad]
                 if not params:
                     raise UsageError(f"stage {stage.name!r} has no trainable parameters")
-                net = wrap(module, ctx, device)
+                net = wrap(module, ctx, device, find_unused=config.find_unused_parameters)
                 net.train()
                 optimizer = torch.optim.Adam(
                     params, lr=stage.lr, betas=stage.betas, weight_decay=stage.weight_decay

@@ -75,6 +75,7 @@ class PretrainResult:
     iterations: int
     seconds: float
     iterations_per_second: float
+    main_process: bool  #: False on the other ranks of a torchrun job (they save nothing)
     loss: float
     holdout: dict[str, float] | None
     crop: int
@@ -216,6 +217,8 @@ def _pretrain(
     held_files = files[len(files) - cfg.holdout :]
     ctx, device = devices.setup(cfg.device)
     try:
+        if not ctx.is_main:  # one voice: rank 0 reports for all processes
+            info = warn = _quiet
         frames = load_clean_frames(train_files, cache=cache_dir() / "frames", warn=warn)
         held = (
             load_clean_frames(held_files, cache=cache_dir() / "frames", warn=warn)
@@ -298,6 +301,7 @@ def _pretrain(
             description="pretrain",
             on_checkpoint=on_checkpoint,
             stop_after=cfg.stop_after,
+            find_unused_parameters=source.branches > 1,
         )
         result = loop.run(repnr, [stage], step, lcfg)
 
@@ -342,8 +346,13 @@ def _pretrain(
         iterations=cfg.iterations,
         seconds=result.seconds,
         iterations_per_second=result.iterations_per_second,
+        main_process=ctx.is_main,
         loss=result.smoothed_loss,
         holdout=scores,
         crop=data.crop,
         frames=len(frames),
     )
+
+
+def _quiet(_message: str) -> None:
+    pass
