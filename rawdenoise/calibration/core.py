@@ -410,7 +410,9 @@ def calibrate_camera(
         "row": "row noise",
     }
     for key, fit in fits.items():
-        warnings.extend(_fit_warnings(labels[key], fit, isos, k, series[key]))
+        # the Gaussian sigma of Tukey-lambda noise moves with lambda: only its r^2 is judged
+        found = _fit_warnings(labels[key], fit, isos, k, series[key])
+        warnings.extend(w for w in found if key != "gaussian" or "outlier" not in w)
     if any(r.row_sigma <= 1e-6 for r in results):
         warnings.append("row noise was not measurable at some ISOs (set to ~0)")
     order = np.argsort(k)

@@ -141,28 +141,35 @@ def write_calibration_set(
             for i in range(flat_frames):
                 name = f"flat_iso{t.iso:g}_L{level:g}_{i:02d}.dng"
                 shots.append((flat_dir / name, level / 10, scene))
-        signal = torch.stack([s for _, _, s in shots])
-        batch = NoiseSample(
-            k=params.k.expand(len(shots)),
-            read_sigma=params.read_sigma.expand(len(shots)),
-            tl_lambda=params.tl_lambda.expand(len(shots)),
-            row_sigma=params.row_sigma.expand(len(shots)),
-            color_bias=params.color_bias.expand(len(shots), 4),
-        )
-        noisy = synthesize_dn(signal, batch, letters, generator=gen).double().numpy()
-        dn = np.clip(np.rint(noisy + black), 0, white).astype(np.uint16)
-        for (path, exposure, _), frame in zip(shots, dn, strict=True):
-            count += 1
-            write_dng(
-                path,
-                unpack_bayer(frame, pattern),
-                cfa=cfa,
-                black_level=black,
-                white_level=white,
-                make=make,
-                model=model,
-                iso=t.iso,
-                exposure_time=exposure,
-                capture_time=f"2024:05:01 12:{count // 60 % 60:02d}:{count % 60:02d}",
+        # synthesize in batches of about 16 M values (full-size frames one by one)
+        per_batch = max(1, (1 << 24) // (4 * ph * pw))
+        for first in range(0, len(shots), per_batch):
+            chunk = shots[first : first + per_batch]
+            n = len(chunk)
+            batch = NoiseSample(
+                k=params.k.expand(n),
+                read_sigma=params.read_sigma.expand(n),
+                tl_lambda=params.tl_lambda.expand(n),
+                row_sigma=params.row_sigma.expand(n),
+                color_bias=params.color_bias.expand(n, 4),
             )
+            signal = torch.stack([s for _, _, s in chunk])
+            noisy = synthesize_dn(signal, batch, letters, generator=gen).double().numpy()
+            del signal
+            dn = np.clip(np.rint(noisy + black), 0, white).astype(np.uint16)
+            del noisy
+            for (path, exposure, _), frame in zip(chunk, dn, strict=True):
+                count += 1
+                write_dng(
+                    path,
+                    unpack_bayer(frame, pattern),
+                    cfa=cfa,
+                    black_level=black,
+                    white_level=white,
+                    make=make,
+                    model=model,
+                    iso=t.iso,
+                    exposure_time=exposure,
+                    capture_time=f"2024:05:01 12:{count // 60 % 60:02d}:{count % 60:02d}",
+                )
     return dark_dir, flat_dir
