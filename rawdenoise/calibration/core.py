@@ -332,10 +332,11 @@ def _iso_warnings(
             f"ISO {iso:g}: the dark frames hold strong fixed-pattern noise (dark shading): "
             f"per-frame noise variance {total_frame:.3g} vs temporal {temporal:.3g} DN^2"
         )
-    if dark.pixel_std < 0.6:
+    analog = math.sqrt(max(dark.pixel_std**2 - stats.QUANT_VAR, 0.0))
+    if analog < 0.8:
         warnings.append(
-            f"ISO {iso:g}: read noise ({dark.pixel_std:.2f} DN) is close to the 1-DN "
-            "quantization step; its Tukey lambda is unreliable"
+            f"ISO {iso:g}: read noise ({analog:.2f} DN) is below the 1-DN quantization step; "
+            "its sigma and Tukey lambda are less reliable (a few percent)"
         )
 
 
