@@ -36,7 +36,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 #: activations of one CPU forward pass are kept under this (the whole run stays < 2 GB at 24 MP)
-CPU_ACTIVATION_CAP = 1280 * 2**20
+CPU_ACTIVATION_CAP = 1536 * 2**20
 #: fraction of free memory the activations may use (CPU: of available RAM)
 GPU_MEMORY_FRACTION = 0.6
 CPU_MEMORY_FRACTION = 0.25

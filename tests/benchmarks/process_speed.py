@@ -217,6 +217,39 @@ def run_child(
     return result
 
 
+def enlarged_frame(raw: Path, megapixels: float, folder: Path) -> Path:
+    """A DNG of about ``megapixels`` made of the real mosaic, mirrored at its edges.
+
+    Mirroring (``np.pad(mode="reflect")``) keeps the CFA phase, the levels are the source's: a
+    real-content frame of the size a memory figure is quoted for (e.g. 24 MP).
+    """
+    from rawdenoise.exif import read_exif
+    from rawdenoise.rawio import cfa_from_pattern, read_raw, write_dng
+
+    frame = read_raw(raw)
+    h, w = frame.shape
+    scale = (megapixels * 1e6 / (h * w)) ** 0.5
+    th, tw = int(h * scale) // 2 * 2, int(w * scale) // 2 * 2
+    mosaic = np.pad(frame.mosaic, ((0, max(th - h, 0)), (0, max(tw - w, 0))), mode="reflect")
+    mosaic = mosaic[:th, :tw]
+    pattern = frame.pattern
+    blacks = [float(frame.black_level[int(pattern[r, c])]) for r in range(2) for c in range(2)]
+    exif = read_exif(raw)
+    path = folder / f"{raw.stem}_{megapixels:g}mp.dng"
+    write_dng(
+        path,
+        mosaic,
+        cfa=cfa_from_pattern(pattern),
+        black_level=blacks,
+        white_level=float(frame.white_level.max()),
+        make=frame.make,
+        model=frame.model,
+        iso=exif.iso,
+        exposure_time=exif.exposure_time,
+    )
+    return path
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
@@ -226,6 +259,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw", type=Path, default=DEFAULT_RAW)
     parser.add_argument("--model", help="a model name or file (default: random full UNet)")
+    parser.add_argument(
+        "--megapixels",
+        type=float,
+        help="enlarge the RAW to this size by mirroring its real mosaic (e.g. 24)",
+    )
     parser.add_argument("--quick", action="store_true", help="skip the bf16 end-to-end run")
     parser.add_argument(
         "--bf16-crop",
@@ -256,6 +294,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
+        if args.megapixels:
+            args.raw = enlarged_frame(args.raw, args.megapixels, out)
+            print(f"enlarged to {args.megapixels:g} MP by mirroring: {args.raw.name}")
         runs = {
             "whole": run_child("whole", args, "fp32", out),
             "tiled": run_child("tiled", args, "fp32", out),
