@@ -81,6 +81,7 @@ def check_recovered(per_iso: list[dict], truth: list, *, read_key: str = "tl_sig
 # ---- round trips ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_round_trip_sony_a7s2_json(a7s2_shoot, tmp_path, capsys):
     folder, truth = a7s2_shoot
     out = tmp_path / "a7s2.json"
@@ -117,6 +118,7 @@ def test_round_trip_sony_a7s2_json(a7s2_shoot, tmp_path, capsys):
         assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_round_trip_nikon_d850_table_and_profile(d850_shoot, rawdenoise_home, capsys):
     folder, truth = d850_shoot
     code = main(["calibrate", "--dark", str(folder / "dark"), "--flat", str(folder / "flat")])
