@@ -167,5 +167,5 @@ def test_real_cli_arch_option_completes_without_torch(tmp_path: Path) -> None:
     }
     _complete(site, setup, "main([])", **env)  # warms the manifest
     words, flags = _complete(site, setup, "main([])", **env)
-    assert words == ["zebranet"]
+    assert words == ["zebra", "zebranet"]
     assert flags == {"torch": False, "plugin": False}
