@@ -336,13 +336,6 @@ def denoise_mosaic(
     return frame.unpack(denormalize(y, frame.black_level, frame.white_level))
 
 
-def _usual_permissions(path: Path) -> None:
-    """Temporary files are created 0600; an output gets what the umask gives a new file."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def process_file(
     job: Job,
     network: Any,
@@ -377,7 +370,6 @@ def process_file(
 
     mosaic = denoise_mosaic(network, frame, ratio, settings, on_tiles)
     with atomic_path(job.output, overwrite=settings.overwrite) as tmp:
-        _usual_permissions(tmp)
         if settings.fmt == "dng":
             write_denoised_dng(tmp, frame, mosaic, meta=meta)
         else:
