@@ -1,0 +1,139 @@
+"""Pairing a folder of captures: list its RAW files, read them, group scenes, pair them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rawdenoise.errors import InputError, UsageError
+from rawdenoise.pairing.coverage import RatioCoverage, ratio_coverage
+from rawdenoise.pairing.frames import Frame, _short_reason, read_frame
+from rawdenoise.pairing.grouping import (
+    DEFAULT_MAX_GAP,
+    GROUP_BY,
+    GroupBy,
+    Scene,
+    group_frames,
+    natural_key,
+    pair_scene,
+)
+from rawdenoise.pairing.pair import Pair, _count
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that could not be used, and why."""
+
+    path: Path
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": str(self.path), "reason": self.reason}
+
+
+@dataclass
+class PairSearch:
+    """Result of :func:`find_pairs`."""
+
+    folder: Path
+    pairs: list[Pair]
+    scenes: list[Scene]
+    skipped: list[Skipped]
+    warnings: list[str]
+    frames: int  #: RAW files found
+
+    @property
+    def coverage(self) -> list[RatioCoverage]:
+        return ratio_coverage(self.pairs)
+
+    @property
+    def cameras(self) -> dict[str, int]:
+        """Pairs per camera, most first."""
+        counts = _count(p.camera for p in self.pairs)
+        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "folder": str(self.folder),
+            "frames": self.frames,
+            "pairs": [p.to_dict() for p in self.pairs],
+            "ratios": [c.to_dict() for c in self.coverage],
+            "isos": sorted({p.noisy_iso for p in self.pairs}),
+            "cameras": self.cameras,
+            "scenes": [s.to_dict() for s in self.scenes],
+            "warnings": list(self.warnings),
+            "skipped": [s.to_dict() for s in self.skipped],
+        }
+
+
+def list_raw_files(folder: Path, *, recursive: bool = False) -> list[Path]:
+    """RAW files (any extension case) in ``folder``, natural order; hidden files ignored."""
+    from rawdenoise.rawio import is_raw_path
+
+    if not folder.exists():
+        raise InputError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise InputError(
+            f"{folder}: is a file, expected a folder of captures",
+            hint="to check an existing pair list, run 'rawdenoise pair --check LIST'",
+        )
+    pattern = folder.rglob("*") if recursive else folder.iterdir()
+    found = [
+        p
+        for p in pattern
+        if is_raw_path(p)
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ]
+    return sorted(found, key=lambda p: natural_key(p.relative_to(folder)))
+
+
+def find_pairs(
+    folder: str | Path,
+    *,
+    recursive: bool = False,
+    group_by: GroupBy = "time",
+    max_gap: float = DEFAULT_MAX_GAP,
+    verify: bool = True,
+    progress: Callable[[int, int, Path], None] | None = None,
+) -> PairSearch:
+    """Read every RAW file in ``folder``, group the frames into scenes and pair them.
+
+    Within a scene the frame with the largest exposure level (ISO x seconds) is the clean
+    reference and every darker frame is paired with it, ratio from EXIF. Unreadable frames
+    (not RAW, truncated, non-Bayer, no ISO/exposure time) are skipped with the reason.
+    ``progress(i, n, path)`` is called before each file is read.
+    """
+    folder = Path(folder)
+    if group_by not in GROUP_BY:
+        raise UsageError(f"unknown grouping {group_by!r}; use one of {', '.join(GROUP_BY)}")
+    paths = list_raw_files(folder, recursive=recursive)
+    frames: list[Frame] = []
+    skipped: list[Skipped] = []
+    for i, path in enumerate(paths):
+        if progress is not None:
+            progress(i, len(paths), path)
+        try:
+            frames.append(read_frame(path, thumbnail=verify))
+        except InputError as exc:
+            skipped.append(Skipped(path, _short_reason(path, exc)))
+        except OSError as exc:
+            skipped.append(Skipped(path, f"cannot read ({exc.strerror or exc})"))
+    groups, warnings = group_frames(frames, group_by=group_by, max_gap=max_gap, folder=folder)
+    scenes = [Scene(n, g) for n, g in enumerate(groups, start=1)]
+    pairs: list[Pair] = []
+    for scene in scenes:
+        found, notes = pair_scene(scene, verify=verify)
+        pairs.extend(found)
+        warnings.extend(notes)
+    cameras = _count(f.camera for f in frames)
+    if len(cameras) > 1:
+        warnings.insert(
+            0,
+            "the folder holds frames from "
+            + ", ".join(f"{cam} ({n})" for cam, n in cameras.items())
+            + ": scenes are formed per camera; a fine-tune adapts one camera",
+        )
+    return PairSearch(folder, pairs, scenes, skipped, warnings, len(paths))
