@@ -362,7 +362,8 @@ def write_dng(
     ``black_level`` is one value or four in the 2x2 CFA repeat order (row-major). ``iso``,
     ``exposure_time`` and ``capture_time`` (``"YYYY:MM:DD HH:MM:SS"``) go into IFD0 as TIFF/EP
     tags, which exifread reads as ``Image ISOSpeedRatings`` etc. ``extra_tags`` are tifffile
-    ``(code, dtype, count, value)`` tuples. The caller handles atomicity.
+    ``(code, dtype, count, value)`` tuples; one with the code of a tag written here replaces it
+    (e.g. a source's CalibrationIlluminant1 or UniqueCameraModel). The caller handles atomicity.
     """
     import tifffile
 
@@ -400,8 +401,8 @@ def write_dng(
         tags.append((33434, "2I", 1, _rational(exposure_time), True))  # ExposureTime
     if capture_time:
         tags.append((36867, "s", 0, capture_time, True))  # DateTimeOriginal
-    known = {t[0] for t in tags}
-    tags.extend((code, dt, n, v, True) for code, dt, n, v in extra_tags if code not in known)
+    overrides = {code: (code, dt, n, v, True) for code, dt, n, v in extra_tags}
+    tags = [overrides.pop(t[0], t) for t in tags] + list(overrides.values())
     tifffile.imwrite(
         str(path),
         mosaic,

@@ -414,7 +414,6 @@ def write_denoised_dng(
     meta: OutputMetadata,
 ) -> None:
     """A CFA DNG of ``mosaic`` that keeps the source's layout, levels, colour and EXIF."""
-    import tifffile
 
     from rawdenoise.rawio import cfa_from_pattern, write_dng
 
@@ -449,6 +448,12 @@ def write_denoised_dng(
         for code in DNG_COPIED_TAGS:
             if code in source:
                 extra.append(_extra_tag(code, *source[code]))
+    # keep the source's illuminant and camera name so its ColorMatrix1 and raw editors'
+    # camera profiles still apply (write_dng's defaults are D65 and "make model")
+    if illuminant1 is not None:
+        extra.append((_ILLUMINANT1, "H", 1, illuminant1))
+    if unique_model:
+        extra.append((_UNIQUE_MODEL, "s", 0, unique_model))
     write_dng(
         path,
         mosaic,
@@ -466,17 +471,6 @@ def write_denoised_dng(
         software=meta.software,
         extra_tags=extra,
     )
-    # write_dng fixes CalibrationIlluminant1 to D65 and names the camera "make model": put the
-    # source's values back so its ColorMatrix1 and raw editors' camera profiles still apply
-    patches = {}
-    if illuminant1 is not None and illuminant1 != 21:
-        patches["CalibrationIlluminant1"] = illuminant1
-    if unique_model and unique_model != f"{meta.make} {meta.model}".strip():
-        patches["UniqueCameraModel"] = unique_model
-    if patches:
-        with tifffile.TiffFile(str(path), mode="r+b") as tif:
-            for name, value in patches.items():
-                tif.pages[0].tags[name].overwrite(value)
 
 
 def describe_outputs() -> Iterable[str]:
