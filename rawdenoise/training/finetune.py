@@ -32,7 +32,7 @@ from rawdenoise.training.seeding import seed_everything
 #: a larger alignment learning rate to make up for them (measured: tests/benchmarks/finetune.py).
 PRESETS: Mapping[str, Mapping[str, Any]] = {
     "paper": {"iterations": (1000, 500), "lr": (1e-4, 1e-5), "crop": 1024, "batch": 1},
-    "quick": {"iterations": (150, 50), "lr": (5e-4, 5e-5), "crop": 256, "batch": 1},
+    "quick": {"iterations": (150, 50), "lr": (1e-3, 1e-4), "crop": 256, "batch": 1},
 }
 SETTINGS = ("iterations", "lr", "crop", "batch", "seed", "device", "checkpoint_every")
 #: keys a ``--config`` TOML file may hold
