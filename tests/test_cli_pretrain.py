@@ -138,3 +138,21 @@ def test_pretrain_refuses_to_replace_a_model(data, capsys, tmp_path) -> None:
     empty.mkdir()
     assert main(["pretrain", str(empty), "--name", "x", *FAST]) == 3
     assert "no RAW files" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_on_cpu(data, tmp_path) -> None:
+    """Two processes (Gloo): the same command line; rank 0 alone reports and saves."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "rawdenoise", "pretrain", str(data.clean_dir), "--name", "ddp",
+           "--iterations", "3", *FAST]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "x 2 processes" in proc.stderr
+    assert proc.stderr.count("saved ") == 1
+    assert load_model("ddp").info.kind == "repnr"

@@ -201,7 +201,8 @@ def draw_crops(
 
 def apply_crop(data: np.ndarray | torch.Tensor, d: CropDraw, crop: int) -> torch.Tensor:
     """The crop of a (C, H, W) array with the draw's flips and transpose (a new tensor)."""
-    t = torch.as_tensor(np.ascontiguousarray(data[:, d.top : d.top + crop, d.left : d.left + crop]))
+    window = data[:, d.top : d.top + crop, d.left : d.left + crop]
+    t = torch.from_numpy(np.array(window, dtype=np.float32, copy=True))  # never a memmap view
     if d.hflip:
         t = t.flip(-1)
     if d.vflip:
