@@ -46,7 +46,9 @@ def process(
         help="Output folder (default: a 'denoised' folder beside each input).",
         file_okay=False,
     ),
-    suffix: str = typer.Option("", "--suffix", help="Added to each output name: <stem><suffix>."),
+    suffix: str = typer.Option(
+        "", "--suffix", help="Added to each output name: `<stem><suffix>.<ext>`."
+    ),
     fmt: str = typer.Option(
         "png", "--format", "-f", help="png | tiff (16/8-bit sRGB) | dng (denoised CFA mosaic)."
     ),
@@ -92,7 +94,7 @@ def process(
 
     Each frame is normalized with its black/white levels, multiplied by the ratio, clipped at 1
     (as LED does), denoised at full resolution in overlapping tiles that fit the device's
-    memory, and written atomically as <stem><suffix>.<ext>. Existing outputs are skipped unless
+    memory, and written atomically as `<stem><suffix>.<ext>`. Existing outputs are skipped unless
     --overwrite; a bad file is reported and the others continue (exit 3 at the end).
     """
     from rawdenoise import pipeline
