@@ -220,7 +220,7 @@ def test_config_file_quick_preset_and_crop_clamp(data, capsys, tmp_path) -> None
     info = load_model("fromtoml").info
     assert info.extra["iterations"] == [2, 1] and info.extra["preset"] == "quick"
     assert info.extra["seed"] == 3 and info.extra["crop"] == 64
-    assert info.extra["lr"] == [1e-3, 1e-4]
+    assert info.extra["lr"] == [1e-4, 1e-5]
 
 
 def test_plain_base_model_is_wrapped(data, capsys, tmp_path) -> None:
