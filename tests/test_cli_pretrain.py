@@ -156,3 +156,81 @@ def test_torchrun_ddp_on_cpu(data, tmp_path) -> None:
     assert "x 2 processes" in proc.stderr
     assert proc.stderr.count("saved ") == 1
     assert load_model("ddp").info.kind == "repnr"
+
+
+def test_init_continues_from_a_model_repnr_or_plain(data, capsys) -> None:
+    base = ["pretrain", str(data.clean_dir), "--iterations", "2", *FAST]
+    assert main([*base, "--name", "first"]) == 0, capsys.readouterr().err
+    first = load_model("first").repnr.state_dict()
+    # a learning rate too small to move anything: the result is the initial model
+    tiny_lr = ["--lr", "1e-30", "--min-lr", "1e-30", "--iterations", "1"]
+    code = main(
+        [
+            "pretrain",
+            str(data.clean_dir),
+            "--name",
+            "again",
+            "--init",
+            "first",
+            "--batch",
+            "2",
+            "--crop",
+            "32",
+            "--threads",
+            "1",
+            *tiny_lr,
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    again = load_model("again")
+    assert again.info.architecture == "tiny" and again.info.extra["init"] == "first"
+    for key, value in first.items():
+        if ".align_" not in key or key.endswith(".5"):  # camera branches and main weights
+            continue
+        torch.testing.assert_close(again.repnr.state_dict()[key], value)
+    # a plain (finetuned or imported) network: its deployed weights, identity branches
+    assert (
+        main(
+            [
+                "finetune",
+                str(data.pairs),
+                "--model",
+                "first",
+                "--name",
+                "plain",
+                "--iterations",
+                "1,1",
+                "--crop",
+                "32",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
+    code = main(
+        [
+            "pretrain",
+            str(data.clean_dir),
+            "--name",
+            "fromplain",
+            "--init",
+            "plain",
+            "--batch",
+            "2",
+            "--crop",
+            "32",
+            "--threads",
+            "1",
+            *tiny_lr,
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    x = torch.rand(1, 4, 32, 32)
+    with torch.no_grad():
+        expected = load_model("plain").network(x)
+        got = load_model("fromplain").network(x)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    # options that contradict the initial model are refused before training
+    assert main([*base, "--name", "bad", "--init", "first", "-O", "channels=99"]) == 2
+    assert "does not match" in capsys.readouterr().err

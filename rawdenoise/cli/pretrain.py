@@ -11,6 +11,12 @@ from rawdenoise.cli._errors import handle_errors
 
 
 @handle_errors
+def _complete_arch(incomplete: str) -> list[str]:
+    from rawdenoise.plugin_cache import complete_architectures
+
+    return complete_architectures(incomplete)
+
+
 def pretrain(
     clean: list[Path] = typer.Argument(
         ...,
@@ -18,7 +24,12 @@ def pretrain(
         show_default=False,
     ),
     name: str = typer.Option(..., "--name", "-n", help="Save the model under this name."),
-    arch: str = typer.Option("unet", "--arch", help="Network architecture (see plugins)."),
+    arch: str = typer.Option(
+        "unet",
+        "--arch",
+        help="Network architecture (see plugins).",
+        autocompletion=_complete_arch,
+    ),
     option: list[str] = typer.Option(
         [], "--option", "-O", help="Architecture option KEY=VALUE (repeatable), e.g. channels=16."
     ),
@@ -67,6 +78,12 @@ def pretrain(
         help="Noise components: p shot, t Tukey-lambda or g Gaussian read, r row, "
         "q quantization, c colour bias.",
     ),
+    init: str | None = typer.Option(
+        None,
+        "--init",
+        help="Start from this model (name or file) instead of random weights, e.g. to train "
+        "the default further or on more frames; its architecture and options are used.",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace a model of that name (and discard a checkpoint)."
     ),
@@ -110,6 +127,7 @@ def pretrain(
         overwrite=overwrite,
         noise_type=noise_type,
         threads=threads,
+        init=init,
     )
     progress = make_progress(None if state.quiet else err_console())
     result = run_pretrain(cfg, progress=progress, info=info, warn=warn)

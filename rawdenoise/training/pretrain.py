@@ -67,6 +67,7 @@ class PretrainConfig:
     noise_type: str = "ptrqc"
     stop_after: int | None = None  #: stop (with a checkpoint) after N iterations this session
     threads: int | None = None  #: torch CPU threads (None: torch's default)
+    init: str | None = None  #: start from this model's weights (name or file) instead of random
 
 
 @dataclass
@@ -155,6 +156,43 @@ def _holdout_set(
     return out
 
 
+def _initial_model(cfg: PretrainConfig) -> Any:
+    """The model ``--init`` names (its architecture and options are the run's)."""
+    if not cfg.init:
+        return None
+    from rawdenoise.weights import load_model
+
+    loaded = load_model(cfg.init)
+    if cfg.arch not in ("unet", loaded.spec.name):
+        raise UsageError(
+            f"--init {cfg.init} is a {loaded.spec.name!r} model, not {cfg.arch!r}",
+            hint="leave out --arch: an initial model brings its architecture",
+        )
+    return loaded
+
+
+def _initial_options(initial: Any, wanted: dict[str, Any]) -> dict[str, Any]:
+    options = dict(initial.info.options) or dict(initial.spec.default_options)
+    clash = {k: v for k, v in wanted.items() if options.get(k) != v}
+    if clash:
+        raise UsageError(
+            f"--init model has options {options}; --option {clash} does not match",
+            hint="leave out --option: an initial model brings its options",
+        )
+    return options
+
+
+def _load_initial(repnr: Any, initial: Any, spec: Any) -> None:
+    """Copy the initial model into ``repnr``: its branches when they match, else its weights."""
+    from rawdenoise.networks.repnr import RepNR
+
+    source = initial.repnr
+    if source is None or source.branches != repnr.branches or source.has_aux:
+        # a plain network (or other branches): its deployed weights, identity alignment
+        source = RepNR(initial.network, branches=repnr.branches, exclude=spec.repnr_exclude)
+    repnr.load_state_dict(source.state_dict())
+
+
 def evaluate_holdout(
     repnr: torch.nn.Module, items: Sequence[tuple[torch.Tensor, torch.Tensor, int]], device
 ) -> dict[str, float]:
@@ -206,7 +244,8 @@ def _pretrain(
     refuse_stale_checkpoint(
         ckpt, "pretraining", cfg.name, resume=cfg.resume, start_over=cfg.overwrite
     )
-    spec = get_architecture(cfg.arch)
+    initial = _initial_model(cfg)
+    spec = initial.spec if initial is not None else get_architecture(cfg.arch)
     source = _noise_source(cfg)
     files = list_raw_inputs(list(cfg.inputs))
     if cfg.holdout >= len(files):
@@ -235,8 +274,13 @@ def _pretrain(
 
         seed_everything(derive_seed(cfg.seed, 0x1417))
         options = spec.options(cfg.options)
+        if initial is not None:
+            options = _initial_options(initial, cfg.options)
         base = create_network(spec, options)
-        repnr = RepNR(base, branches=source.branches, exclude=spec.repnr_exclude).to(device)
+        repnr = RepNR(base, branches=source.branches, exclude=spec.repnr_exclude)
+        if initial is not None:
+            _load_initial(repnr, initial, spec)
+        repnr = repnr.to(device)
         holdout_items = _holdout_set(held, source, cfg, spec.multiple_of) if held else []
 
         fingerprint = {
@@ -255,6 +299,7 @@ def _pretrain(
             "schedule": cfg.schedule,
             "warmup": cfg.warmup,
             "seed": cfg.seed,
+            **({"init": str(cfg.init)} if cfg.init else {}),
             "world_size": ctx.world_size,
         }
         stage = loop.Stage(
@@ -323,6 +368,7 @@ def _pretrain(
             "noise_type": cfg.noise_type,
             "noise_scale": list(source.scale),
             "training_frames": [f.path.name for f in frames],
+            **({"init": str(cfg.init)} if cfg.init else {}),
             "holdout_frames": [f.path.name for f in held],
             **({"holdout": scores} if scores else {}),
             **source.metadata,
