@@ -165,27 +165,32 @@ def main() -> None:
     loaded = load_model(args.model)
     models = {"model": loaded}
     if not args.no_finetune:
-        from rawdenoise.training.finetune import FinetuneConfig, finetune
+        from rawdenoise.cli import main as cli
 
         home = Path(tempfile.mkdtemp(prefix="rawdenoise-quality-"))
         os.environ.setdefault("RAWDENOISE_HOME", str(home / "home"))
         pair_list = synth_pairs(home, args.data, ratios, args.seed)
         t = time.perf_counter()
-        result = finetune(
-            FinetuneConfig(
-                pairs=pair_list,
-                model=args.model,
-                name="quality-ft",
-                preset="quick",
-                device="cpu",
-                overwrite=True,
-            )
-        )
-        print(
-            f"finetune --preset quick: {result.iterations} iterations in "
-            f"{time.perf_counter() - t:.0f} s"
-        )
-        models["finetuned"] = load_model(result.path)
+        argv = [
+            "-q",
+            "finetune",
+            str(pair_list),
+            "--model",
+            args.model,
+            "--name",
+            "quality-ft",
+            "--preset",
+            "quick",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--overwrite",
+        ]
+        if cli(argv):
+            raise SystemExit("finetune failed")
+        print(f"finetune --preset quick: {time.perf_counter() - t:.0f} s")
+        models["finetuned"] = load_model("quality-ft")
 
     crops = [
         c for name in HELD_OUT for c in crops_of(args.data / name, args.crops, args.crop, args.seed)
