@@ -6,17 +6,12 @@ from pathlib import Path
 
 import typer
 
+from rawdenoise.cli._completion import complete_arch
 from rawdenoise.cli._console import err_console, info, state, warn
 from rawdenoise.cli._errors import handle_errors
 
 
 @handle_errors
-def _complete_arch(incomplete: str) -> list[str]:
-    from rawdenoise.plugin_cache import complete_architectures
-
-    return complete_architectures(incomplete)
-
-
 def pretrain(
     clean: list[Path] = typer.Argument(
         ...,
@@ -28,7 +23,7 @@ def pretrain(
         "unet",
         "--arch",
         help="Network architecture (see plugins).",
-        autocompletion=_complete_arch,
+        autocompletion=complete_arch,
     ),
     option: list[str] = typer.Option(
         [], "--option", "-O", help="Architecture option KEY=VALUE (repeatable), e.g. channels=16."

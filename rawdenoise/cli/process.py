@@ -6,16 +6,9 @@ from pathlib import Path
 
 import typer
 
+from rawdenoise.cli._completion import complete_arch
 from rawdenoise.cli._console import emit_json, err_console, info, state, warn
 from rawdenoise.cli._errors import handle_errors
-
-
-def _complete_arch(incomplete: str) -> list[str]:
-    try:
-        from rawdenoise.plugin_cache import complete_architectures
-    except ImportError:
-        return []
-    return complete_architectures(incomplete)
 
 
 @handle_errors
@@ -34,7 +27,7 @@ def process(
         None,
         "--arch",
         help="Architecture of a checkpoint that does not say (e.g. an LED .pth of a NAFNet).",
-        autocompletion=_complete_arch,
+        autocompletion=complete_arch,
     ),
     option: list[str] | None = typer.Option(
         None, "--option", "-O", help="Architecture option KEY=VALUE (repeatable)."
