@@ -234,3 +234,72 @@ def test_init_continues_from_a_model_repnr_or_plain(data, capsys) -> None:
     # options that contradict the initial model are refused before training
     assert main([*base, "--name", "bad", "--init", "first", "-O", "channels=99"]) == 2
     assert "does not match" in capsys.readouterr().err
+
+
+def _targets(state: dict[str, torch.Tensor], branches: int = 5) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in state.items() if ".align_" in k and k.endswith(f".{branches}")}
+
+
+def test_generalize_stage_trains_only_the_target_branch(data, capsys) -> None:
+    from rawdenoise.training.finetune import prepare_repnr
+
+    common = dict(inputs=[data.clean_dir], arch="tiny", iterations=3, batch=2, crop=32, threads=1)
+    pretrain(PretrainConfig(name="mean", seed=4, **common))
+    pretrain(PretrainConfig(name="gen", seed=4, generalize_iterations=3, **common))
+    mean, gen = load_model("mean"), load_model("gen")
+    mean_state, gen_state = mean.repnr.state_dict(), gen.repnr.state_dict()
+    targets = _targets(gen_state)
+    assert targets
+    for key, value in mean_state.items():
+        if key in targets:  # the mean of the camera branches, then trained away from it
+            continue
+        torch.testing.assert_close(gen_state[key], value, msg=key)  # all else untouched
+    moved = [k for k in targets if not torch.allclose(targets[k], mean_state[k])]
+    assert len(moved) == len(targets)
+    assert "3 iterations on every camera" in gen.info.extra["target_branch"]
+
+    # process deploys the trained target; finetune starts from it instead of the mean
+    x = torch.rand(1, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(gen.network.eval()(x), gen.repnr.deploy(-1).eval()(x))
+    repnr, note = prepare_repnr(load_model("gen"))
+    assert "generalized" in note
+    for key, value in targets.items():
+        torch.testing.assert_close(repnr.state_dict()[key], value)
+    assert "their mean" in prepare_repnr(load_model("mean"))[1]
+
+    # interrupted inside the generalize stage: resuming gives the same weights
+    with pytest.raises(TrainingInterrupted):
+        pretrain(
+            PretrainConfig(name="part", seed=4, generalize_iterations=3, stop_after=4, **common)
+        )
+    code = main(
+        ["pretrain", str(data.clean_dir), "--name", "part", "--iterations", "3", "--seed", "4"]
+        + ["--generalize-iterations", "3", "--resume", *FAST]
+    )
+    assert code == 0, capsys.readouterr().err
+    part = load_model("part").repnr.state_dict()
+    for key, value in gen_state.items():
+        assert torch.equal(part[key], value), key
+
+
+def test_generalize_only_retunes_an_existing_model(data, capsys) -> None:
+    base = ["pretrain", str(data.clean_dir), *FAST]
+    assert main([*base, "--name", "first", "--iterations", "2"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--name", "bad", "--iterations", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--iterations must be at least 1" in err and "--generalize-iterations" in err
+    code = main(
+        ["pretrain", str(data.clean_dir), "--name", "retuned", "--init", "first"]
+        + ["--iterations", "0", "--generalize-iterations", "2"]
+        + ["--batch", "2", "--crop", "32", "--threads", "1"]
+    )
+    assert code == 0, capsys.readouterr().err
+    first = load_model("first").repnr.state_dict()
+    retuned = load_model("retuned").repnr.state_dict()
+    targets = _targets(retuned)
+    for key, value in first.items():
+        if key not in targets:
+            torch.testing.assert_close(retuned[key], value, msg=key)
+    assert any(not torch.allclose(targets[k], first[k]) for k in targets)
