@@ -79,14 +79,6 @@ def pretrain(
         help="Start from this model (name or file) instead of random weights, e.g. to train "
         "the default further or on more frames; its architecture and options are used.",
     ),
-    generalize_iterations: int = typer.Option(
-        0,
-        "--generalize-iterations",
-        help="Then train only the deployed (target) branch, from the camera branches' mean, "
-        "on every camera's noise for N iterations: a better model for process before any "
-        "fine-tuning. 0: LED's plain mean. With --init and --iterations 0, re-tunes an "
-        "existing model.",
-    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace a model of that name (and discard a checkpoint)."
     ),
@@ -131,7 +123,6 @@ def pretrain(
         noise_type=noise_type,
         threads=threads,
         init=init,
-        generalize_iterations=generalize_iterations,
     )
     progress = make_progress(None if state.quiet else err_console())
     result = run_pretrain(cfg, progress=progress, info=info, warn=warn)

@@ -220,22 +220,6 @@ class RepNR(nn.Module):
             for params in (conv.align_weights, conv.align_biases):
                 params[-1].copy_(torch.stack([params[i] for i in range(self.branches)]).mean(0))
 
-    @torch.no_grad()
-    def target_is_mean(self) -> bool:
-        """Whether the target branch is (still) the mean of the camera branches."""
-        return all(
-            torch.allclose(params[-1], torch.stack(list(params[:-1])).mean(0))
-            for _, conv in self.repnr_convs()
-            for params in (conv.align_weights, conv.align_biases)
-        )
-
-    @torch.no_grad()
-    def reset_target(self, init_weight: float = 1.0, init_bias: float = 0.0) -> None:
-        """Put the target branch back to its initial (identity) alignment."""
-        for _, conv in self.repnr_convs():
-            conv.align_weights[-1].fill_(init_weight)
-            conv.align_biases[-1].fill_(init_bias)
-
     def target_is_initial(self, init_weight: float = 1.0, init_bias: float = 0.0) -> bool:
         """Whether the target branch still holds its initial values (never trained)."""
         return all(

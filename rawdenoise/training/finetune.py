@@ -129,14 +129,9 @@ def prepare_repnr(loaded: Any) -> tuple[Any, str]:
         repnr = loaded.repnr
         if repnr.has_aux:
             note = "continuing a fine-tuned RepNR model (target branch kept)"
-        elif repnr.target_is_initial() or repnr.target_is_mean():
+        else:
             repnr.generalize()
             note = f"RepNR base with {repnr.branches} camera branches, target = their mean"
-        else:  # pretrain --generalize-iterations trained it: a better start than the mean
-            note = (
-                f"RepNR base with {repnr.branches} camera branches, target branch as "
-                "pretrain generalized it"
-            )
     else:
         repnr = RepNR(loaded.network, branches=1, exclude=loaded.spec.repnr_exclude)
         repnr.generalize()

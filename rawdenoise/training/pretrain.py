@@ -2,16 +2,12 @@
 
 One RepNR branch per noise camera (LED: 5 virtual cameras, the branch drawn per iteration);
 a calibrated profile or a dark-frame bank gives one branch. The result is saved as a RepNR
-model (kind ``repnr``) so that ``finetune`` starts from its camera branches and ``process``
-deploys its target branch as a plain network. The target branch is LED's mean of the camera
-branches, or, with ``generalize_iterations``, that mean trained further (alignment only, all
-else frozen) on noise from every camera: the single branch that serves the whole noise space
-best, which is what ``process`` uses before any fine-tuning.
+model (kind ``repnr``, target branch generalized to the mean of the camera branches) so that
+``finetune`` starts from its camera branches and ``process`` deploys it as a plain network.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,8 +68,6 @@ class PretrainConfig:
     stop_after: int | None = None  #: stop (with a checkpoint) after N iterations this session
     threads: int | None = None  #: torch CPU threads (None: torch's default)
     init: str | None = None  #: start from this model's weights (name or file) instead of random
-    #: then train the target branch's alignment on every camera's noise (0: LED's plain mean)
-    generalize_iterations: int = 0
 
 
 @dataclass
@@ -93,17 +87,9 @@ def _validate(cfg: PretrainConfig) -> None:
     lo, hi = cfg.ratio_range
     if not 1 <= lo <= hi:
         raise UsageError(f"--ratio-range needs 1 <= low <= high, got {lo},{hi}")
-    for what, value in (("batch", cfg.batch), ("crop", cfg.crop)):
+    for what, value in (("iterations", cfg.iterations), ("batch", cfg.batch), ("crop", cfg.crop)):
         if value < 1:
             raise UsageError(f"--{what} must be at least 1")
-    if cfg.generalize_iterations < 0:
-        raise UsageError("--generalize-iterations must be >= 0")
-    if cfg.iterations < 0 or (cfg.iterations == 0 and not (cfg.init and cfg.generalize_iterations)):
-        raise UsageError(
-            "--iterations must be at least 1",
-            hint="--iterations 0 only with --init MODEL --generalize-iterations N (re-tune "
-            "the deployed branch of an existing model)",
-        )
     if cfg.lr <= 0:
         raise UsageError("--lr must be positive")
     if cfg.schedule not in SCHEDULES:
@@ -208,22 +194,12 @@ def _load_initial(repnr: Any, initial: Any, spec: Any) -> None:
 
 
 def evaluate_holdout(
-    repnr: Any,
-    items: Sequence[tuple[torch.Tensor, torch.Tensor, int]],
-    device,
-    *,
-    mean_target: bool = True,
+    repnr: torch.nn.Module, items: Sequence[tuple[torch.Tensor, torch.Tensor, int]], device
 ) -> dict[str, float]:
-    """PSNR (LED protocol) of the target branch and of the noisy input.
-
-    ``mean_target``: score the mean of the camera branches (what the pretrain stage would
-    save) rather than the target branch as it is; ``repnr`` is not modified.
-    """
+    """PSNR (LED protocol) of the generalized target branch and of the noisy input."""
     from rawdenoise.training.metrics import psnr
 
-    if mean_target:
-        repnr = copy.deepcopy(repnr)
-        repnr.generalize()
+    repnr.generalize()
     net = repnr.deploy(-1).to(device).eval()
     model_psnr, noisy_psnr = [], []
     with torch.no_grad():
@@ -304,8 +280,6 @@ def _pretrain(
         repnr = RepNR(base, branches=source.branches, exclude=spec.repnr_exclude)
         if initial is not None:
             _load_initial(repnr, initial, spec)
-            if cfg.iterations:  # the weights change: a target trained on the old ones is stale
-                repnr.reset_target()
         repnr = repnr.to(device)
         holdout_items = _holdout_set(held, source, cfg, spec.multiple_of) if held else []
 
@@ -326,11 +300,6 @@ def _pretrain(
             "warmup": cfg.warmup,
             "seed": cfg.seed,
             **({"init": str(cfg.init)} if cfg.init else {}),
-            **(
-                {"generalize_iterations": cfg.generalize_iterations}
-                if cfg.generalize_iterations
-                else {}
-            ),
             "world_size": ctx.world_size,
         }
         stage = loop.Stage(
@@ -342,23 +311,16 @@ def _pretrain(
             warmup=cfg.warmup,
             final_lr_factor=min(cfg.min_lr / cfg.lr, 1.0) if cfg.schedule == "cosine" else 1.0,
         )
-        stages = [stage] if cfg.iterations else []
-        if cfg.generalize_iterations:
-            stages.append(_generalize_stage(repnr, cfg))
 
         def step(net: torch.nn.Module, iteration: int, rng) -> torch.Tensor:
             clean, _scale, ratio = data.batch(cfg.batch, rng.local)
             camera = int(torch.randint(source.branches, (1,), generator=rng.shared))
             noisy, target = source(clean.to(device), ratio, camera, rng.device)
-            # generalize stage: every camera's noise through the one target branch
-            branch = camera if iteration < cfg.iterations else -1
-            return F.l1_loss(net(noisy, branch=branch), target)
+            return F.l1_loss(net(noisy, branch=camera), target)
 
         def on_checkpoint(iteration: int) -> None:
             if holdout_items and progress is not None:
-                scores = evaluate_holdout(
-                    repnr, holdout_items, device, mean_target=iteration <= cfg.iterations
-                )
+                scores = evaluate_holdout(repnr, holdout_items, device)
                 progress.message(
                     f"iteration {iteration}: held-out PSNR {scores['psnr']:.2f} dB "
                     f"(noisy input {scores['noisy_psnr']:.2f} dB)"
@@ -386,15 +348,10 @@ def _pretrain(
             stop_after=cfg.stop_after,
             find_unused_parameters=source.branches > 1,
         )
-        result = loop.run(repnr, stages, step, lcfg)
+        result = loop.run(repnr, [stage], step, lcfg)
 
-        if not cfg.generalize_iterations:
-            repnr.generalize()
-        scores = (
-            evaluate_holdout(repnr, holdout_items, device, mean_target=False)
-            if holdout_items
-            else None
-        )
+        scores = evaluate_holdout(repnr, holdout_items, device) if holdout_items else None
+        repnr.generalize()
         summary = ", ".join(f.path.name for f in frames[:5]) + (
             f" and {len(frames) - 5} more" if len(frames) > 5 else ""
         )
@@ -407,12 +364,6 @@ def _pretrain(
             "min_lr": cfg.min_lr,
             "schedule": cfg.schedule,
             "seed": cfg.seed,
-            "target_branch": (
-                f"mean of the camera branches, then {cfg.generalize_iterations} iterations on "
-                "every camera's noise"
-                if cfg.generalize_iterations
-                else "mean of the camera branches"
-            ),
             "noise": source.description,
             "noise_type": cfg.noise_type,
             "noise_scale": list(source.scale),
@@ -438,7 +389,7 @@ def _pretrain(
         devices.teardown(ctx)
     return PretrainResult(
         path=out_path,
-        iterations=cfg.iterations + cfg.generalize_iterations,
+        iterations=cfg.iterations,
         seconds=result.seconds,
         iterations_per_second=result.iterations_per_second,
         main_process=ctx.is_main,
@@ -446,30 +397,6 @@ def _pretrain(
         holdout=scores,
         crop=data.crop,
         frames=len(frames),
-    )
-
-
-def _generalize_stage(repnr: Any, cfg: PretrainConfig) -> loop.Stage:
-    """Alignment-only training of the target branch, started from the branches' mean.
-
-    The mean is taken when the stage starts fresh (the target still holds its initial values);
-    a target trained before is kept: on ``--resume`` inside the stage, or from ``--init`` with
-    ``--iterations 0``.
-    """
-
-    def enter() -> list[torch.nn.Parameter]:
-        if repnr.target_is_initial():
-            repnr.generalize()
-        repnr.set_stage("align")
-        return repnr.trainable_parameters()
-
-    return loop.Stage(
-        "generalize",
-        cfg.generalize_iterations,
-        cfg.lr,
-        enter=enter,
-        schedule=cfg.schedule,
-        final_lr_factor=min(cfg.min_lr / cfg.lr, 1.0) if cfg.schedule == "cosine" else 1.0,
     )
 
 
