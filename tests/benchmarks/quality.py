@@ -18,10 +18,13 @@ illumination-corrected PSNR, SSIM, 2 px border):
     fine-tuned model rather than the blind default;
 - the model (default: the bundled ``default``);
 - the model after ``finetune --preset quick`` on two pairs synthesized from the same profile
-  on *training* frames (never the held-out ones), one at each ratio.
+  on *training* frames (never the held-out ones), as LED's capture plan (and ``rawdenoise
+  ratio``) asks: one at each ratio, at two very different ISOs (400 and 3200, K from the
+  profile's K = 9.563e-4 x ISO).
 
     python tests/benchmarks/quality.py [--model default] [--data ../shared/data]
-        [--crops 4] [--crop 256] [--ratios 100,250] [--no-finetune] [--json out.json]
+        [--crops 4] [--crop 256] [--ratios 100,250] [--no-finetune] [--no-bm3d]
+        [--json out.json]
 
 Held-out frames: the GoPro HERO7 ISO 252 DNG (the default model is trained on the HERO6 and
 FUSION frames only). Figures depend on the seed only, not on the machine; timings do.
@@ -72,9 +75,17 @@ def crops_of(path: Path, count: int, side: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-def noisy_version(clean: np.ndarray, ratio: float, seed: int):
-    """(noisy input x ratio clipped at 1, K, sigma of the signal-independent part, bias)."""
-    gen = NoisyPairGenerator.from_profile(get_camera_profile("sony-a7s2"))
+#: (ratio, ISO) of the fine-tuning pairs: LED's "ISO <= 500 and ISO >= 3200"
+FINETUNE_PAIRS = ((100.0, 400), (250.0, 3200))
+A7S2_K_PER_ISO = 9.563e-4  # the published profile's K = 9.563e-4 x ISO (LRD's table)
+
+
+def noisy_version(clean: np.ndarray, ratio: float, seed: int, k: float | None = None):
+    """(noisy input x ratio clipped at 1, K, sigma of the signal-independent part, bias).
+
+    K is drawn log-uniformly over the profile's range unless given.
+    """
+    gen = NoisyPairGenerator.from_profile(get_camera_profile("sony-a7s2"), k=k)
     g = torch.Generator().manual_seed(seed)
     c = torch.from_numpy(clean)[None]
     params = gen.sample_params(1, c.shape[2], c.shape[3], generator=g)
@@ -113,17 +124,17 @@ def run_model(network, multiple_of: int, noisy: np.ndarray) -> np.ndarray:
     return np.clip(denoise(network, noisy, multiple_of=multiple_of, device="cpu"), 0, 1)
 
 
-def synth_pairs(folder: Path, data: Path, ratios: list[float], seed: int) -> Path:
-    """Two pairs (one per ratio) from training frames with A7S2 noise, as DNGs + list."""
+def synth_pairs(folder: Path, data: Path, seed: int) -> Path:
+    """The :data:`FINETUNE_PAIRS` from training frames with A7S2 noise, as DNGs + list."""
     lines = []
-    for i, (ratio, name) in enumerate(zip(ratios, TRAIN_FRAMES, strict=False)):
+    for i, ((ratio, iso), name) in enumerate(zip(FINETUNE_PAIRS, TRAIN_FRAMES, strict=True)):
         frame = read_raw(data / name)
         packed = np.clip(frame.normalized(), 0, 1)
         _, h, w = packed.shape
         side = min(1024, h, w)
         top, left = (h - side) // 2 & ~1, (w - side) // 2 & ~1
         clean = packed[:, top : top + side, left : left + side]
-        noisy, *_ = noisy_version(clean, ratio, seed + 100 + i)
+        noisy, *_ = noisy_version(clean, ratio, seed + 100 + i, k=A7S2_K_PER_ISO * iso)
         from rawdenoise.rawio import pattern_from_cfa, unpack_bayer
 
         pattern = pattern_from_cfa("RGGB")
@@ -148,8 +159,8 @@ def synth_pairs(folder: Path, data: Path, ratios: list[float], seed: int) -> Pat
         write_dng(
             noisy_path,
             unpack_bayer(noisy_dn, pattern),
-            iso=100,
-            exposure_time=Fraction(10) / Fraction(ratio).limit_denominator(1000),
+            iso=iso,  # ratio = (ISO x t) of the clean / (ISO x t) of the noisy frame
+            exposure_time=Fraction(1000, iso) / Fraction(ratio).limit_denominator(1000),
             **common,
         )
         lines.append(f"{noisy_path.name} {clean_path.name}")
@@ -169,17 +180,17 @@ def main() -> None:
     ap.add_argument("--ratios", default="100,250")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-finetune", action="store_true")
+    ap.add_argument("--no-bm3d", action="store_true", help="skip the (slow) BM3D baselines")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     ratios = [float(r) for r in args.ratios.split(",")]
 
+    have_bm3d = not args.no_bm3d
     try:
         import bm3d  # noqa: F401
-
-        have_bm3d = True
     except ImportError:
         have_bm3d = False
-        print("note: bm3d not installed (pip install bm3d): the BM3D baseline is skipped")
+        print("note: bm3d not installed (pip install bm3d): the BM3D baselines are skipped")
 
     loaded = load_model(args.model)
     models = {"model": loaded}
@@ -188,7 +199,7 @@ def main() -> None:
 
         home = Path(tempfile.mkdtemp(prefix="rawdenoise-quality-"))
         os.environ.setdefault("RAWDENOISE_HOME", str(home / "home"))
-        pair_list = synth_pairs(home, args.data, ratios, args.seed)
+        pair_list = synth_pairs(home, args.data, args.seed)
         t = time.perf_counter()
         argv = [
             "-q",
