@@ -3,8 +3,9 @@
     python -m rawdenoise.models.train_default train --data ../shared/data [--resume]
     python -m rawdenoise.models.train_default pack [MODEL_OR_CHECKPOINT]
 
-``train`` runs ``rawdenoise pretrain`` with the recipe below on the clean low-ISO GoPro frames
-of ``../shared/data`` (the HERO7 frame is held out for ``tests/benchmarks/quality.py``);
+``train`` runs ``rawdenoise pretrain`` twice with the recipe below (:data:`PHASES`) on the
+clean low-ISO GoPro frames of ``../shared/data`` (the HERO7 frame is held out for
+``tests/benchmarks/quality.py``);
 ``pack`` casts a finished model, or an interrupted run's checkpoint, to float16 and writes it
 to ``rawdenoise/models/default.safetensors`` with its metadata.
 """
@@ -25,31 +26,46 @@ TRAIN_FRAMES = (
 #: Held out for the quality benchmark.
 HELD_OUT_FRAMES = ("gopro_hero7_iso252_GOPR9231.dng",)
 
-NAME = "default-recipe"
-RECIPE = {
-    "arch": "unet",
-    "options": {"channels": 16},
+#: The recipe: two ``rawdenoise pretrain`` runs, the second continuing from the first with a
+#: fresh, lower cosine cycle (the first had flattened out at its final learning rate).
+PHASES: tuple[dict, ...] = (
+    {
+        "name": "default-recipe",
+        "arch": "unet",
+        "options": {"channels": 16},
+        "iterations": 6000,
+        "lr": 2e-4,
+        "min_lr": 1e-5,
+        "warmup": 100,
+    },
+    {"name": "default-recipe-2", "init": "default-recipe", "iterations": 5400, "lr": 1e-4,
+     "min_lr": 5e-6, "warmup": 50},
+)  # fmt: skip
+#: Settings both phases share.
+COMMON = {
     "virtual_cameras": 5,
     "ratio_range": (100, 300),
-    "iterations": 6000,
     "batch": 8,
     "crop": 128,
-    "lr": 2e-4,
-    "min_lr": 1e-5,
     "schedule": "cosine",
-    "warmup": 100,
     "seed": 2026,
     "checkpoint_every": 200,
 }
+NAME = PHASES[-1]["name"]
 PACKAGED = Path(__file__).resolve().parent / "default.safetensors"
 
 
-def recipe_command(data: Path) -> list[str]:
-    """The equivalent ``rawdenoise pretrain`` command line."""
-    r = RECIPE
+def recipe_command(data: Path, phase: dict) -> list[str]:
+    """The ``rawdenoise pretrain`` command line of one phase."""
+    r = {**COMMON, **phase}
+    start = (
+        ["--init", r["init"]]
+        if "init" in r
+        else ["--arch", r["arch"], *[f"-O{k}={v}" for k, v in r["options"].items()]]
+    )
     return [
-        "rawdenoise", "pretrain", *(str(data / f) for f in TRAIN_FRAMES), "--name", NAME,
-        "--arch", r["arch"], *[f"-O{k}={v}" for k, v in r["options"].items()],
+        "rawdenoise", "pretrain", *(str(data / f) for f in TRAIN_FRAMES), "--name", r["name"],
+        *start,
         "--virtual-cameras", str(r["virtual_cameras"]),
         "--ratio-range", f"{r['ratio_range'][0]},{r['ratio_range'][1]}",
         "--iterations", str(r["iterations"]), "--batch", str(r["batch"]),
@@ -60,14 +76,18 @@ def recipe_command(data: Path) -> list[str]:
 
 
 def train(data: Path, resume: bool, device: str) -> Path:
+    """Run the phases in order; a phase whose model exists already is skipped."""
     from rawdenoise.cli import main
-
-    argv = recipe_command(data)[1:] + ["--device", device] + (["--resume"] if resume else [])
-    code = main(argv)
-    if code:
-        raise SystemExit(code)
     from rawdenoise.weights import model_path
 
+    for phase in PHASES:
+        if model_path(phase["name"]).exists():
+            print(f"{phase['name']}: done already ({model_path(phase['name'])})")
+            continue
+        argv = recipe_command(data, phase)[1:] + ["--device", device]
+        code = main(argv + (["--resume"] if resume else []))
+        if code:
+            raise SystemExit(code)
     return model_path(NAME)
 
 
@@ -140,7 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("show", help="print the recipe as a rawdenoise command")
     args = ap.parse_args(argv)
     if args.what == "show":
-        print(" ".join(recipe_command(Path("../shared/data"))))
+        for phase in PHASES:
+            print(" ".join(recipe_command(Path("../shared/data"), phase)))
     elif args.what == "train":
         model = train(args.data, args.resume, args.device)
         print(f"trained {model}; pack it with: python -m rawdenoise.models.train_default pack")
