@@ -137,7 +137,15 @@ def pack(source: Path, out: Path = PACKAGED) -> Path:
     metadata, _ = read_header(source)
     meta = json.loads(metadata["rawdenoise"])
     meta["name"] = "default"
-    meta.setdefault("extra", {})["stored_dtype"] = "float16"
+    extra = meta.setdefault("extra", {})
+    extra["stored_dtype"] = "float16"
+    if "init" in extra:  # a file on the training machine: keep its name, not its path
+        extra["init"] = Path(extra["init"]).stem
+    extra["recipe"] = "; ".join(
+        f"{p['name']}: {p['iterations']} iterations, lr {p['lr']:g} cosine to {p['min_lr']:g}"
+        + (f", from {p['init']}" if "init" in p else "")
+        for p in PHASES
+    )
     metadata["rawdenoise"] = json.dumps(meta)
     state = {k: v.to(torch.float16).contiguous() for k, v in load_file(str(source)).items()}
     with atomic_path(out, overwrite=True) as tmp:
