@@ -234,3 +234,20 @@ def test_init_continues_from_a_model_repnr_or_plain(data, capsys) -> None:
     # options that contradict the initial model are refused before training
     assert main([*base, "--name", "bad", "--init", "first", "-O", "channels=99"]) == 2
     assert "does not match" in capsys.readouterr().err
+
+
+def test_default_model_recipe_is_a_valid_chain_of_pretrain_commands(capsys, tmp_path) -> None:
+    """The bundled model's recipe: every phase parses as a pretrain command line (an unknown
+    option fails before --help is honoured) and each later phase starts from the one before."""
+    from rawdenoise.models import train_default as recipe
+
+    names = []
+    for phase in recipe.PHASES:
+        argv = recipe.recipe_command(tmp_path, phase)
+        assert argv[:2] == ["rawdenoise", "pretrain"]
+        assert main([*argv[1:], "--help"]) == 0, capsys.readouterr().err
+        if names:
+            assert argv[argv.index("--init") + 1] == names[-1]
+        names.append(argv[argv.index("--name") + 1])
+    assert names[-1] == recipe.NAME
+    assert main(["pretrain", str(tmp_path), "--name", "x", "--no-such-option", "--help"]) != 0
