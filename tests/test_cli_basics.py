@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _unsupported_dngs import write_linear_dng, write_xtrans_dng
 
 from rawdenoise.cli import main
 
@@ -74,53 +75,14 @@ def test_bad_inputs_give_one_line_and_exit_3(tmp_path: Path, make_dng) -> None:
     truncated.write_bytes(good.read_bytes()[:3000])
     linear = tmp_path / "linear.dng"
     xtrans = tmp_path / "xtrans.dng"
-    _write_linear_dng(linear)
-    _write_xtrans_dng(xtrans)
+    write_linear_dng(linear)
+    write_xtrans_dng(xtrans)
     for path in (jpeg, no_exif, truncated, tmp_path / "missing.ARW", linear, xtrans):
         proc = run("ratio", str(path), str(good))
         assert proc.returncode == 3, proc.stderr
         line = _one_error_line(proc.stderr)
         if path in (linear, xtrans):
             assert ("X-Trans" if path == xtrans else "linear") in line
-
-
-def _write_linear_dng(path: Path) -> None:
-    import tifffile
-
-    tifffile.imwrite(
-        path,
-        np.zeros((64, 64, 3), np.uint16),
-        photometric=34892,
-        extratags=[
-            (50706, "B", 4, (1, 4, 0, 0), True),
-            (271, "s", 0, "Test", True),
-            (272, "s", 0, "Linear", True),
-            (34855, "H", 1, 100, True),
-            (33434, "2I", 1, (1, 100), True),
-        ],
-    )
-
-
-def _write_xtrans_dng(path: Path) -> None:
-    import tifffile
-
-    xtrans = [1, 1, 0, 1, 1, 2, 1, 1, 2, 1, 1, 0, 2, 0, 1, 0, 2, 1,
-              1, 1, 2, 1, 1, 0, 1, 1, 0, 1, 1, 2, 0, 2, 1, 2, 0, 1]  # fmt: skip
-    tifffile.imwrite(
-        path,
-        np.full((36, 36), 100, np.uint16),
-        photometric=32803,
-        extratags=[
-            (50706, "B", 4, (1, 4, 0, 0), True),
-            (271, "s", 0, "FUJIFILM", True),
-            (272, "s", 0, "X-T3", True),
-            (33421, "H", 2, (6, 6), True),
-            (33422, "B", 36, tuple(xtrans), True),
-            (50717, "H", 1, 4095, True),
-            (34855, "H", 1, 100, True),
-            (33434, "2I", 1, (1, 100), True),
-        ],
-    )
 
 
 def test_usage_error_exit_2() -> None:

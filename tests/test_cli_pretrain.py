@@ -17,7 +17,9 @@ from rawdenoise.training.loop import TrainingInterrupted
 from rawdenoise.training.pretrain import PretrainConfig, pretrain
 from rawdenoise.weights import load_model
 
-FAST = ["--arch", "tiny", "--batch", "2", "--crop", "32", "--threads", "1"]
+#: small and quick; without --arch for runs whose --init brings the architecture
+SMALL = ["--batch", "2", "--crop", "32", "--threads", "1"]
+FAST = ["--arch", "tiny", *SMALL]
 
 
 @pytest.fixture
@@ -164,23 +166,8 @@ def test_init_continues_from_a_model_repnr_or_plain(data, capsys) -> None:
     first = load_model("first").repnr.state_dict()
     # a learning rate too small to move anything: the result is the initial model
     tiny_lr = ["--lr", "1e-30", "--min-lr", "1e-30", "--iterations", "1"]
-    code = main(
-        [
-            "pretrain",
-            str(data.clean_dir),
-            "--name",
-            "again",
-            "--init",
-            "first",
-            "--batch",
-            "2",
-            "--crop",
-            "32",
-            "--threads",
-            "1",
-            *tiny_lr,
-        ]
-    )
+    from_init = ["pretrain", str(data.clean_dir), *SMALL, *tiny_lr, "--init"]
+    code = main([*from_init, "first", "--name", "again"])
     assert code == 0, capsys.readouterr().err
     again = load_model("again")
     assert again.info.architecture == "tiny" and again.info.extra["init"] == "first"
@@ -208,23 +195,7 @@ def test_init_continues_from_a_model_repnr_or_plain(data, capsys) -> None:
         )
         == 0
     )
-    code = main(
-        [
-            "pretrain",
-            str(data.clean_dir),
-            "--name",
-            "fromplain",
-            "--init",
-            "plain",
-            "--batch",
-            "2",
-            "--crop",
-            "32",
-            "--threads",
-            "1",
-            *tiny_lr,
-        ]
-    )
+    code = main([*from_init, "plain", "--name", "fromplain"])
     assert code == 0, capsys.readouterr().err
     x = torch.rand(1, 4, 32, 32)
     with torch.no_grad():

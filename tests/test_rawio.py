@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _unsupported_dngs import write_linear_dng, write_xtrans_dng
 
 from rawdenoise.errors import InputError, UnsupportedSensorError
 from rawdenoise.rawio import (
@@ -105,83 +106,13 @@ def test_missing_file_truncated_and_renamed_jpeg(tmp_path, make_dng) -> None:
 
 
 def test_linear_dng_is_refused_naming_the_sensor(tmp_path) -> None:
-    import tifffile
-
-    path = tmp_path / "linear.dng"
-    rgb = np.zeros((64, 64, 3), np.uint16)
-    tifffile.imwrite(
-        path,
-        rgb,
-        photometric=34892,
-        extratags=[
-            (50706, "B", 4, (1, 4, 0, 0), True),
-            (271, "s", 0, "Test", True),
-            (272, "s", 0, "Linear", True),
-            (50708, "s", 0, "Test Linear", True),
-        ],
-    )
     with pytest.raises(UnsupportedSensorError, match="linear"):
-        read_raw(path)
+        read_raw(write_linear_dng(tmp_path / "linear.dng"))
 
 
 def test_xtrans_dng_is_refused_naming_the_sensor(tmp_path) -> None:
-    import tifffile
-
-    xtrans = [
-        1,
-        1,
-        0,
-        1,
-        1,
-        2,
-        1,
-        1,
-        2,
-        1,
-        1,
-        0,
-        2,
-        0,
-        1,
-        0,
-        2,
-        1,
-        1,
-        1,
-        2,
-        1,
-        1,
-        0,
-        1,
-        1,
-        0,
-        1,
-        1,
-        2,
-        0,
-        2,
-        1,
-        2,
-        0,
-        1,
-    ]
-    path = tmp_path / "xtrans.dng"
-    tifffile.imwrite(
-        path,
-        np.full((36, 36), 100, np.uint16),
-        photometric=32803,
-        extratags=[
-            (50706, "B", 4, (1, 4, 0, 0), True),
-            (271, "s", 0, "FUJIFILM", True),
-            (272, "s", 0, "X-T3", True),
-            (50708, "s", 0, "Fujifilm X-T3", True),
-            (33421, "H", 2, (6, 6), True),
-            (33422, "B", 36, tuple(xtrans), True),
-            (50717, "H", 1, 4095, True),
-        ],
-    )
     with pytest.raises(UnsupportedSensorError, match="X-Trans"):
-        read_raw(path)
+        read_raw(write_xtrans_dng(tmp_path / "xtrans.dng"))
 
 
 @pytest.mark.realdata

@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rawdenoise.inference import denoise
 from rawdenoise.noise import NoisyPairGenerator, synthesize_dn
-from rawdenoise.rawio import read_raw, write_dng
+from rawdenoise.rawio import pattern_from_cfa, read_raw, unpack_bayer, write_dng
 from rawdenoise.registry import get_camera_profile
 from rawdenoise.training.metrics import raw_metrics
 from rawdenoise.weights import load_model
@@ -135,8 +135,6 @@ def synth_pairs(folder: Path, data: Path, seed: int) -> Path:
         top, left = (h - side) // 2 & ~1, (w - side) // 2 & ~1
         clean = packed[:, top : top + side, left : left + side]
         noisy, *_ = noisy_version(clean, ratio, seed + 100 + i, k=A7S2_K_PER_ISO * iso)
-        from rawdenoise.rawio import pattern_from_cfa, unpack_bayer
-
         pattern = pattern_from_cfa("RGGB")
         clean_dn = np.rint(BLACK + clean * SCALE).astype(np.uint16)
         noisy_dn = np.clip(np.rint(BLACK + noisy / ratio * SCALE), 0, WHITE).astype(np.uint16)
