@@ -119,6 +119,7 @@ def test_interrupted_pretrain_resumes_to_identical_weights(data, capsys) -> None
         (["--holdout", "4"], 2, "holdout"),
         (["--name", "default"], 2, "default"),
         (["--device", "tpu"], 2, "device"),
+        (["--sample-by", "area"], 2, "sample-by"),
     ],
 )
 def test_pretrain_usage_errors(data, capsys, args, code, text) -> None:
@@ -222,3 +223,34 @@ def test_default_model_recipe_is_a_valid_chain_of_pretrain_commands(capsys, tmp_
         names.append(argv[argv.index("--name") + 1])
     assert names[-1] == recipe.NAME
     assert main(["pretrain", str(tmp_path), "--name", "x", "--no-such-option", "--help"]) != 0
+
+
+def test_default_recipe_builds_its_unprocessed_frames(tmp_path) -> None:
+    """``build_unprocessed`` on stand-ins for the two packages' images: two RGGB DNGs that
+    pretrain can read, the sheet holding every small image; existing frames are kept."""
+    import imageio.v3 as iio
+
+    from rawdenoise.models import train_default as recipe
+    from rawdenoise.training.datasets import decode
+
+    rng = np.random.default_rng(1)
+    sources, data, out = tmp_path / "src", tmp_path / "data", tmp_path / "out"
+    for i, (_, rel, _) in enumerate((recipe.FLOWER, *recipe.SHEET)):
+        shape = (120, 160, 3) if i == 0 else (40 + 2 * i, 50, 3)
+        (sources / rel).parent.mkdir(parents=True, exist_ok=True)
+        iio.imwrite(sources / rel, rng.integers(0, 256, shape, dtype=np.uint8))
+    data.mkdir()
+    xyz_to_cam = np.array([[0.9, -0.3, -0.1], [-0.4, 1.2, 0.2], [0.0, 0.1, 0.6]])
+    write_dng(data / recipe.UNPROCESS_AS, np.zeros((64, 64)), color_matrix=xyz_to_cam,
+              white_level=16383, as_shot_neutral=(0.5, 1.0, 0.6))  # fmt: skip
+    paths = recipe.build_unprocessed(sources, data, out)
+    assert [p.name for p in paths] == list(recipe.UNPROCESSED_FRAMES)
+    flower, sheet = (decode(p) for p in paths)
+    assert flower.size == (60, 80)
+    assert sheet.size[1] == 1140 // 2 and 0 < sheet.data.mean() < 1
+    stamp = paths[0].stat().st_mtime_ns
+    recipe.build_unprocessed(sources, data, out)
+    assert paths[0].stat().st_mtime_ns == stamp
+    (sources / recipe.FLOWER[1]).unlink()
+    with pytest.raises(SystemExit, match="flower.png"):
+        recipe.build_unprocessed(sources, data, out)

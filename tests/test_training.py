@@ -6,7 +6,9 @@ import itertools
 import math
 import os
 import signal
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -177,3 +179,22 @@ def test_crops_are_clamped_and_inside_the_frames() -> None:
         assert 0 <= d.top <= h - 33 and 0 <= d.left <= w - 33
     # a crop as large as the frame (LED crashed here) has one position
     assert {(d.top, d.left) for d in draw_crops([(32, 32)], 10, 32, g)} == {(0, 0)}
+
+
+@pytest.mark.parametrize(("sample_by", "small_share"), [("pixel", 0.059), ("frame", 0.5)])
+def test_clean_crops_pick_frames_by_area_or_equally(sample_by, small_share) -> None:
+    from rawdenoise.training.datasets import CleanCrops, PackedFrame
+
+    def frame(h: int, w: int, value: float) -> PackedFrame:
+        data = np.full((4, h, w), value, dtype=np.float32)
+        return PackedFrame(Path(f"{value}.dng"), data, (0.0,) * 4, (1.0,) * 4, "test")
+
+    # a 64x64 frame beside a 256x256 one: 1/17 of the pixels
+    crops = CleanCrops(
+        [frame(256, 256, 0.25), frame(64, 64, 0.75)], 16, (1, 1), sample_by=sample_by
+    )
+    clean, _, _ = crops.batch(4000, torch.Generator().manual_seed(3))
+    share = float((clean[:, 0, 0, 0] == 0.75).float().mean())
+    assert share == pytest.approx(small_share, abs=0.03)
+    with pytest.raises(ValueError, match="sample_by"):
+        CleanCrops([frame(64, 64, 0.5)], 16, (1, 1), sample_by="area")

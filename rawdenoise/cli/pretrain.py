@@ -79,6 +79,12 @@ def pretrain(
         help="Start from this model (name or file) instead of random weights, e.g. to train "
         "the default further or on more frames; its architecture and options are used.",
     ),
+    sample_by: str = typer.Option(
+        "pixel",
+        "--sample-by",
+        help="Pick each crop's frame by area ('pixel') or with equal odds per frame ('frame', "
+        "so small frames such as texture images count as much as large ones).",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace a model of that name (and discard a checkpoint)."
     ),
@@ -123,6 +129,7 @@ def pretrain(
         noise_type=noise_type,
         threads=threads,
         init=init,
+        sample_by=sample_by,
     )
     progress = make_progress(None if state.quiet else err_console())
     result = run_pretrain(cfg, progress=progress, info=info, warn=warn)

@@ -1,11 +1,13 @@
 """Reproduce the bundled ``default`` model: its recipe, and packing it into the package.
 
-    python -m rawdenoise.models.train_default train --data ../shared/data [--resume]
+    python -m rawdenoise.models.train_default train --data ../shared/data --sources SRC [--resume]
     python -m rawdenoise.models.train_default pack [MODEL_OR_CHECKPOINT]
 
-``train`` runs ``rawdenoise pretrain`` twice with the recipe below (:data:`PHASES`) on the
-clean low-ISO GoPro frames of ``../shared/data`` (the HERO7 frame is held out for
-``tests/benchmarks/quality.py``);
+``train`` runs ``rawdenoise pretrain`` three times with the recipe below (:data:`PHASES`):
+twice on the clean low-ISO GoPro frames of ``../shared/data`` (the HERO7 frame is held out
+for ``tests/benchmarks/quality.py``), then once more with two extra frames of fine texture,
+sRGB photographs "unprocessed" into RGGB mosaics (:func:`build_unprocessed`; ``SRC`` is the
+folder where the two packages named in :data:`SHEET`'s comment were unpacked);
 ``pack`` casts a finished model, or an interrupted run's checkpoint, to float16 and writes it
 to ``rawdenoise/models/default.safetensors`` with its metadata.
 """
@@ -25,6 +27,35 @@ TRAIN_FRAMES = (
 )
 #: Held out for the quality benchmark.
 HELD_OUT_FRAMES = ("gopro_hero7_iso252_GOPR9231.dng",)
+#: The camera whose colour matrix and white balance the unprocessed frames take.
+UNPROCESS_AS = "gopro_hero6_iso100_GOPR0024.dng"
+
+#: sRGB photographs with fine texture, "unprocessed" into RGGB frames (Brooks et al. 2019),
+#: from two registry packages: (package, path inside it, licence). Unpack both into one folder:
+#: ``apt-get download libjxl-testdata && dpkg-deb -x libjxl-testdata_*.deb SRC`` (Debian
+#: bookworm, 0.0~git20230110.d6168ff-1) and ``pip download scikit-image==0.26.0 --no-deps
+#: --only-binary :all: && unzip scikit_image-*.whl 'skimage/data/*' -d SRC``.
+FLOWER = (
+    "libjxl-testdata",
+    "usr/share/libjxl-testdata/jxl/flower/flower.png",
+    "BSD-3-Clause, the JPEG XL Project Authors",
+)
+SHEET = (
+    *[("libjxl-testdata", f"usr/share/libjxl-testdata/external/wesaturate/500px/{n}",
+       "CC0 (wesaturate.com)")
+      for n in ("cvo9xd_keong_macan_srgb8.png", "tmshre_riaphotographs_srgb8.png",
+                "u76c0g_bliznaca_srgb8.png")],
+    *[("scikit-image", f"skimage/data/{n}", lic)
+      for n, lic in (("astronaut.png", "public domain (NASA)"),
+                     ("coffee.png", "CC0 (Rachel Michetti)"),
+                     ("chelsea.png", "CC0 (Stefan van der Walt)"),
+                     ("rocket.jpg", "public domain (SpaceX)"),
+                     ("brick.png", "CC0 (cc0textures.com)"),
+                     ("grass.png", "CC0 (DeviantArt linolafett)"),
+                     ("gravel.png", "CC0 (cc0textures.com)"))],
+)  # fmt: skip
+#: Their frames, written by ``frames`` into the clean folder next to the GoPro frames.
+UNPROCESSED_FRAMES = ("unprocessed_flower.dng", "unprocessed_sheet.dng")
 
 #: The recipe: two ``rawdenoise pretrain`` runs, the second continuing from the first with a
 #: fresh, lower cosine cycle (the first had flattened out at its final learning rate).
@@ -40,8 +71,12 @@ PHASES: tuple[dict, ...] = (
     },
     {"name": "default-recipe-2", "init": "default-recipe", "iterations": 5400, "lr": 1e-4,
      "min_lr": 5e-6, "warmup": 50},
+    # the GoPro frames lack bright fine texture (foliage, gravel): add the unprocessed frames,
+    # each of the five frames drawn equally often
+    {"name": "default-recipe-3", "init": "default-recipe-2", "iterations": 4000, "lr": 1e-4,
+     "min_lr": 5e-6, "warmup": 50, "unprocessed": True},
 )  # fmt: skip
-#: Settings both phases share.
+#: Settings all phases share.
 COMMON = {
     "virtual_cameras": 5,
     "ratio_range": (100, 300),
@@ -55,16 +90,52 @@ NAME = PHASES[-1]["name"]
 PACKAGED = Path(__file__).resolve().parent / "default.safetensors"
 
 
-def recipe_command(data: Path, phase: dict) -> list[str]:
+def build_unprocessed(sources: Path, data: Path, out: Path, overwrite: bool = False) -> list[Path]:
+    """Write :data:`UNPROCESSED_FRAMES` into ``out`` from the unpacked packages in ``sources``."""
+    import imageio.v3 as iio
+
+    from rawdenoise.training.unprocess import (
+        contact_sheet,
+        read_camera_colour,
+        unprocess,
+        write_unprocessed_dng,
+    )
+
+    colour = read_camera_colour(data / UNPROCESS_AS)
+    missing = [p for _, p, _ in (FLOWER, *SHEET) if not (sources / p).is_file()]
+    if missing:
+        raise SystemExit(f"missing under {sources}: {', '.join(missing)} (see SHEET's comment)")
+    flower = unprocess(iio.imread(sources / FLOWER[1]), colour)
+    small = [unprocess(iio.imread(sources / p), colour) for _, p, _ in SHEET]
+    # tallest first, 1140 px wide: the tightest shelf packing of these 10 images (88% filled)
+    sheet = contact_sheet(sorted(small, key=lambda m: -m.shape[0]), 1140)
+    written = []
+    for name, mosaic, what in zip(
+        UNPROCESSED_FRAMES, (flower, sheet), ("flower.png", f"{len(SHEET)} images"), strict=True
+    ):
+        target = out / name
+        if target.exists() and not overwrite:
+            print(f"{target}: exists, kept")
+        else:
+            write_unprocessed_dng(target, mosaic, colour, source=what, overwrite=overwrite)
+            print(f"wrote {target}")
+        written.append(target)
+    return written
+
+
+def recipe_command(data: Path, phase: dict, unprocessed: Path = Path("unprocessed")) -> list[str]:
     """The ``rawdenoise pretrain`` command line of one phase."""
     r = {**COMMON, **phase}
+    frames = [str(data / f) for f in TRAIN_FRAMES]
+    if r.get("unprocessed"):
+        frames += [str(unprocessed / f) for f in UNPROCESSED_FRAMES]
     start = (
         ["--init", r["init"]]
         if "init" in r
         else ["--arch", r["arch"], *[f"-O{k}={v}" for k, v in r["options"].items()]]
     )
     return [
-        "rawdenoise", "pretrain", *(str(data / f) for f in TRAIN_FRAMES), "--name", r["name"],
+        "rawdenoise", "pretrain", *frames, "--name", r["name"],
         *start,
         "--virtual-cameras", str(r["virtual_cameras"]),
         "--ratio-range", f"{r['ratio_range'][0]},{r['ratio_range'][1]}",
@@ -72,19 +143,23 @@ def recipe_command(data: Path, phase: dict) -> list[str]:
         "--crop", str(r["crop"]), "--lr", str(r["lr"]), "--min-lr", str(r["min_lr"]),
         "--schedule", r["schedule"], "--warmup", str(r["warmup"]), "--seed", str(r["seed"]),
         "--checkpoint-every", str(r["checkpoint_every"]),
+        *(["--sample-by", "frame"] if r.get("unprocessed") else []),
     ]  # fmt: skip
 
 
-def train(data: Path, resume: bool, device: str) -> Path:
+def train(data: Path, sources: Path, resume: bool, device: str) -> Path:
     """Run the phases in order; a phase whose model exists already is skipped."""
     from rawdenoise.cli import main
+    from rawdenoise.dirs import cache_dir
     from rawdenoise.weights import model_path
 
+    unprocessed = cache_dir() / "unprocessed"
+    build_unprocessed(sources, data, unprocessed)
     for phase in PHASES:
         if model_path(phase["name"]).exists():
             print(f"{phase['name']}: done already ({model_path(phase['name'])})")
             continue
-        argv = recipe_command(data, phase)[1:] + ["--device", device]
+        argv = recipe_command(data, phase, unprocessed)[1:] + ["--device", device]
         code = main(argv + (["--resume"] if resume else []))
         if code:
             raise SystemExit(code)
@@ -144,6 +219,7 @@ def pack(source: Path, out: Path = PACKAGED) -> Path:
     extra["recipe"] = "; ".join(
         f"{p['name']}: {p['iterations']} iterations, lr {p['lr']:g} cosine to {p['min_lr']:g}"
         + (f", from {p['init']}" if "init" in p else "")
+        + (", with the unprocessed texture frames" if p.get("unprocessed") else "")
         for p in PHASES
     )
     metadata["rawdenoise"] = json.dumps(meta)
@@ -160,6 +236,12 @@ def main(argv: list[str] | None = None) -> None:
     sub = ap.add_subparsers(dest="what", required=True)
     t = sub.add_parser("train", help="run the recipe")
     t.add_argument("--data", type=Path, default=Path("../shared/data"))
+    t.add_argument(
+        "--sources",
+        type=Path,
+        required=True,
+        help="folder with libjxl-testdata and scikit-image unpacked (see SHEET)",
+    )
     t.add_argument("--resume", action="store_true")
     t.add_argument("--device", default="auto")
     p = sub.add_parser("pack", help="cast a model or checkpoint to float16 as the bundled default")
@@ -169,9 +251,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.what == "show":
         for phase in PHASES:
-            print(" ".join(recipe_command(Path("../shared/data"), phase)))
+            print(" ".join(recipe_command(Path("../shared/data"), phase, Path("UNPROCESSED"))))
     elif args.what == "train":
-        model = train(args.data, args.resume, args.device)
+        model = train(args.data, args.sources, args.resume, args.device)
         print(f"trained {model}; pack it with: python -m rawdenoise.models.train_default pack")
         pack(model)
     else:

@@ -217,6 +217,10 @@ def apply_crop(data: np.ndarray | torch.Tensor, d: CropDraw, crop: int) -> torch
 # --------------------------------------------------------------------------------------------
 
 
+#: How ``CleanCrops`` picks the frame of each crop.
+SAMPLE_BY = ("pixel", "frame")
+
+
 class CleanCrops:
     """Random clean crops with their DN scale and an integer ratio each (LED: uniform)."""
 
@@ -228,12 +232,19 @@ class CleanCrops:
         *,
         multiple_of: int = 1,
         augment: bool = True,
+        sample_by: str = "pixel",
     ) -> None:
+        if sample_by not in SAMPLE_BY:
+            raise ValueError(f"sample_by must be one of {', '.join(SAMPLE_BY)}")
         self.frames = list(frames)
         self.sizes = [f.size for f in self.frames]
         self.crop = effective_crop(self.sizes, crop, multiple_of)
         self.ratio_range = (int(ratio_range[0]), int(ratio_range[1]))
-        self.weights = [h * w for h, w in self.sizes]  # every pixel equally likely
+        # "pixel": every pixel equally likely; "frame": every frame equally likely, so a few
+        # small frames (e.g. textures) are not drowned by large ones
+        self.weights = (
+            [float(h * w) for h, w in self.sizes] if sample_by == "pixel" else [1.0] * len(frames)
+        )
         self.augment = augment
 
     def batch(

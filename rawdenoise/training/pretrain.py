@@ -21,6 +21,7 @@ from rawdenoise.training import device as devices
 from rawdenoise.training import loop
 from rawdenoise.training.checkpoint import checkpoint_path, refuse_stale_checkpoint
 from rawdenoise.training.datasets import (
+    SAMPLE_BY,
     CleanCrops,
     PackedFrame,
     list_raw_inputs,
@@ -68,6 +69,7 @@ class PretrainConfig:
     stop_after: int | None = None  #: stop (with a checkpoint) after N iterations this session
     threads: int | None = None  #: torch CPU threads (None: torch's default)
     init: str | None = None  #: start from this model's weights (name or file) instead of random
+    sample_by: str = "pixel"  #: "pixel" (area-weighted) or "frame" (each frame equally often)
 
 
 @dataclass
@@ -98,6 +100,8 @@ def _validate(cfg: PretrainConfig) -> None:
         raise UsageError("--holdout must be >= 0")
     if cfg.checkpoint_every < 0:
         raise UsageError("--checkpoint-every must be >= 0")
+    if cfg.sample_by not in SAMPLE_BY:
+        raise UsageError(f"--sample-by must be one of {', '.join(SAMPLE_BY)}")
     if cfg.camera and cfg.dark_frames is None and cfg.virtual_cameras != 5:
         raise UsageError("--virtual-cameras does not apply with --camera")
 
@@ -268,7 +272,13 @@ def _pretrain(
         limit = crop_limit(source)
         if limit is not None:
             crop = min(crop, limit)
-        data = CleanCrops(frames, crop, cfg.ratio_range, multiple_of=spec.multiple_of)
+        data = CleanCrops(
+            frames,
+            crop,
+            cfg.ratio_range,
+            multiple_of=spec.multiple_of,
+            sample_by=cfg.sample_by,
+        )
         if data.crop < cfg.crop:
             info(f"crop clamped to {data.crop} packed pixels (the smallest frame)")
 
@@ -300,6 +310,8 @@ def _pretrain(
             "warmup": cfg.warmup,
             "seed": cfg.seed,
             **({"init": str(cfg.init)} if cfg.init else {}),
+            # only when not the default, so checkpoints from before the option still resume
+            **({"sample_by": cfg.sample_by} if cfg.sample_by != "pixel" else {}),
             "world_size": ctx.world_size,
         }
         stage = loop.Stage(
