@@ -65,6 +65,16 @@ def test_pretrain_with_a_camera_profile_has_one_branch(data, capsys) -> None:
     assert info.branches == 1 and info.extra["camera_profile"] == "sony-a7s2"
 
 
+def test_pretrain_with_log_l1_and_frames_drawn_equally(data, capsys) -> None:
+    code = main(
+        ["pretrain", str(data.clean_dir), "--name", "opts", "--iterations", "2"]
+        + ["--loss", "log-l1", "--sample-by", "frame", *FAST]
+    )
+    assert code == 0, capsys.readouterr().err
+    extra = load_model("opts").info.extra
+    assert extra["loss"] == "log-l1" and extra["sample_by"] == "frame"
+
+
 def test_pretrain_with_dark_frames(data, capsys, tmp_path) -> None:
     rng = np.random.default_rng(0)
     darks = tmp_path / "darks"
@@ -120,6 +130,7 @@ def test_interrupted_pretrain_resumes_to_identical_weights(data, capsys) -> None
         (["--name", "default"], 2, "default"),
         (["--device", "tpu"], 2, "device"),
         (["--sample-by", "area"], 2, "sample-by"),
+        (["--loss", "l2"], 2, "--loss"),
     ],
 )
 def test_pretrain_usage_errors(data, capsys, args, code, text) -> None:
@@ -252,5 +263,5 @@ def test_default_recipe_builds_its_unprocessed_frames(tmp_path) -> None:
     recipe.build_unprocessed(sources, data, out)
     assert paths[0].stat().st_mtime_ns == stamp
     (sources / recipe.FLOWER[1]).unlink()
-    with pytest.raises(SystemExit, match="flower.png"):
+    with pytest.raises(SystemExit, match=r"flower\.png"):
         recipe.build_unprocessed(sources, data, out)

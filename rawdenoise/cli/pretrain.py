@@ -85,6 +85,12 @@ def pretrain(
         help="Pick each crop's frame by area ('pixel') or with equal odds per frame ('frame', "
         "so small frames such as texture images count as much as large ones).",
     ),
+    loss: str = typer.Option(
+        "l1",
+        "--loss",
+        help="l1 (LED) or log-l1: the mean of each crop's log L1, so low-noise crops count as "
+        "much as very noisy ones (in dB, like mean PSNR).",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace a model of that name (and discard a checkpoint)."
     ),
@@ -130,6 +136,7 @@ def pretrain(
         threads=threads,
         init=init,
         sample_by=sample_by,
+        loss=loss,
     )
     progress = make_progress(None if state.quiet else err_console())
     result = run_pretrain(cfg, progress=progress, info=info, warn=warn)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from rawdenoise.errors import UsageError
 from rawdenoise.training import device as devices
@@ -27,6 +26,7 @@ from rawdenoise.training.datasets import (
     list_raw_inputs,
     load_clean_frames,
 )
+from rawdenoise.training.losses import LOSSES, training_loss
 from rawdenoise.training.noise_source import (
     NoiseSource,
     crop_limit,
@@ -70,6 +70,7 @@ class PretrainConfig:
     threads: int | None = None  #: torch CPU threads (None: torch's default)
     init: str | None = None  #: start from this model's weights (name or file) instead of random
     sample_by: str = "pixel"  #: "pixel" (area-weighted) or "frame" (each frame equally often)
+    loss: str = "l1"  #: see :mod:`rawdenoise.training.losses`
 
 
 @dataclass
@@ -100,6 +101,8 @@ def _validate(cfg: PretrainConfig) -> None:
         raise UsageError("--holdout must be >= 0")
     if cfg.checkpoint_every < 0:
         raise UsageError("--checkpoint-every must be >= 0")
+    if cfg.loss not in LOSSES:
+        raise UsageError(f"--loss must be one of {', '.join(LOSSES)}")
     if cfg.sample_by not in SAMPLE_BY:
         raise UsageError(f"--sample-by must be one of {', '.join(SAMPLE_BY)}")
     if cfg.camera and cfg.dark_frames is None and cfg.virtual_cameras != 5:
@@ -312,6 +315,7 @@ def _pretrain(
             **({"init": str(cfg.init)} if cfg.init else {}),
             # only when not the default, so checkpoints from before the option still resume
             **({"sample_by": cfg.sample_by} if cfg.sample_by != "pixel" else {}),
+            **({"loss": cfg.loss} if cfg.loss != "l1" else {}),
             "world_size": ctx.world_size,
         }
         stage = loop.Stage(
@@ -328,7 +332,7 @@ def _pretrain(
             clean, _scale, ratio = data.batch(cfg.batch, rng.local)
             camera = int(torch.randint(source.branches, (1,), generator=rng.shared))
             noisy, target = source(clean.to(device), ratio, camera, rng.device)
-            return F.l1_loss(net(noisy, branch=camera), target)
+            return training_loss(cfg.loss, net(noisy, branch=camera), target)
 
         def on_checkpoint(iteration: int) -> None:
             if holdout_items and progress is not None:
@@ -376,6 +380,8 @@ def _pretrain(
             "min_lr": cfg.min_lr,
             "schedule": cfg.schedule,
             "seed": cfg.seed,
+            "loss": cfg.loss,
+            "sample_by": cfg.sample_by,
             "noise": source.description,
             "noise_type": cfg.noise_type,
             "noise_scale": list(source.scale),
