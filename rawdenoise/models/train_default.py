@@ -5,7 +5,8 @@
 
 ``train`` runs ``rawdenoise pretrain`` three times with the recipe below (:data:`PHASES`):
 twice on the clean low-ISO GoPro frames of ``../shared/data`` (the HERO7 frame is held out
-for ``tests/benchmarks/quality.py``), then once more with two extra frames of fine texture,
+for ``tests/benchmarks/quality.py``), then once more, with the log-L1 loss, adding two frames
+of fine texture,
 sRGB photographs "unprocessed" into RGGB mosaics (:func:`build_unprocessed`; ``SRC`` is the
 folder where the two packages named in :data:`SHEET`'s comment were unpacked);
 ``pack`` casts a finished model, or an interrupted run's checkpoint, to float16 and writes it
@@ -71,10 +72,10 @@ PHASES: tuple[dict, ...] = (
     },
     {"name": "default-recipe-2", "init": "default-recipe", "iterations": 5400, "lr": 1e-4,
      "min_lr": 5e-6, "warmup": 50},
-    # the GoPro frames lack bright fine texture (foliage, gravel): add the unprocessed frames,
-    # each of the five frames drawn equally often
+    # the network blurred bright fine texture: add the unprocessed texture frames (each of the
+    # five frames drawn equally often) and count every crop's error in dB (log-L1)
     {"name": "default-recipe-3", "init": "default-recipe-2", "iterations": 4000, "lr": 1e-4,
-     "min_lr": 5e-6, "warmup": 50, "unprocessed": True},
+     "min_lr": 5e-6, "warmup": 50, "unprocessed": True, "loss": "log-l1"},
 )  # fmt: skip
 #: Settings all phases share.
 COMMON = {
@@ -144,6 +145,7 @@ def recipe_command(data: Path, phase: dict, unprocessed: Path = Path("unprocesse
         "--schedule", r["schedule"], "--warmup", str(r["warmup"]), "--seed", str(r["seed"]),
         "--checkpoint-every", str(r["checkpoint_every"]),
         *(["--sample-by", "frame"] if r.get("unprocessed") else []),
+        *(["--loss", r["loss"]] if "loss" in r else []),
     ]  # fmt: skip
 
 
@@ -214,12 +216,16 @@ def pack(source: Path, out: Path = PACKAGED) -> Path:
     meta["name"] = "default"
     extra = meta.setdefault("extra", {})
     extra["stored_dtype"] = "float16"
+    last = PHASES[-1]  # runs from before pretrain recorded these settings lack them
+    extra.setdefault("loss", last.get("loss", "l1"))
+    extra.setdefault("sample_by", "frame" if last.get("unprocessed") else "pixel")
     if "init" in extra:  # a file on the training machine: keep its name, not its path
         extra["init"] = Path(extra["init"]).stem
     extra["recipe"] = "; ".join(
         f"{p['name']}: {p['iterations']} iterations, lr {p['lr']:g} cosine to {p['min_lr']:g}"
         + (f", from {p['init']}" if "init" in p else "")
         + (", with the unprocessed texture frames" if p.get("unprocessed") else "")
+        + (f", {p['loss']} loss" if "loss" in p else "")
         for p in PHASES
     )
     metadata["rawdenoise"] = json.dumps(meta)
