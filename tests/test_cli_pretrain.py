@@ -75,17 +75,6 @@ def test_pretrain_with_log_l1_and_frames_drawn_equally(data, capsys) -> None:
     assert extra["loss"] == "log-l1" and extra["sample_by"] == "frame"
 
 
-def test_pretrain_a_residual_unet_and_load_it_back(data, capsys) -> None:
-    code = main(
-        ["pretrain", str(data.clean_dir), "--name", "res", "--iterations", "2", "--arch", "unet"]
-        + ["-O", "channels=4", "-O", "residual=true", *SMALL]
-    )
-    assert code == 0, capsys.readouterr().err
-    loaded = load_model("res")
-    assert loaded.info.options == {"channels": 4, "residual": True}
-    assert loaded.network.residual and loaded.repnr.net.residual
-
-
 def test_pretrain_with_dark_frames(data, capsys, tmp_path) -> None:
     rng = np.random.default_rng(0)
     darks = tmp_path / "darks"

@@ -323,22 +323,3 @@ def test_nested_wrapper_keys_keep_the_outer_prefix_only():
     again.model = RepNR(TinyNet(), branches=2, exclude=("conv_out",))
     again.load_state_dict(outer.state_dict(), strict=True)
     assert torch.equal(again.model.net.conv2.main_weight, outer.model.net.conv2.main_weight)
-
-
-def test_residual_unet_adds_its_input_and_keeps_leds_keys():
-    plain, res = UNet(channels=8), UNet(channels=8, residual=True)
-    res.load_state_dict(plain.state_dict(), strict=True)  # same names and shapes as LED's
-    x = torch.rand(1, 4, 21, 18)
-    with torch.no_grad():
-        torch.testing.assert_close(res(x), plain(x) + x)
-        # with a zero last layer the residual UNet is the identity: detail passes through
-        res.conv10_1.weight.zero_()
-        res.conv10_1.bias.zero_()
-        torch.testing.assert_close(res(x), x)
-    # RepNR wraps and deploys it like the plain one
-    rep = RepNR(UNet(channels=8, residual=True), branches=2, exclude=("conv10_1",))
-    randomize(rep, scale=0.05)
-    with torch.no_grad():
-        torch.testing.assert_close(rep.deploy(1)(x), rep(x, 1), atol=1e-5, rtol=0)
-    with pytest.raises(ValueError, match="residual"):
-        UNet(in_channels=4, out_channels=3, residual=True)

@@ -3,11 +3,6 @@
 State-dict keys and shapes equal LED's ``UNetArch`` (method.md §2.1), so LED and LRD checkpoints
 load with ``strict=True``. The forward pass pads to a multiple of 16 (reflect, split as LED
 does) and crops back, so any input size works.
-
-``residual=True`` (not in LED) adds the input to the output, so the network learns the noise
-rather than the image: passing fine detail through is then free, where the plain UNet has to
-rebuild it through its skip connections (the bundled 16-channel model, trained briefly, blurs
-bright fine texture even in a noise-free input). The weights keep LED's names and shapes.
 """
 
 from __future__ import annotations
@@ -27,23 +22,14 @@ def _lrelu(x: torch.Tensor) -> torch.Tensor:
 
 
 class UNet(nn.Module):
-    """SID UNet: 4 poolings, ``channels * (1, 2, 4, 8, 16)`` features; global residual optional."""
+    """SID UNet: 4 poolings, ``channels * (1, 2, 4, 8, 16)`` features, no global residual."""
 
-    def __init__(
-        self,
-        in_channels: int = 4,
-        out_channels: int = 4,
-        channels: int = 32,
-        residual: bool = False,
-    ) -> None:
+    def __init__(self, in_channels: int = 4, out_channels: int = 4, channels: int = 32) -> None:
         super().__init__()
         c = int(channels)
         if c < 1 or in_channels < 1 or out_channels < 1:
             raise ValueError("UNet channels must be positive")
-        if residual and in_channels != out_channels:
-            raise ValueError("a residual UNet needs as many output channels as input channels")
         self.in_channels, self.out_channels, self.channels = in_channels, out_channels, c
-        self.residual = bool(residual)
 
         self.conv1_1 = nn.Conv2d(in_channels, c, 3, 1, 1)
         self.conv1_2 = nn.Conv2d(c, c, 3, 1, 1)
@@ -85,8 +71,7 @@ class UNet(nn.Module):
         c7 = self._up(self.upv7, self.conv7_1, self.conv7_2, c6, c3)
         c8 = self._up(self.upv8, self.conv8_1, self.conv8_2, c7, c2)
         c9 = self._up(self.upv9, self.conv9_1, self.conv9_2, c8, c1)
-        out = self.conv10_1(c9)
-        return crop_padding(out + x if self.residual else out, pads)
+        return crop_padding(self.conv10_1(c9), pads)
 
     @staticmethod
     def _up(
