@@ -13,6 +13,16 @@ XTRANS = (1, 1, 0, 1, 1, 2, 1, 1, 2, 1, 1, 0, 2, 0, 1, 0, 2, 1,
 EXPOSURE_TAGS = [(34855, "H", 1, 100, True), (33434, "2I", 1, (1, 100), True)]
 
 
+def _dng_tags(make: str, model: str, unique: str) -> list[tuple]:
+    """DNGVersion, Make, Model and UniqueCameraModel."""
+    return [
+        (50706, "B", 4, (1, 4, 0, 0), True),
+        (271, "s", 0, make, True),
+        (272, "s", 0, model, True),
+        (50708, "s", 0, unique, True),
+    ]
+
+
 def write_linear_dng(path: Path) -> Path:
     """A demosaiced (LinearRaw) DNG."""
     import tifffile
@@ -21,13 +31,7 @@ def write_linear_dng(path: Path) -> Path:
         path,
         np.zeros((64, 64, 3), np.uint16),
         photometric=34892,
-        extratags=[
-            (50706, "B", 4, (1, 4, 0, 0), True),
-            (271, "s", 0, "Test", True),
-            (272, "s", 0, "Linear", True),
-            (50708, "s", 0, "Test Linear", True),
-            *EXPOSURE_TAGS,
-        ],
+        extratags=[*_dng_tags("Test", "Linear", "Test Linear"), *EXPOSURE_TAGS],
     )
     return path
 
@@ -41,10 +45,7 @@ def write_xtrans_dng(path: Path) -> Path:
         np.full((36, 36), 100, np.uint16),
         photometric=32803,
         extratags=[
-            (50706, "B", 4, (1, 4, 0, 0), True),
-            (271, "s", 0, "FUJIFILM", True),
-            (272, "s", 0, "X-T3", True),
-            (50708, "s", 0, "Fujifilm X-T3", True),
+            *_dng_tags("FUJIFILM", "X-T3", "Fujifilm X-T3"),
             (33421, "H", 2, (6, 6), True),
             (33422, "B", 36, XTRANS, True),
             (50717, "H", 1, 4095, True),

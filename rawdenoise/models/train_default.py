@@ -55,7 +55,7 @@ SHEET = (
                      ("grass.png", "CC0 (DeviantArt linolafett)"),
                      ("gravel.png", "CC0 (cc0textures.com)"))],
 )  # fmt: skip
-#: Their frames, written by ``frames`` into the clean folder next to the GoPro frames.
+#: Their frames, written by :func:`build_unprocessed` (``train``: under the cache folder).
 UNPROCESSED_FRAMES = ("unprocessed_flower.dng", "unprocessed_sheet.dng")
 
 #: The recipe: two ``rawdenoise pretrain`` runs, the second continuing from the first with a
@@ -75,7 +75,8 @@ PHASES: tuple[dict, ...] = (
     # the network blurred bright fine texture: add the unprocessed texture frames (each of the
     # five frames drawn equally often) and count every crop's error in dB (log-L1)
     {"name": "default-recipe-3", "init": "default-recipe-2", "iterations": 4000, "lr": 1e-4,
-     "min_lr": 5e-6, "warmup": 50, "unprocessed": True, "loss": "log-l1"},
+     "min_lr": 5e-6, "warmup": 50, "unprocessed": True, "sample_by": "frame",
+     "loss": "log-l1"},
 )  # fmt: skip
 #: Settings all phases share.
 COMMON = {
@@ -94,6 +95,7 @@ PACKAGED = Path(__file__).resolve().parent / "default.safetensors"
 def build_unprocessed(sources: Path, data: Path, out: Path, overwrite: bool = False) -> list[Path]:
     """Write :data:`UNPROCESSED_FRAMES` into ``out`` from the unpacked packages in ``sources``."""
     import imageio.v3 as iio
+    import numpy as np
 
     from rawdenoise.training.unprocess import (
         contact_sheet,
@@ -106,22 +108,25 @@ def build_unprocessed(sources: Path, data: Path, out: Path, overwrite: bool = Fa
     missing = [p for _, p, _ in (FLOWER, *SHEET) if not (sources / p).is_file()]
     if missing:
         raise SystemExit(f"missing under {sources}: {', '.join(missing)} (see SHEET's comment)")
-    flower = unprocess(iio.imread(sources / FLOWER[1]), colour)
-    small = [unprocess(iio.imread(sources / p), colour) for _, p, _ in SHEET]
-    # tallest first, 1140 px wide: the tightest shelf packing of these 10 images (88% filled)
-    sheet = contact_sheet(sorted(small, key=lambda m: -m.shape[0]), 1140)
-    written = []
-    for name, mosaic, what in zip(
-        UNPROCESSED_FRAMES, (flower, sheet), ("flower.png", f"{len(SHEET)} images"), strict=True
+    targets = [out / name for name in UNPROCESSED_FRAMES]
+
+    def flower() -> np.ndarray:
+        return unprocess(iio.imread(sources / FLOWER[1]), colour)
+
+    def sheet() -> np.ndarray:
+        small = [unprocess(iio.imread(sources / p), colour) for _, p, _ in SHEET]
+        # tallest first, 1140 px wide: the tightest shelf packing of these 10 images (88% full)
+        return contact_sheet(sorted(small, key=lambda m: -m.shape[0]), 1140)
+
+    for target, make, what in zip(
+        targets, (flower, sheet), ("flower.png", f"{len(SHEET)} images"), strict=True
     ):
-        target = out / name
         if target.exists() and not overwrite:
             print(f"{target}: exists, kept")
         else:
-            write_unprocessed_dng(target, mosaic, colour, source=what, overwrite=overwrite)
+            write_unprocessed_dng(target, make(), colour, source=what, overwrite=overwrite)
             print(f"wrote {target}")
-        written.append(target)
-    return written
+    return targets
 
 
 def recipe_command(data: Path, phase: dict, unprocessed: Path = Path("unprocessed")) -> list[str]:
@@ -144,7 +149,7 @@ def recipe_command(data: Path, phase: dict, unprocessed: Path = Path("unprocesse
         "--crop", str(r["crop"]), "--lr", str(r["lr"]), "--min-lr", str(r["min_lr"]),
         "--schedule", r["schedule"], "--warmup", str(r["warmup"]), "--seed", str(r["seed"]),
         "--checkpoint-every", str(r["checkpoint_every"]),
-        *(["--sample-by", "frame"] if r.get("unprocessed") else []),
+        *(["--sample-by", r["sample_by"]] if "sample_by" in r else []),
         *(["--loss", r["loss"]] if "loss" in r else []),
     ]  # fmt: skip
 
@@ -218,7 +223,7 @@ def pack(source: Path, out: Path = PACKAGED) -> Path:
     extra["stored_dtype"] = "float16"
     last = PHASES[-1]  # runs from before pretrain recorded these settings lack them
     extra.setdefault("loss", last.get("loss", "l1"))
-    extra.setdefault("sample_by", "frame" if last.get("unprocessed") else "pixel")
+    extra.setdefault("sample_by", last.get("sample_by", "pixel"))
     if "init" in extra:  # a file on the training machine: keep its name, not its path
         extra["init"] = Path(extra["init"]).stem
     extra["recipe"] = "; ".join(
