@@ -219,6 +219,23 @@ def test_init_continues_from_a_model_repnr_or_plain(data, capsys) -> None:
     assert "does not match" in capsys.readouterr().err
 
 
+def test_init_keeps_the_initial_models_virtual_cameras(data, capsys) -> None:
+    base = ["pretrain", str(data.clean_dir), "--iterations", "1", *SMALL]
+    assert main([*base, "--arch", "tiny", "--name", "first", "--seed", "1"]) == 0
+    assert main([*base, "--arch", "tiny", "--name", "other", "--seed", "2"]) == 0
+    assert main([*base, "--init", "first", "--name", "again", "--seed", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "the initial model's" in " ".join(err.split())
+    cams = {n: load_model(n).info.extra["virtual_camera_params"] for n in ("first", "other")}
+    assert cams["first"] != cams["other"]  # seeds draw different cameras...
+    # ...but a continuation keeps the cameras its branches were trained on, whatever its seed
+    assert load_model("again").info.extra["virtual_camera_params"] == cams["first"]
+    # another number of cameras cannot reuse them: drawn anew from the seed
+    three = [*base, "--init", "first", "--name", "three", "--virtual-cameras", "3"]
+    assert main(three) == 0, capsys.readouterr().err
+    assert len(load_model("three").info.extra["virtual_camera_params"]["read_slopes"]) == 3
+
+
 def test_default_model_recipe_is_a_valid_chain_of_pretrain_commands(capsys, tmp_path) -> None:
     """The bundled model's recipe: every phase parses as a pretrain command line (an unknown
     option fails before --help is honoured) and each later phase starts from the one before."""

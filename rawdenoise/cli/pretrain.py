@@ -77,7 +77,8 @@ def pretrain(
         None,
         "--init",
         help="Start from this model (name or file) instead of random weights, e.g. to train "
-        "the default further or on more frames; its architecture and options are used.",
+        "the default further or on more frames; its architecture, options and (for as many "
+        "--virtual-cameras) virtual cameras are used.",
     ),
     sample_by: str = typer.Option(
         "pixel",

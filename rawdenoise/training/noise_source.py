@@ -11,6 +11,7 @@ which clean frames it was trained on. Dark frames bring their own camera's level
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,21 +47,41 @@ class NoiseSource:
         return pair[0], pair[1]
 
 
-def virtual_source(count: int, seed: int, noise_type: str = "ptrqc") -> NoiseSource:
-    """LED's ``count`` virtual cameras (colour biases drawn from ``seed``: reproducible)."""
-    from rawdenoise.noise import NoisyPairGenerator
+def virtual_source(
+    count: int,
+    seed: int,
+    noise_type: str = "ptrqc",
+    *,
+    cameras: Mapping[str, Any] | None = None,
+) -> NoiseSource:
+    """LED's ``count`` virtual cameras (colour biases drawn from ``seed``: reproducible).
+
+    ``cameras``: the saved parameters of an earlier run's cameras (a model's
+    ``virtual_camera_params``) to reuse instead of drawing new ones.
+    """
+    from rawdenoise.noise import NoisyPairGenerator, VirtualCameras
     from rawdenoise.training.seeding import derive_seed
 
     if count < 1:
         raise UsageError("--virtual-cameras must be at least 1")
-    g = torch.Generator().manual_seed(derive_seed(seed, 0xCA3E7A5))
-    gen = NoisyPairGenerator.virtual(count, noise_type=noise_type, generator=g)
+    read_kind = "gaussian" if "g" in noise_type else "tukey"
+    if cameras is not None:
+        gen = NoisyPairGenerator(
+            VirtualCameras.from_state_dict(cameras, read_kind=read_kind), noise_type=noise_type
+        )
+        if gen.num_cameras != count:
+            raise UsageError(f"the saved virtual cameras are {gen.num_cameras}, not {count}")
+        origin = "the initial model's"
+    else:
+        g = torch.Generator().manual_seed(derive_seed(seed, 0xCA3E7A5))
+        gen = NoisyPairGenerator.virtual(count, noise_type=noise_type, generator=g)
+        origin = "LED coverage"
     state = {k: v.tolist() for k, v in gen.source.state_dict().items()}
     return NoiseSource(
         generator=gen,
         scale=(REFERENCE_SCALE,) * 4,
         kind="virtual",
-        description=f"{count} virtual cameras (LED coverage, {noise_type})",
+        description=f"{count} virtual cameras ({origin}, {noise_type})",
         branches=count,
         metadata={"virtual_cameras": count, "virtual_camera_params": state},
     )

@@ -109,7 +109,7 @@ def _validate(cfg: PretrainConfig) -> None:
         raise UsageError("--virtual-cameras does not apply with --camera")
 
 
-def _noise_source(cfg: PretrainConfig) -> NoiseSource:
+def _noise_source(cfg: PretrainConfig, initial: Any = None) -> NoiseSource:
     from rawdenoise.noise import check_noise_type
 
     try:
@@ -120,7 +120,24 @@ def _noise_source(cfg: PretrainConfig) -> NoiseSource:
         return dark_frame_source(cfg.dark_frames, cfg.camera)
     if cfg.camera:
         return profile_source(cfg.camera, cfg.noise_type)
-    return virtual_source(cfg.virtual_cameras, cfg.seed, cfg.noise_type)
+    return virtual_source(
+        cfg.virtual_cameras, cfg.seed, cfg.noise_type, cameras=_initial_cameras(initial, cfg)
+    )
+
+
+def _initial_cameras(initial: Any, cfg: PretrainConfig) -> dict[str, Any] | None:
+    """The ``--init`` model's virtual cameras, when it was pretrained on as many.
+
+    Its RepNR branches were trained each on one of those cameras: continuing with cameras
+    drawn anew from ``--seed`` would pair every branch with noise it never saw.
+    """
+    if initial is None or initial.repnr is None:
+        return None
+    extra = initial.info.extra or {}
+    saved = extra.get("virtual_camera_params")
+    if not isinstance(saved, dict) or extra.get("virtual_cameras") != cfg.virtual_cameras:
+        return None
+    return saved
 
 
 def output_path(name: str, overwrite: bool) -> Path:
@@ -253,7 +270,7 @@ def _pretrain(
     )
     initial = _initial_model(cfg)
     spec = initial.spec if initial is not None else get_architecture(cfg.arch)
-    source = _noise_source(cfg)
+    source = _noise_source(cfg, initial)
     files = list_raw_inputs(list(cfg.inputs))
     if cfg.holdout >= len(files):
         raise UsageError(
