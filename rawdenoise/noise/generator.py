@@ -8,7 +8,7 @@ clipped to [0, 1].
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -41,6 +41,11 @@ def check_noise_type(noise_type: str) -> str:
     if "t" in noise_type and "g" in noise_type:
         raise ValueError("choose one read noise: 't' (Tukey lambda) or 'g' (Gaussian)")
     return noise_type
+
+
+def _read_kind(noise_type: str) -> str:
+    """The read-noise distribution a noise type asks for ('g': Gaussian, else Tukey-lambda)."""
+    return "gaussian" if "g" in noise_type else "tukey"
 
 
 def synthesize_dn(
@@ -180,9 +185,18 @@ class NoisyPairGenerator:
             ranges=ranges,
             strategy=strategy,
             shuffle=shuffle,
-            read_kind="gaussian" if "g" in noise_type else "tukey",
+            read_kind=_read_kind(noise_type),
             generator=generator,
         )
+        return cls(cams, noise_type=noise_type)
+
+    @classmethod
+    def virtual_from_state(
+        cls, state: Mapping[str, Any], *, noise_type: str = "ptrqc"
+    ) -> NoisyPairGenerator:
+        """The virtual cameras an earlier run saved (:meth:`VirtualCameras.state_dict`)."""
+        check_noise_type(noise_type)
+        cams = VirtualCameras.from_state_dict(state, read_kind=_read_kind(noise_type))
         return cls(cams, noise_type=noise_type)
 
     @classmethod
@@ -196,9 +210,7 @@ class NoisyPairGenerator:
     ) -> NoisyPairGenerator:
         """The calibrated noise of ``profile`` (whole K range, or at ``iso`` / fixed ``k``)."""
         check_noise_type(noise_type)
-        cam = ParametricCamera.from_profile(
-            profile, iso=iso, k=k, read_kind="gaussian" if "g" in noise_type else "tukey"
-        )
+        cam = ParametricCamera.from_profile(profile, iso=iso, k=k, read_kind=_read_kind(noise_type))
         return cls(cam, noise_type=noise_type)
 
     @classmethod

@@ -56,21 +56,16 @@ def virtual_source(
 ) -> NoiseSource:
     """LED's ``count`` virtual cameras (colour biases drawn from ``seed``: reproducible).
 
-    ``cameras``: the saved parameters of an earlier run's cameras (a model's
+    ``cameras``: the saved parameters of an earlier run's ``count`` cameras (a model's
     ``virtual_camera_params``) to reuse instead of drawing new ones.
     """
-    from rawdenoise.noise import NoisyPairGenerator, VirtualCameras
+    from rawdenoise.noise import NoisyPairGenerator
     from rawdenoise.training.seeding import derive_seed
 
     if count < 1:
         raise UsageError("--virtual-cameras must be at least 1")
-    read_kind = "gaussian" if "g" in noise_type else "tukey"
     if cameras is not None:
-        gen = NoisyPairGenerator(
-            VirtualCameras.from_state_dict(cameras, read_kind=read_kind), noise_type=noise_type
-        )
-        if gen.num_cameras != count:
-            raise UsageError(f"the saved virtual cameras are {gen.num_cameras}, not {count}")
+        gen = NoisyPairGenerator.virtual_from_state(cameras, noise_type=noise_type)
         origin = "the initial model's"
     else:
         g = torch.Generator().manual_seed(derive_seed(seed, 0xCA3E7A5))
