@@ -51,6 +51,9 @@ def register_architectures(register: Callable[[Any], None]) -> None:
                 default_options={"width": 32},
                 description="NAFNet for packed 4-channel RAW",
                 repnr_exclude=("ending",),  # child modules RepNR must leave as plain convs
+                # optional: grow a trained model to other options with the same output,
+                # f(state, options, new_options, seed) -> state (pretrain --init M -O...)
+                widen="rawdenoise_nafnet.network:widen",
             ))
 
     The factory is called as ``factory(**options)`` (the spec's ``default_options`` updated

@@ -164,21 +164,38 @@ def create_network(name: str | ArchitectureSpec, options: Mapping[str, Any] | No
         raise
 
 
-def _import_factory(spec: ArchitectureSpec) -> Any:
-    module_name, _, attr = spec.factory.partition(":")
+def widen_state(
+    spec: ArchitectureSpec,
+    state: Mapping[str, Any],
+    options: Mapping[str, Any],
+    new_options: Mapping[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """``state`` (a network of ``spec`` with ``options``) grown to ``new_options``.
+
+    Raises ``ValueError`` when the architecture cannot grow, or not that way.
+    """
+    if not spec.widen:
+        raise ValueError(f"architecture {spec.name!r} cannot change the options of a model")
+    return _import_factory(spec, spec.widen)(dict(state), dict(options), dict(new_options), seed)
+
+
+def _import_factory(spec: ArchitectureSpec, target: str | None = None) -> Any:
+    target = target or spec.factory
+    module_name, _, attr = target.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             obj = getattr(obj, part)
     except ImportError as exc:
         raise PluginError(
-            f"architecture {spec.name!r}: cannot import {spec.factory}: {exc}",
+            f"architecture {spec.name!r}: cannot import {target}: {exc}",
             hint="is the plugin that provides it installed completely?",
         ) from exc
     except AttributeError as exc:
-        raise PluginError(f"architecture {spec.name!r}: {spec.factory} not found: {exc}") from exc
+        raise PluginError(f"architecture {spec.name!r}: {target} not found: {exc}") from exc
     if not callable(obj):
-        raise PluginError(f"architecture {spec.name!r}: {spec.factory} is not callable")
+        raise PluginError(f"architecture {spec.name!r}: {target} is not callable")
     return obj
 
 

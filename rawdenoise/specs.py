@@ -62,6 +62,10 @@ class ArchitectureSpec:
     description: str = ""
     #: child-module names that RepNR must leave as plain convs (LED: the output conv)
     repnr_exclude: tuple[str, ...] = ()
+    #: optional ``"package.module:callable"``: ``f(state, options, new_options, seed)`` returns
+    #: a state dict for ``new_options`` (e.g. more channels) whose network computes what
+    #: ``state``'s did, or raises ``ValueError``; lets ``pretrain --init`` grow a model
+    widen: str = ""
 
     def __post_init__(self) -> None:
         _check_name("architecture", self.name)
@@ -71,6 +75,11 @@ class ArchitectureSpec:
             raise PluginError(
                 f"architecture {self.name!r}: factory must be 'package.module:callable', "
                 f"got {self.factory!r}"
+            )
+        if self.widen and not (isinstance(self.widen, str) and _FACTORY_RE.match(self.widen)):
+            raise PluginError(
+                f"architecture {self.name!r}: widen must be 'package.module:callable', "
+                f"got {self.widen!r}"
             )
         for attr in ("in_channels", "out_channels", "multiple_of"):
             value = getattr(self, attr)
@@ -97,6 +106,7 @@ class ArchitectureSpec:
             "default_options": dict(self.default_options),
             "description": self.description,
             "repnr_exclude": list(self.repnr_exclude),
+            "widen": self.widen,
         }
 
     @classmethod

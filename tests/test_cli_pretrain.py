@@ -236,6 +236,30 @@ def test_init_keeps_the_initial_models_virtual_cameras(data, capsys) -> None:
     assert len(load_model("three").info.extra["virtual_camera_params"]["read_slopes"]) == 3
 
 
+def test_init_grows_a_unet_to_more_channels_with_the_same_output(data, capsys) -> None:
+    unet = ["--arch", "unet", "-O", "channels=4", *SMALL]
+    base = ["pretrain", str(data.clean_dir), "--iterations", "1"]
+    assert main([*base, *unet, "--name", "narrow"]) == 0, capsys.readouterr().err
+    tiny_lr = ["--lr", "1e-30", "--min-lr", "1e-30"]
+    grow = [*base, *SMALL, *tiny_lr, "--init", "narrow", "-O", "channels=6"]
+    assert main([*grow, "--name", "wide"]) == 0, capsys.readouterr().err
+    assert "grew narrow from {'channels': 4} to {'channels': 6}" in capsys.readouterr().err
+    narrow, wide = load_model("narrow"), load_model("wide")
+    assert wide.info.options["channels"] == 6 and wide.info.extra["init"] == "narrow"
+    assert sum(p.numel() for p in wide.network.parameters()) > 2 * sum(
+        p.numel() for p in narrow.network.parameters()
+    )
+    x = torch.rand(1, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(wide.network(x), narrow.network(x), atol=1e-5, rtol=1e-4)
+    # narrower, or an option the architecture cannot grow in: refused before training
+    for bad in ("channels=2", "in_channels=3"):
+        assert main([*base, *SMALL, "--init", "narrow", "-O", bad, "--name", "bad"]) == 2
+        err = capsys.readouterr().err
+        assert "does not match" in err and "Traceback" not in err
+    assert not (models_dir() / "bad.safetensors").exists()
+
+
 def test_default_model_recipe_is_a_valid_chain_of_pretrain_commands(capsys, tmp_path) -> None:
     """The bundled model's recipe: every phase parses as a pretrain command line (an unknown
     option fails before --help is honoured) and each later phase starts from the one before."""

@@ -323,3 +323,49 @@ def test_nested_wrapper_keys_keep_the_outer_prefix_only():
     again.model = RepNR(TinyNet(), branches=2, exclude=("conv_out",))
     again.load_state_dict(outer.state_dict(), strict=True)
     assert torch.equal(again.model.net.conv2.main_weight, outer.model.net.conv2.main_weight)
+
+
+def _randomized(module: nn.Module, seed: int) -> nn.Module:
+    """Every parameter random (alignments too), so that a widening bug cannot hide."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3 + (0.8 if p.dim() == 4 else 0))
+    return module
+
+
+@pytest.mark.parametrize("new", [6, 9])
+def test_widening_a_unet_keeps_every_branchs_output(new):
+    from rawdenoise.networks.widen import widen_unet_state
+
+    narrow = _randomized(RepNR(UNet(channels=4), branches=2, exclude=("conv10_1",)), 1)
+    for _, conv in narrow.repnr_convs():  # random alignments, not RepNR's initial ones
+        for params in (conv.align_weights, conv.align_biases):
+            for p in params:
+                p.data = torch.rand(p.shape) + 0.5
+    wide = RepNR(UNet(channels=new), branches=2, exclude=("conv10_1",))
+    state = widen_unet_state(narrow.state_dict(), new, seed=3)
+    wide.load_state_dict(state)  # strict: every key, every shape of a fresh wide network
+    x = torch.rand(2, 4, 32, 48)
+    with torch.no_grad():
+        for branch in (0, 1, -1):
+            torch.testing.assert_close(wide(x, branch), narrow(x, branch), atol=1e-5, rtol=1e-4)
+        # a plain state dict grows the same way
+        plain = narrow.deploy(0)
+        grown = UNet(channels=new)
+        grown.load_state_dict(widen_unet_state(plain.state_dict(), new, seed=3))
+        torch.testing.assert_close(grown(x), plain(x), atol=1e-5, rtol=1e-4)
+    # the copies of one feature map are split unevenly, so they grow apart in training
+    w = state["conv1_2.main_weight"]
+    assert not torch.equal(w[:, 4], w[:, 0]) and not torch.equal(w[:, 4], w[:, 3])
+
+
+def test_widening_refuses_to_shrink_or_change_other_options():
+    from rawdenoise.networks.widen import widen_unet
+
+    state = UNet(channels=4).state_dict()
+    with pytest.raises(ValueError, match="shrink"):
+        widen_unet(state, {"channels": 4}, {"channels": 2}, 0)
+    with pytest.raises(ValueError, match="in_channels"):
+        widen_unet(state, {"channels": 4}, {"channels": 8, "in_channels": 3}, 0)
+    assert widen_unet(state, {"channels": 4}, {"channels": 4}, 0).keys() == state.keys()

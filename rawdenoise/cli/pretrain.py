@@ -78,7 +78,8 @@ def pretrain(
         "--init",
         help="Start from this model (name or file) instead of random weights, e.g. to train "
         "the default further or on more frames; its architecture, options and (for as many "
-        "--virtual-cameras) virtual cameras are used.",
+        "--virtual-cameras) virtual cameras are used. -O channels=N (more than it has) grows a "
+        "unet to N channels with the same output first.",
     ),
     sample_by: str = typer.Option(
         "pixel",

@@ -15,6 +15,7 @@ UNET = ArchitectureSpec(
     default_options={"channels": 32},
     description="SID/LED U-Net (LED checkpoint keys; the default model's architecture)",
     repnr_exclude=("conv10_1",),
+    widen="rawdenoise.networks.widen:widen_unet",
 )
 
 TINY = ArchitectureSpec(

@@ -196,26 +196,52 @@ def _initial_model(cfg: PretrainConfig) -> Any:
     return loaded
 
 
-def _initial_options(initial: Any, wanted: dict[str, Any]) -> dict[str, Any]:
+def _initial_options(initial: Any, wanted: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The run's options and whether the initial model must grow to them (``--option``).
+
+    Options that differ from the initial model's are refused unless its architecture can
+    widen a trained model to them (the UNet: more ``channels``).
+    """
     options = dict(initial.info.options) or dict(initial.spec.default_options)
     clash = {k: v for k, v in wanted.items() if options.get(k) != v}
-    if clash:
+    if not clash:
+        return options, False
+    grown = {**options, **clash}
+    problem = "" if initial.spec.widen else "its architecture cannot change them"
+    if not problem:
+        from rawdenoise.registry import widen_state
+
+        try:  # a dry run on the deployed network: refuse before any training starts
+            widen_state(initial.spec, initial.network.state_dict(), options, grown, 0)
+        except ValueError as exc:
+            problem = str(exc)
+    if problem:
         raise UsageError(
-            f"--init model has options {options}; --option {clash} does not match",
+            f"--init model has options {options}; --option {clash} does not match ({problem})",
             hint="leave out --option: an initial model brings its options",
         )
-    return options
+    return grown, True
 
 
-def _load_initial(repnr: Any, initial: Any, spec: Any) -> None:
-    """Copy the initial model into ``repnr``: its branches when they match, else its weights."""
+def _load_initial(
+    repnr: Any, initial: Any, spec: Any, grow_to: dict[str, Any] | None = None, seed: int = 0
+) -> None:
+    """Copy the initial model into ``repnr``: its branches when they match, else its weights.
+
+    ``grow_to``: the run's options, when they widen the initial model's (same output).
+    """
     from rawdenoise.networks.repnr import RepNR
 
     source = initial.repnr
     if source is None or source.branches != repnr.branches or source.has_aux:
         # a plain network (or other branches): its deployed weights, identity alignment
         source = RepNR(initial.network, branches=repnr.branches, exclude=spec.repnr_exclude)
-    repnr.load_state_dict(source.state_dict())
+    state = source.state_dict()
+    if grow_to is not None:
+        from rawdenoise.registry import widen_state
+
+        state = widen_state(spec, state, dict(initial.info.options), grow_to, seed)
+    repnr.load_state_dict(state)
 
 
 def evaluate_holdout(
@@ -304,13 +330,18 @@ def _pretrain(
             info(f"crop clamped to {data.crop} packed pixels (the smallest frame)")
 
         seed_everything(derive_seed(cfg.seed, 0x1417))
-        options = spec.options(cfg.options)
+        options, grow = spec.options(cfg.options), False
         if initial is not None:
-            options = _initial_options(initial, cfg.options)
+            options, grow = _initial_options(initial, cfg.options)
         base = create_network(spec, options)
         repnr = RepNR(base, branches=source.branches, exclude=spec.repnr_exclude)
         if initial is not None:
-            _load_initial(repnr, initial, spec)
+            _load_initial(repnr, initial, spec, options if grow else None, cfg.seed)
+            if grow:
+                info(
+                    f"grew {cfg.init} from {dict(initial.info.options)} to {options} "
+                    "(Net2WiderNet: same output to start from)"
+                )
         repnr = repnr.to(device)
         holdout_items = _holdout_set(held, source, cfg, spec.multiple_of) if held else []
 
