@@ -20,8 +20,9 @@ from typing import Any
 
 import torch
 
-#: (layer, input maps, output map); a map is named by the layer that makes it ("x": the input,
-#: fixed width) and the input of a decoder conv is two maps concatenated, upsampled first.
+#: (layer, input maps, output map, output width in multiples of ``channels``); a map is named
+#: by the layer that makes it ("x": the input, "out": the output, both of fixed width), and a
+#: decoder conv reads two maps concatenated, the upsampled one first.
 _LAYERS: tuple[tuple[str, tuple[str, ...], str, int], ...] = (
     ("conv1_1", ("x",), "conv1_1", 1),
     ("conv1_2", ("conv1_1",), "conv1_2", 1),
@@ -47,6 +48,7 @@ _LAYERS: tuple[tuple[str, tuple[str, ...], str, int], ...] = (
     ("conv9_2", ("conv9_1",), "conv9_2", 1),
     ("conv10_1", ("conv9_2",), "out", 0),
 )  # fmt: skip
+_LAYER_MULT = {out: mult for _, _, out, mult in _LAYERS}
 
 
 def unet_channels(state: Mapping[str, torch.Tensor]) -> int:
@@ -139,15 +141,13 @@ def widen_unet(
 ) -> dict[str, torch.Tensor]:
     """The ``unet`` architecture's ``widen`` hook: only ``channels`` may change, and only up."""
     changed = {k for k in {*options, *new_options} if options.get(k) != new_options.get(k)}
-    if changed - {"channels"}:
-        raise ValueError(f"a unet can only grow in channels, not in {', '.join(sorted(changed))}")
+    others = sorted(changed - {"channels"})
+    if others:
+        raise ValueError(f"a unet can only grow in channels, not in {', '.join(others)}")
     old, new = int(options["channels"]), int(new_options["channels"])
     if new < old:
         raise ValueError(f"a unet can grow from {old} channels, not shrink to {new}")
     return widen_unet_state(state, new, seed=seed)
-
-
-_LAYER_MULT = {"x": 0, **{out: mult for _, _, out, mult in _LAYERS}}
 
 
 def state_in_channels(state: Mapping[str, torch.Tensor]) -> int:
