@@ -20,43 +20,35 @@ from typing import Any
 
 import torch
 
-#: (layer, input maps, output map, output width in multiples of ``channels``); a map is named
-#: by the layer that makes it ("x": the input, "out": the output, both of fixed width), and a
-#: decoder conv reads two maps concatenated, the upsampled one first.
-_LAYERS: tuple[tuple[str, tuple[str, ...], str, int], ...] = (
-    ("conv1_1", ("x",), "conv1_1", 1),
-    ("conv1_2", ("conv1_1",), "conv1_2", 1),
-    ("conv2_1", ("conv1_2",), "conv2_1", 2),
-    ("conv2_2", ("conv2_1",), "conv2_2", 2),
-    ("conv3_1", ("conv2_2",), "conv3_1", 4),
-    ("conv3_2", ("conv3_1",), "conv3_2", 4),
-    ("conv4_1", ("conv3_2",), "conv4_1", 8),
-    ("conv4_2", ("conv4_1",), "conv4_2", 8),
-    ("conv5_1", ("conv4_2",), "conv5_1", 16),
-    ("conv5_2", ("conv5_1",), "conv5_2", 16),
-    ("upv6", ("conv5_2",), "upv6", 8),
-    ("conv6_1", ("upv6", "conv4_2"), "conv6_1", 8),
-    ("conv6_2", ("conv6_1",), "conv6_2", 8),
-    ("upv7", ("conv6_2",), "upv7", 4),
-    ("conv7_1", ("upv7", "conv3_2"), "conv7_1", 4),
-    ("conv7_2", ("conv7_1",), "conv7_2", 4),
-    ("upv8", ("conv7_2",), "upv8", 2),
-    ("conv8_1", ("upv8", "conv2_2"), "conv8_1", 2),
-    ("conv8_2", ("conv8_1",), "conv8_2", 2),
-    ("upv9", ("conv8_2",), "upv9", 1),
-    ("conv9_1", ("upv9", "conv1_2"), "conv9_1", 1),
-    ("conv9_2", ("conv9_1",), "conv9_2", 1),
-    ("conv10_1", ("conv9_2",), "out", 0),
+#: (layer, input maps, output width in multiples of ``channels``, 0: the fixed output width);
+#: a map is named by the layer that makes it ("x": the input), and a decoder conv reads two
+#: maps concatenated, the upsampled one first.
+_LAYERS: tuple[tuple[str, tuple[str, ...], int], ...] = (
+    ("conv1_1", ("x",), 1),
+    ("conv1_2", ("conv1_1",), 1),
+    ("conv2_1", ("conv1_2",), 2),
+    ("conv2_2", ("conv2_1",), 2),
+    ("conv3_1", ("conv2_2",), 4),
+    ("conv3_2", ("conv3_1",), 4),
+    ("conv4_1", ("conv3_2",), 8),
+    ("conv4_2", ("conv4_1",), 8),
+    ("conv5_1", ("conv4_2",), 16),
+    ("conv5_2", ("conv5_1",), 16),
+    ("upv6", ("conv5_2",), 8),
+    ("conv6_1", ("upv6", "conv4_2"), 8),
+    ("conv6_2", ("conv6_1",), 8),
+    ("upv7", ("conv6_2",), 4),
+    ("conv7_1", ("upv7", "conv3_2"), 4),
+    ("conv7_2", ("conv7_1",), 4),
+    ("upv8", ("conv7_2",), 2),
+    ("conv8_1", ("upv8", "conv2_2"), 2),
+    ("conv8_2", ("conv8_1",), 2),
+    ("upv9", ("conv8_2",), 1),
+    ("conv9_1", ("upv9", "conv1_2"), 1),
+    ("conv9_2", ("conv9_1",), 1),
+    ("conv10_1", ("conv9_2",), 0),
 )  # fmt: skip
-_LAYER_MULT = {out: mult for _, _, out, mult in _LAYERS}
-
-
-def unet_channels(state: Mapping[str, torch.Tensor]) -> int:
-    """The ``channels`` option of a UNet state dict (plain or RepNR)."""
-    for key in ("conv1_1.main_weight", "conv1_1.weight"):
-        if key in state:
-            return int(state[key].shape[0])
-    raise KeyError("not a UNet state dict: no conv1_1 weight")
+_UNET = "rawdenoise.networks.unet:UNet"
 
 
 def _mapping(old: int, new: int, generator: torch.Generator) -> torch.Tensor:
@@ -91,25 +83,31 @@ def widen_unet_state(
     keys). ``channels`` must be at least the current width. Every branch of a RepNR state
     computes what it did.
     """
-    old = unet_channels(state)
+    from rawdenoise.weights import infer_options
+
+    found = infer_options(_UNET, state)
+    if not found:
+        raise KeyError("not a UNet state dict: no conv1_1 / conv10_1 weights")
+    old = found["channels"]
     if channels < old:
         raise ValueError(f"cannot widen a {old}-channel UNet to {channels} channels")
     g = torch.Generator().manual_seed(seed)
-    maps: dict[str, torch.Tensor] = {"x": torch.arange(state_in_channels(state))}
-    for _, _, out, mult in _LAYERS:
-        if mult:
-            maps[out] = _mapping(old * mult, channels * mult, g)
-    maps["out"] = torch.arange(_out_channels(state))
+    # every map's channel mapping (new -> old index) and its old width
+    maps = {"x": torch.arange(found.get("in_channels", 4))}
+    fixed_out = torch.arange(found.get("out_channels", 4))
+    for layer, _, mult in _LAYERS:
+        maps[layer] = _mapping(old * mult, channels * mult, g) if mult else fixed_out
+    widths = {name: int(m.max()) + 1 for name, m in maps.items()}  # the old widths
 
     result: dict[str, torch.Tensor] = {}
-    for layer, inputs, out, _ in _LAYERS:
+    for layer, inputs, _ in _LAYERS:
         transposed = layer.startswith("upv")
         parts, offset = [], 0
         for name in inputs:
             parts.append(maps[name] + offset)
-            offset += len(maps["x"]) if name == "x" else old * _LAYER_MULT[name]
+            offset += widths[name]
         source = torch.cat(parts)
-        out_map = maps[out]
+        out_map = maps[layer]
         in_dim, out_dim = (0, 1) if transposed else (1, 0)
         prefix = f"{layer}."
         keys = [k for k in state if k.startswith(prefix)]
@@ -148,18 +146,3 @@ def widen_unet(
     if new < old:
         raise ValueError(f"a unet can grow from {old} channels, not shrink to {new}")
     return widen_unet_state(state, new, seed=seed)
-
-
-def state_in_channels(state: Mapping[str, torch.Tensor]) -> int:
-    """Input channels of a UNet state dict (4 for packed Bayer)."""
-    w = state.get("conv1_1.main_weight", state.get("conv1_1.weight"))
-    if w is None:
-        raise KeyError("not a UNet state dict: no conv1_1 weight")
-    return int(w.shape[1])
-
-
-def _out_channels(state: Mapping[str, torch.Tensor]) -> int:
-    w = state.get("conv10_1.main_weight", state.get("conv10_1.weight"))
-    if w is None:
-        raise KeyError("not a UNet state dict: no conv10_1 weight")
-    return int(w.shape[0])

@@ -200,27 +200,26 @@ def _initial_options(initial: Any, wanted: dict[str, Any]) -> tuple[dict[str, An
     """The run's options and whether the initial model must grow to them (``--option``).
 
     Options that differ from the initial model's are refused unless its architecture can
-    widen a trained model to them (the UNet: more ``channels``).
+    widen a trained model (the UNet: to more ``channels``; :func:`_load_initial` grows it).
     """
-    options = dict(initial.info.options) or dict(initial.spec.default_options)
+    options = _options_of(initial)
     clash = {k: v for k, v in wanted.items() if options.get(k) != v}
     if not clash:
         return options, False
-    grown = {**options, **clash}
-    problem = "" if initial.spec.widen else "its architecture cannot change them"
-    if not problem:
-        from rawdenoise.registry import widen_state
+    if not initial.spec.widen:
+        raise _mismatch(options, clash, "its architecture cannot change them")
+    return {**options, **clash}, True
 
-        try:  # a dry run on the deployed network: refuse before any training starts
-            widen_state(initial.spec, initial.network.state_dict(), options, grown, 0)
-        except ValueError as exc:
-            problem = str(exc)
-    if problem:
-        raise UsageError(
-            f"--init model has options {options}; --option {clash} does not match ({problem})",
-            hint="leave out --option: an initial model brings its options",
-        )
-    return grown, True
+
+def _options_of(initial: Any) -> dict[str, Any]:
+    return dict(initial.info.options) or dict(initial.spec.default_options)
+
+
+def _mismatch(options: dict[str, Any], clash: dict[str, Any], problem: str) -> UsageError:
+    return UsageError(
+        f"--init model has options {options}; --option {clash} does not match ({problem})",
+        hint="leave out --option: an initial model brings its options",
+    )
 
 
 def _load_initial(
@@ -228,7 +227,8 @@ def _load_initial(
 ) -> None:
     """Copy the initial model into ``repnr``: its branches when they match, else its weights.
 
-    ``grow_to``: the run's options, when they widen the initial model's (same output).
+    ``grow_to``: the run's options, when they widen the initial model's (same output); an
+    impossible widening is refused here, before any training step.
     """
     from rawdenoise.networks.repnr import RepNR
 
@@ -240,7 +240,12 @@ def _load_initial(
     if grow_to is not None:
         from rawdenoise.registry import widen_state
 
-        state = widen_state(spec, state, dict(initial.info.options), grow_to, seed)
+        options = _options_of(initial)
+        try:
+            state = widen_state(spec, state, options, grow_to, seed)
+        except ValueError as exc:
+            clash = {k: v for k, v in grow_to.items() if options.get(k) != v}
+            raise _mismatch(options, clash, str(exc)) from None
     repnr.load_state_dict(state)
 
 
@@ -339,7 +344,7 @@ def _pretrain(
             _load_initial(repnr, initial, spec, options if grow else None, cfg.seed)
             if grow:
                 info(
-                    f"grew {cfg.init} from {dict(initial.info.options)} to {options} "
+                    f"grew {cfg.init} from {_options_of(initial)} to {options} "
                     "(Net2WiderNet: same output to start from)"
                 )
         repnr = repnr.to(device)
