@@ -85,14 +85,14 @@ def test_import_with_arch_options_and_recorded_metadata(tmp_path, capsys):
 
     src = tmp_path / "tiny.pth"
     torch.save({"params_deploy": TinyNet(channels=6).state_dict()}, src)
-    args = ["models", "import", str(src), "-n", "t", "--arch", "tiny", "-o", "channels=6"]
+    args = ["models", "import", str(src), "-n", "t", "--arch", "tiny", "-O", "channels=6"]
     args += ["--camera", "Sony ILCE-7SM2", "--ratio-range", "100-300", "--json"]
     assert main(args) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["architecture"] == "tiny" and row["options"]["channels"] == 6
     assert row["camera"] == "Sony ILCE-7SM2" and row["ratio_range"] == [100.0, 300.0]
     # the wrong width is reported in one line, exit 3
-    args = ["models", "import", str(src), "-n", "t2", "--arch", "tiny", "-o", "channels=8"]
+    args = ["models", "import", str(src), "-n", "t2", "--arch", "tiny", "-O", "channels=8"]
     assert main(args) == ExitCode.BAD_INPUT
     line = _error_line(capsys.readouterr().err)
     assert "shape mismatch" in line and "tiny test network with channels=6" in line
@@ -109,7 +109,7 @@ def test_import_with_arch_options_and_recorded_metadata(tmp_path, capsys):
         (["models", "import", "x.pth", "-n", "default"], ExitCode.USAGE, "bundled model"),
         (["models", "import", "x.pth", "-n", "a/b"], ExitCode.USAGE, "invalid model name"),
         (
-            ["models", "import", "x.pth", "-n", "ok", "-o", "channels"],
+            ["models", "import", "x.pth", "-n", "ok", "-O", "channels"],
             ExitCode.USAGE,
             "invalid option",
         ),

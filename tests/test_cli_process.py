@@ -172,6 +172,21 @@ def test_shards_split_the_sorted_list(tmp_path, make_dng, tiny_model, capsys, mo
     assert run(capsys, folder, "--shard", "0/2")[0] == 2
 
 
+def test_dry_run_exits_as_the_real_run_would_on_files_it_can_see_are_bad(
+    tmp_path, make_dng, tiny_model, capsys
+) -> None:
+    good = make_dng("good.dng", h=32, w=32)
+    missing = tmp_path / "gone.dng"
+    code, out, _ = run(capsys, good, missing, "-m", tiny_model, "--dry-run", "--json")
+    files = {Path(f["input"]).name: f for f in json.loads(out)["files"]}
+    assert code == 3
+    assert files["good.dng"]["status"] == "would write" and files["gone.dng"]["status"] == "failed"
+    assert not (tmp_path / "denoised").exists()
+    code, out, _ = run(capsys, good, missing, "-m", tiny_model, "--dry-run")
+    assert code == 3 and "error" in out
+    assert run(capsys, good, "-m", tiny_model, "--dry-run", "--json")[0] == 0
+
+
 def test_target_exposure_and_auto_ratio(tmp_path, make_dng, tiny_model, capsys) -> None:
     a = make_dng("a.dng", iso=6400, exposure="1/100")  # exposure level 64
     b = make_dng("b.dng", iso=100, exposure="1/10")  # 10

@@ -117,7 +117,7 @@ def import_(
         None, "--arch", help="Architecture of the file (default: recognised from its keys)."
     ),
     option: list[str] = typer.Option(
-        [], "--option", "-o", help="Architecture option KEY=VALUE (repeatable), e.g. channels=32."
+        [], "--option", "-O", help="Architecture option KEY=VALUE (repeatable), e.g. channels=32."
     ),
     camera: str | None = typer.Option(None, "--camera", help='Record the camera ("Make Model").'),
     ratio_range: str | None = typer.Option(
@@ -197,7 +197,7 @@ def _parse_range(text: str) -> tuple[float, float]:
 def info_(
     model: str = typer.Argument(..., help="A model name or a file path.", show_default=False),
     arch: str | None = typer.Option(None, "--arch", help="Architecture of a foreign file."),
-    option: list[str] = typer.Option([], "--option", "-o", help="Architecture option KEY=VALUE."),
+    option: list[str] = typer.Option([], "--option", "-O", help="Architecture option KEY=VALUE."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """What a model is: architecture and options, kind, camera, ratio range, training summary.

@@ -126,7 +126,9 @@ def process(
     rule = pipeline.ratio_rule(ratio, target_exposure, model_target)
 
     if dry_run:
-        _dry_run(jobs, rule, overwrite, json_out)
+        code = _dry_run(jobs, rule, overwrite, json_out)
+        if code:
+            raise typer.Exit(code)
         return
     runner = _Runner(jobs, rule, overwrite=overwrite, json_out=json_out)
     runner.setup(model_ref, arch, option, device, precision, threads, fmt, bit_depth, tile, overlap)
@@ -144,7 +146,18 @@ def _model_target_exposure(ref: str) -> float | None:
     return info_.target_exposure if info_ is not None else None
 
 
-def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> None:
+def _batch_exit_code(results) -> int:
+    """A batch's exit code: 0, or its failures' code (1 wins; 5 only if every failure is 5)."""
+    codes = {r.exit_code for r in results if r.status == "failed"}
+    if not codes:
+        return 0
+    if 1 in codes:
+        return 1
+    return 5 if codes == {5} else 3
+
+
+def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> int:
+    """Show the plan; the exit code says which files a real run would already fail on."""
     from rawdenoise.errors import RawDenoiseError
     from rawdenoise.exif import read_exif
     from rawdenoise.pipeline import FileResult
@@ -153,7 +166,10 @@ def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> None:
     results = []
     for job in jobs:
         if job.error is not None:
-            results.append(FileResult(job.source, None, "failed", error=job.error.message))
+            code = int(job.error.exit_code)
+            results.append(
+                FileResult(job.source, None, "failed", error=job.error.message, exit_code=code)
+            )
             continue
         status = "skip (exists)" if job.output.exists() and not overwrite else "would write"
         try:
@@ -162,10 +178,13 @@ def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> None:
             value = rule.ratio_for(job.source, meta)
             results.append(FileResult(job.source, job.output, status, ratio=value))
         except RawDenoiseError as exc:
-            results.append(FileResult(job.source, job.output, "failed", error=exc.message))
+            code = int(exc.exit_code)
+            results.append(
+                FileResult(job.source, job.output, "failed", error=exc.message, exit_code=code)
+            )
     if json_out:
         emit_json({"dry_run": True, "files": [r.to_dict() for r in results]})
-        return
+        return _batch_exit_code(results)
     from rich.table import Table
 
     table = Table(title="rawdenoise process --dry-run", title_justify="left")
@@ -181,6 +200,7 @@ def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> None:
     from rawdenoise.cli._console import out_console
 
     out_console().print(table)
+    return _batch_exit_code(results)
 
 
 class _Runner:
@@ -258,13 +278,7 @@ class _Runner:
             emit_json(self._payload(elapsed))
         elif not state.quiet:
             self._summary(elapsed)
-        failed = [r for r in self.results if r.status == "failed"]
-        if not failed:
-            return 0
-        codes = {r.exit_code for r in failed}
-        if 1 in codes:
-            return 1
-        return 5 if codes == {5} else 3
+        return _batch_exit_code(self.results)
 
     def _one(self, job, index: int, bar):
         from rawdenoise.errors import RawDenoiseError
