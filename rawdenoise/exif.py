@@ -25,6 +25,14 @@ _ISO_TAGS = (
     "Image PhotographicSensitivity",
     "MakerNote ISO",
 )
+#: ISOSpeedRatings is a SHORT: from ISO 65535 up, EXIF 2.3 writers store 65535 there and the
+#: real value in one of these LONG tags (Sony's ISO 102400-409600, for example)
+ISO_SATURATED = 65535
+_HIGH_ISO_TAGS = tuple(
+    f"{ifd} {name}"
+    for name in ("RecommendedExposureIndex", "ISOSpeed", "Tag 0x8831")  # 0x8831: SOS
+    for ifd in ("EXIF", "Image")
+)
 _TIME_TAGS = ("EXIF ExposureTime", "Image ExposureTime")
 _SHUTTER_APEX_TAGS = ("EXIF ShutterSpeedValue", "Image ShutterSpeedValue")
 _DATE_TAGS = (
@@ -141,11 +149,17 @@ def read_exif(path: str | Path) -> ExifInfo:
     tags = dict(tags or {})
 
     iso_raw = _tag_number(_first(tags, _ISO_TAGS))
+    if iso_raw is not None and iso_raw >= ISO_SATURATED:
+        higher = [_tag_number(tags.get(name)) for name in _HIGH_ISO_TAGS]
+        iso_raw = max([v for v in higher if v is not None] + [iso_raw])
     iso = float(iso_raw) if iso_raw is not None and iso_raw > 0 else None
     exposure = _tag_number(_first(tags, _TIME_TAGS))
     if exposure is None or exposure <= 0:
         apex = _tag_number(_first(tags, _SHUTTER_APEX_TAGS))
-        exposure = Fraction(2 ** (-float(apex))).limit_denominator(100000) if apex else None
+        # APEX 0 is exactly one second: test against None, not truthiness
+        exposure = (
+            Fraction(2 ** (-float(apex))).limit_denominator(100000) if apex is not None else None
+        )
     date_text = _tag_text(_first(tags, _DATE_TAGS))
     capture = (
         _parse_datetime(date_text, _tag_text(_first(tags, _SUBSEC_TAGS))) if date_text else None
@@ -153,7 +167,7 @@ def read_exif(path: str | Path) -> ExifInfo:
     make = _tag_text(tags.get("Image Make"))
     model = _tag_text(tags.get("Image Model"))
 
-    if iso is None or exposure is None or capture is None:
+    if iso is None or iso >= ISO_SATURATED or exposure is None or capture is None:
         iso, exposure, capture = _fill_from_libraw(path, iso, exposure, capture)
     return ExifInfo(
         path=path, iso=iso, exposure_time=exposure, make=make, model=model, capture_time=capture
@@ -173,8 +187,8 @@ def _fill_from_libraw(
             other = raw.other
     except Exception:  # unreadable files are reported by read_raw
         return iso, exposure, capture
-    if iso is None and other.iso_speed and other.iso_speed > 0:
-        iso = float(other.iso_speed)
+    if other.iso_speed and other.iso_speed > 0 and (iso is None or other.iso_speed > iso):
+        iso = float(other.iso_speed)  # missing, or saturated at 65535 in the EXIF SHORT
     if exposure is None and other.shutter_speed and other.shutter_speed > 0:
         exposure = Fraction(float(other.shutter_speed)).limit_denominator(100000)
     if capture is None and other.timestamp is not None and other.timestamp.year > 1970:

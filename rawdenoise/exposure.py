@@ -135,6 +135,8 @@ def parse_shutter(text: str | float | Fraction) -> Fraction:
                 hint='write it as 1/10, 0.1, 2s or 30"',
             )
         num, den = match.group(1), match.group(2)
+        if den is not None and Fraction(den) == 0:
+            raise UsageError(f"shutter speed {text!r} divides by zero", hint="e.g. 1/10")
         value = Fraction(num) / (Fraction(den) if den else 1)
     if value <= 0:
         raise UsageError(f"shutter speed must be positive, got {text!r}")

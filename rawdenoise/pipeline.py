@@ -109,22 +109,33 @@ def collect_inputs(
 
 
 def _in_output_folder(item: Path, root: Path, out_resolved: Path | None) -> bool:
+    """Whether ``item`` lies in an output folder inside the folder argument ``root``.
+
+    ``--out`` counts only when it is strictly inside ``root``: an ``--out`` that is the input
+    folder itself (or above it) would otherwise hide every input.
+    """
     parents = item.relative_to(root).parts[:-1]
     if DEFAULT_OUT_DIR in parents:
         return True
-    if out_resolved is not None:
-        resolved = item.resolve()
-        return resolved == out_resolved or out_resolved in resolved.parents
-    return False
+    if out_resolved is None:
+        return False
+    root_resolved = root.resolve()
+    if out_resolved == root_resolved or out_resolved in root_resolved.parents:
+        return False
+    resolved = item.resolve()
+    return resolved == out_resolved or out_resolved in resolved.parents
 
 
 def plan_jobs(collected: Collected, *, out_dir: Path | None, suffix: str, fmt: str) -> list[Job]:
-    """Output paths ``<stem><suffix>.<ext>``; sorted by input; name clashes disambiguated.
+    """Output paths ``<stem><suffix>.<ext>``; sorted by input; every output name unique.
 
     With ``out_dir`` the sub-folders below a folder argument are kept; otherwise outputs go to
     ``denoised/`` beside each input. Two inputs that would share an output name (``a.CR2`` and
-    ``a.DNG``) get the source extension in the name (``a_cr2``, ``a_dng``). An output that
-    would be the input itself is refused: inputs are never written.
+    ``a.DNG``) get the source extension in the name (``a_cr2``, ``a_dng``); inputs that still
+    clash (``a.CR2`` from two folders given with one ``--out``, or ``a.CR2`` and ``a.cr2``) get
+    a counter as well (``a_cr2``, ``a_cr2_2``), in sorted input order, so that no input's
+    result replaces another's. Names are compared case-insensitively (macOS, Windows). An
+    output that would be the input itself is refused: inputs are never written.
     """
     if fmt not in EXTENSIONS:
         raise UsageError(f"unknown format {fmt!r}", hint="choose png, tiff or dng")
@@ -137,15 +148,28 @@ def plan_jobs(collected: Collected, *, out_dir: Path | None, suffix: str, fmt: s
             return out_dir
         return out_dir / src.parent.relative_to(root)
 
-    planned = [(src, folder(src, root)) for src, root in collected.files]
-    names: dict[Path, list[int]] = {}
-    for i, (src, dest) in enumerate(planned):
-        names.setdefault((dest / f"{src.stem}{suffix}{ext}").resolve(), []).append(i)
+    def output(src: Path, dest: Path, tag: str = "") -> Path:
+        return dest / f"{src.stem}{tag}{suffix}{ext}"
+
+    def key(path: Path) -> str:
+        return str(path.resolve()).casefold()
+
+    planned = sorted(
+        ((src, folder(src, root)) for src, root in collected.files), key=lambda p: str(p[0])
+    )
+    sharing: dict[str, int] = {}
+    for src, dest in planned:
+        sharing[key(output(src, dest))] = sharing.get(key(output(src, dest)), 0) + 1
+    taken: set[str] = set()
     jobs: list[Job] = []
     for src, dest in planned:
-        target = dest / f"{src.stem}{suffix}{ext}"
-        if len(names[target.resolve()]) > 1:
-            target = dest / f"{src.stem}_{src.suffix.lstrip('.').lower()}{suffix}{ext}"
+        target = output(src, dest)
+        if sharing[key(target)] > 1:
+            tag = "_" + src.suffix.lstrip(".").lower()
+            target, n = output(src, dest, tag), 2
+            while key(target) in taken:
+                target, n = output(src, dest, f"{tag}_{n}"), n + 1
+        taken.add(key(target))
         if target.resolve() == src.resolve():
             jobs.append(
                 Job(

@@ -396,7 +396,11 @@ def write_dng(
         (50728, "2I", 3, _rational_list(neutral), True),  # AsShotNeutral
     ]
     if iso is not None:
-        tags.append((34855, "H", 1, int(round(iso)), True))  # ISOSpeedRatings
+        value = int(round(iso))
+        tags.append((34855, "H", 1, min(value, 65535), True))  # ISOSpeedRatings (a SHORT)
+        if value > 65535:  # EXIF 2.3: the real value in RecommendedExposureIndex
+            tags.append((34864, "H", 1, 2, True))  # SensitivityType: REI
+            tags.append((34866, "I", 1, value, True))  # RecommendedExposureIndex
     if exposure_time is not None:
         tags.append((33434, "2I", 1, _rational(exposure_time), True))  # ExposureTime
     if capture_time:

@@ -189,7 +189,7 @@ def _rat(value: float | Fraction) -> tuple[int, int]:
 
 def _exif_fields(meta: OutputMetadata, orientation: int) -> tuple[list, list]:
     """(IFD0 entries, EXIF IFD entries) as (tag, type, values)."""
-    ascii_, short, rational, undefined = 2, 3, 5, 7
+    ascii_, short, long_, rational, undefined = 2, 3, 4, 5, 7
     ifd0: list[tuple[int, int, Any]] = []
     exif: list[tuple[int, int, Any]] = [(36864, undefined, b"0232")]  # ExifVersion
     if meta.make:
@@ -203,7 +203,11 @@ def _exif_fields(meta: OutputMetadata, orientation: int) -> tuple[list, list]:
     if meta.f_number is not None:
         exif.append((33437, rational, (_rat(meta.f_number),)))
     if meta.iso is not None:
-        exif.append((34855, short, (min(int(round(meta.iso)), 65535),)))
+        iso = int(round(meta.iso))
+        exif.append((34855, short, (min(iso, 65535),)))  # ISOSpeedRatings (a SHORT)
+        if iso > 65535:  # EXIF 2.3: the real value in RecommendedExposureIndex
+            exif.append((34864, short, (2,)))  # SensitivityType: REI
+            exif.append((34866, long_, (iso,)))
     if meta.capture_text:
         ifd0.append((306, ascii_, meta.capture_text))
         exif.append((36867, ascii_, meta.capture_text))
@@ -256,7 +260,7 @@ def exif_blob(meta: OutputMetadata, *, orientation: int = 1) -> bytes:
 def tiff_exif_tags(meta: OutputMetadata, *, orientation: int = 1) -> list[tuple]:
     """tifffile ``extratags`` with the key EXIF fields in IFD0 (TIFF/EP layout)."""
     ifd0, exif = _exif_fields(meta, orientation)
-    codes = {2: "s", 3: "H", 5: "2I", 7: "B"}
+    codes = {2: "s", 3: "H", 4: "I", 5: "2I", 7: "B"}
     out = []
     for tag, typ, value in ifd0 + exif:
         if tag in (305, 306, 36864):  # tifffile writes Software; DateTime; not an IFD0 tag

@@ -7,6 +7,7 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import rawpy
@@ -259,6 +260,37 @@ def test_name_clash_and_never_the_input(tmp_path, make_dng, tiny_model, capsys) 
     before = digest(src)
     code, _, err = run(capsys, src, "-m", tiny_model, "-f", "dng", "-o", folder, "--overwrite")
     assert code == 3 and "would replace the input" in err and digest(src) == before
+
+
+def test_same_names_from_two_folders_into_one_out_folder_all_survive(
+    tmp_path, make_dng, tiny_model, capsys
+) -> None:
+    """Camera numbering restarts per card: day1/a.dng and day2/a.dng into one --out folder."""
+    a1 = make_dng("a.dng", folder=tmp_path / "day1", h=32, w=32, seed=1)
+    a2 = make_dng("a.dng", folder=tmp_path / "day2", h=32, w=32, seed=2)
+    same = tmp_path / "day2" / "A.DNG"  # a case variant beside it (one name on macOS/Windows)
+    same.write_bytes(a2.read_bytes())
+    out_dir = tmp_path / "out"
+    code, out, _ = run(capsys, a1.parent, a2, same, "-m", tiny_model, "-o", out_dir, "--json")
+    files = json.loads(out)["files"]
+    outputs = [f["output"] for f in files]
+    assert code == 0 and all(f["status"] == "done" for f in files)
+    assert len({o.casefold() for o in outputs}) == 3
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(Path(o).name for o in outputs)
+    day1 = next(f["output"] for f in files if Path(f["input"]).parent.name == "day1")
+    day2 = next(f["output"] for f in files if f["input"] == str(a2))
+    assert iio.imread(day1).tobytes() != iio.imread(day2).tobytes()  # not one result twice
+
+
+def test_recursive_with_out_the_input_folder_still_finds_the_inputs(
+    tmp_path, make_dng, tiny_model, capsys
+) -> None:
+    root = tmp_path / "shoot"
+    make_dng("x.dng", folder=root / "day1", h=32, w=32)
+    code, out, _ = run(capsys, root, "-m", tiny_model, "-r", "-o", root, "--dry-run", "--json")
+    files = json.loads(out)["files"]
+    assert code == 0 and [Path(f["input"]).name for f in files] == ["x.dng"]
+    assert Path(files[0]["output"]) == root / "day1" / "x.png"
 
 
 def test_recursive_keeps_tree_and_skips_own_outputs(tmp_path, make_dng, tiny_model, capsys):

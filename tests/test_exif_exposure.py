@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from rawdenoise.errors import MissingExifError, UsageError
 from rawdenoise.exif import read_exif
 from rawdenoise.exposure import Exposure, capture_plan, parse_shutter
+from rawdenoise.render import OutputMetadata, exif_blob, write_png, write_tiff
 
 
 @pytest.mark.parametrize(
@@ -24,7 +26,7 @@ def test_parse_shutter(text: str, seconds: Fraction) -> None:
     assert parse_shutter(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "fast", "-1", "0", "1/0x"])
+@pytest.mark.parametrize("text", ["", "fast", "-1", "0", "1/0x", "1/0", "0/0"])
 def test_parse_shutter_rejects_garbage(text: str) -> None:
     with pytest.raises(UsageError):
         parse_shutter(text)
@@ -61,6 +63,21 @@ def test_exif_from_written_dng_any_extension_case(make_dng) -> None:
     assert (info.make, info.model) == ("Test", "Cam")
     assert info.capture_time is not None and info.capture_time.year == 2024
     assert info.exposure_level == pytest.approx(640)
+
+
+def test_iso_above_65535_survives_the_short_exif_tag(make_dng, tmp_path) -> None:
+    """ISOSpeedRatings is a SHORT: EXIF 2.3 puts 65535 there and the ISO in another tag."""
+    info = read_exif(make_dng("high.dng", iso=102400, exposure="1/4000"))
+    assert info.iso == 102400 and info.exposure_level == pytest.approx(25.6)
+    for writer in (write_png, write_tiff):
+        out = tmp_path / f"out.{'png' if writer is write_png else 'tif'}"
+        rgb = np.zeros((4, 4, 3), np.uint16)
+        meta = OutputMetadata(iso=204800, exposure_time=Fraction(1, 8000))
+        if writer is write_png:
+            write_png(out, rgb, exif=exif_blob(meta))
+        else:
+            write_tiff(out, rgb, meta=meta)
+        assert read_exif(out).iso == 204800
 
 
 def test_missing_exif_field_is_named(make_dng) -> None:

@@ -265,6 +265,18 @@ def test_per_channel_scale_sets_the_dark_signal():
     assert torch.allclose(var, 2.0 * 0.5 * scale, rtol=0.1)
 
 
+def test_noise_source_scale_is_per_channel_even_for_a_batch_of_four():
+    """A (4,) scale is per image when N == 4; the training source must say "per channel"."""
+    from rawdenoise.training.noise_source import NoiseSource
+
+    scale = (100.0, 200.0, 400.0, 800.0)
+    pg = NoisyPairGenerator.from_profile(D850, k=2.0, noise_type="p")
+    source = NoiseSource(pg, scale, "profile", "test", branches=1)
+    noisy, _ = source(torch.full((4, 4, 64, 64), 0.5), torch.ones(4), 0, gen(15))
+    var = (noisy * torch.tensor(scale).reshape(1, 4, 1, 1)).var(dim=(2, 3))
+    assert torch.allclose(var, (2.0 * 0.5 * torch.tensor(scale)).expand(4, 4), rtol=0.1)
+
+
 def test_virtual_generator_reports_its_camera_and_is_reproducible():
     clean = torch.rand(2, 4, 32, 32, generator=gen(15))
     vg = NoisyPairGenerator.virtual(5, generator=gen(16))

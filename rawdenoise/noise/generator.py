@@ -119,13 +119,19 @@ class NoisyPair(tuple):
 def _per_image_tensor(
     value: Any, n: int, device: torch.device, name: str, *, channels: bool
 ) -> torch.Tensor:
-    """Scalars, (N,), (4,), (N, 4) or (N, 4, 1, 1) -> (N, 4, 1, 1) or (N, 1, 1, 1)."""
+    """Scalars, (N,), (4,), (1, 4), (N, 4) or (N, 4, 1, 1) -> (N, 4, 1, 1) or (N, 1, 1, 1).
+
+    A (4,) vector is read per channel unless N == 4, where it is per image; pass (1, 4) to say
+    "per channel" whatever N is.
+    """
     t = torch.as_tensor(value, dtype=torch.float32, device=device)
     if t.ndim == 0:
         t = t.expand(n)
     if channels:
         if t.ndim == 4:
             t = t.reshape(t.shape[0], -1)
+        if t.shape == (1, 4):
+            t = t.expand(n, 4)
         if t.ndim == 1 and t.numel() == 4 and n != 4:
             t = t.unsqueeze(0).expand(n, 4)
         elif t.ndim == 1:
@@ -263,8 +269,8 @@ class NoisyPairGenerator:
         """Noisy input (already times ``ratio``, clipped at 1.0 above) and the clean target.
 
         ``clean``: (N, 4, H, W) in [0, 1]; ``scale``: white minus black in DN (scalar, (4,),
-        (N,) or (N, 4)); ``ratio``: digital gain per image (scalar or (N,)); ``camera``: virtual
-        camera index (random per batch when ``None``).
+        (1, 4) per channel, (N,) or (N, 4)); ``ratio``: digital gain per image (scalar or
+        (N,)); ``camera``: virtual camera index (random per batch when ``None``).
         """
         if clean.ndim != 4 or clean.shape[1] != 4:
             raise ValueError(f"expected a packed (N, 4, H, W) batch, got {tuple(clean.shape)}")

@@ -40,7 +40,8 @@ class NoiseSource:
         camera: int,
         generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        scale = torch.tensor(self.scale, dtype=clean.dtype, device=clean.device)
+        # (1, 4): per channel whatever the batch size ((4,) would be per image for a batch of 4)
+        scale = torch.tensor([self.scale], dtype=clean.dtype, device=clean.device)
         pair = self.generator(
             clean, scale, ratio.to(clean.device), camera=camera, generator=generator
         )
