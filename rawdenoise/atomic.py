@@ -1,18 +1,73 @@
 """Write files atomically: to a temporary name beside the target, then rename.
 
-An interrupted or failed write leaves no partial file under the target name, and an existing
-target is only replaced when the caller asks for it.
+An interrupted or failed write leaves no partial file under the target name (nor the folders
+it had to create), and an existing target is only replaced when the caller asks for it.
+
+Whatever stops an output being written (disk full, a read-only file system, permission denied,
+a folder in the way, a file where a folder should be) becomes one
+:class:`~rawdenoise.errors.OutputError` that names the output and the reason (exit code 5).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from rawdenoise.errors import InputError, ResourceError
+from rawdenoise.errors import InputError, OutputError
+
+_FREE_SPACE = "free some disk space, or write to another disk"
+_WRITABLE = "write to a folder on a writable disk"
+_PERMISSION = "check the folder's permissions, or write to another folder"
+
+#: errno -> (reason, hint) for an output that cannot be written
+_REASONS: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: ("no space left on the device", _FREE_SPACE),
+    errno.EDQUOT: ("disk quota exceeded", _FREE_SPACE),
+    errno.EFBIG: ("the file is too large for the file system", "write to another disk"),
+    errno.EROFS: ("read-only file system", _WRITABLE),
+    errno.EACCES: ("permission denied", _PERMISSION),
+    errno.EPERM: ("operation not permitted", _PERMISSION),
+    errno.ENAMETOOLONG: ("file name too long", "choose a shorter output path"),
+    errno.ELOOP: ("too many levels of symbolic links", "choose another output path"),
+}
+
+#: errors that are about the data being written, whichever file the writer was writing
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def output_error(target: Path, exc: OSError) -> OutputError:
+    """The one-line error for ``exc``, raised while writing the output ``target``."""
+    target = Path(target)
+    blocker = _file_in_the_way(target)
+    if blocker is not None and exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.ENOENT):
+        return _blocked(target, blocker)
+    if exc.errno == errno.EISDIR or _is_dir(target):
+        return _a_folder(target)
+    reason, hint = _REASONS.get(exc.errno or 0, (None, None))
+    if reason is None:
+        text = exc.strerror or str(exc) or type(exc).__name__
+        reason, hint = text[:1].lower() + text[1:], "check the output path, or write elsewhere"
+    return OutputError(f"cannot write {target}: {reason}", hint=hint, path=target)
+
+
+def check_output(target: Path, *, overwrite: bool = False) -> None:
+    """Fail early, before any long work, when ``target`` cannot be written as an output.
+
+    Refuses a target that is a folder, or whose path goes through a file (exit 5), and an
+    existing target without ``overwrite`` (exit 3). Creates nothing.
+    """
+    target = Path(target)
+    if _is_dir(target):
+        raise _a_folder(target)
+    blocker = _file_in_the_way(target)
+    if blocker is not None:
+        raise _blocked(target, blocker)
+    if target.exists() and not overwrite:
+        raise InputError(f"{target} exists", hint="pass --overwrite to replace it")
 
 
 @contextlib.contextmanager
@@ -22,29 +77,139 @@ def atomic_path(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
     The temporary file keeps ``target``'s suffix so that writers that pick a format from the
     extension (imageio, tifffile) behave the same.
     """
-    target = Path(target)
-    if target.exists() and not overwrite:
-        raise InputError(f"{target} exists", hint="pass --overwrite to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_paths([target], overwrite=overwrite) as (tmp,):
         yield tmp
-        if tmp.exists():
-            # mkstemp creates 0600 files; give the result the permissions a plain open() would
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        if exc.errno == 28:  # ENOSPC
-            raise ResourceError(f"no space left while writing {target}") from exc
-        raise
+
+
+@contextlib.contextmanager
+def atomic_paths(targets: Sequence[Path], *, overwrite: bool = False) -> Iterator[list[Path]]:
+    """Write a group of files all or nothing: yield one temporary path per target.
+
+    Only when every file has been written are they renamed to their targets. On any failure
+    the temporary files, the targets this call created and the folders it created are
+    removed; files that existed before are never removed.
+    """
+    targets = [Path(t) for t in targets]
+    staged: list[tuple[Path, Path]] = []  # (target, temporary file)
+    created_dirs: list[Path] = []
+    created: list[Path] = []  # targets that did not exist before this call
+    try:
+        for target in targets:
+            with _translated(target):
+                check_output(target, overwrite=overwrite)
+                created_dirs += _make_parents(target.parent)
+                fd, tmp_name = tempfile.mkstemp(
+                    prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent
+                )
+                os.close(fd)
+            staged.append((target, Path(tmp_name)))
+        try:
+            yield [tmp for _, tmp in staged]
+        except OutputError as exc:
+            # a nested atomic write onto one of our temporary files: name the real output
+            inner = os.path.abspath(exc.path) if exc.path is not None else None
+            for target, tmp in staged:
+                if inner == os.path.abspath(tmp) and isinstance(exc.__cause__, OSError):
+                    raise output_error(target, exc.__cause__) from exc.__cause__
+            raise
+        except OSError as exc:
+            culprit = _concerned(exc, staged)
+            if culprit is not None:
+                raise output_error(culprit, exc) from exc
+            raise  # not about the output (reading an input, say): the caller's business
+        for target, tmp in staged:
+            with _translated(target):
+                existed = os.path.lexists(target)
+                if tmp.exists():
+                    # mkstemp creates 0600 files; give the result the permissions of open()
+                    os.chmod(tmp, 0o666 & ~_umask())
+                os.replace(tmp, target)
+            if not existed:
+                created.append(target)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        for _, tmp in staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        for target in created:
+            with contextlib.suppress(OSError):
+                target.unlink(missing_ok=True)
+        for folder in reversed(created_dirs):
+            with contextlib.suppress(OSError):  # only when empty: never a user's file
+                folder.rmdir()
         raise
+
+
+@contextlib.contextmanager
+def _translated(target: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise output_error(target, exc) from exc
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """``mkdir -p folder``; returns the folders it created, outermost first."""
+    missing = []
+    while not os.path.lexists(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    made = []
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+            continue  # made meanwhile by someone else: not ours to remove
+        made.append(path)
+    return made
+
+
+def _concerned(exc: OSError, staged: list[tuple[Path, Path]]) -> Path | None:
+    """The target that a writer's ``exc`` is about, or ``None`` when it is about another file."""
+    names = {os.path.abspath(os.fsdecode(n)) for n in (exc.filename, exc.filename2) if n}
+    for target, tmp in staged:
+        if names & {os.path.abspath(tmp), os.path.abspath(target)}:
+            return target
+    if exc.errno in _WRITE_ERRNOS and staged:  # the disk is full (read-only...) for all of them
+        return staged[0][0]
+    return None
+
+
+def _file_in_the_way(target: Path) -> Path | None:
+    """The first component of ``target``'s folder that exists but is not a folder."""
+    for parent in reversed(target.parents):
+        if parent == Path(parent.anchor) or str(parent) == ".":
+            continue
+        try:
+            if os.path.lexists(parent) and not parent.is_dir():
+                return parent
+        except OSError:
+            return None
+    return None
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _blocked(target: Path, blocker: Path) -> OutputError:
+    return OutputError(
+        f"cannot write {target}: {blocker} is a file, not a folder",
+        hint="choose another output path",
+        path=target,
+    )
+
+
+def _a_folder(target: Path) -> OutputError:
+    return OutputError(
+        f"cannot write {target}: it is a folder",
+        hint="choose another output name, or move the folder away",
+        path=target,
+    )
 
 
 def _umask() -> int:

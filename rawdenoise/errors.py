@@ -8,6 +8,10 @@ with the error's :class:`ExitCode`; anything else is a bug and exits with ``INTE
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -18,7 +22,7 @@ class ExitCode(IntEnum):
     USAGE = 2  #: bad command line: unknown option, invalid value, conflicting options
     BAD_INPUT = 3  #: an input file is missing, unreadable, not RAW, unsupported or inconsistent
     PLUGIN = 4  #: a plugin, architecture, camera profile or model name could not be resolved
-    RESOURCE = 5  #: out of memory, disk full, device unavailable
+    RESOURCE = 5  #: out of memory, disk full, an output that cannot be written, no device
     INTERRUPTED = 130  #: Ctrl-C
 
 
@@ -70,3 +74,16 @@ class ResourceError(RawDenoiseError):
     """The machine lacks a resource: memory, disk space, a device."""
 
     exit_code = ExitCode.RESOURCE
+
+
+class OutputError(ResourceError):
+    """An output file cannot be written: disk full, read-only file system, permission denied,
+    or a path that cannot hold a file (a folder in the way, a file where a folder should be).
+
+    Every reason exits with ``RESOURCE``: one rule for whatever stops an output being written.
+    ``path`` is the output that could not be written.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, *, path: Path | None = None) -> None:
+        super().__init__(message, hint)
+        self.path = path

@@ -126,7 +126,10 @@ _SHUTTER_RE = re.compile(
 def parse_shutter(text: str | float | Fraction) -> Fraction:
     """``"1/10"``, ``"0.1"``, ``"2s"``, ``'30"'`` -> seconds as a Fraction."""
     if isinstance(text, (int, float, Fraction)):
-        value = Fraction(text).limit_denominator(1_000_000)
+        try:
+            value = Fraction(text).limit_denominator(1_000_000)
+        except (ValueError, OverflowError):  # NaN, infinity
+            raise UsageError(f"shutter speed must be a finite number, got {text!r}") from None
     else:
         match = _SHUTTER_RE.match(str(text).replace("″", '"'))
         if not match:
@@ -140,7 +143,19 @@ def parse_shutter(text: str | float | Fraction) -> Fraction:
         value = Fraction(num) / (Fraction(den) if den else 1)
     if value <= 0:
         raise UsageError(f"shutter speed must be positive, got {text!r}")
+    if not 0 < _as_float(value) < math.inf:
+        raise UsageError(
+            f"shutter speed {text!r} is out of range", hint='write it as 1/10, 0.1, 2s or 30"'
+        )
     return value
+
+
+def _as_float(value: float | Fraction) -> float:
+    """``float(value)``, infinite where the value is too large for a float."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def format_shutter(seconds: float | Fraction) -> str:
@@ -155,10 +170,16 @@ def format_shutter(seconds: float | Fraction) -> str:
 
 
 def exposure_level(iso: float, seconds: float | Fraction) -> float:
-    """LED's exposure level: ISO x exposure time in seconds."""
-    if iso <= 0:
-        raise UsageError(f"ISO must be positive, got {iso}")
-    return float(iso) * float(seconds)
+    """LED's exposure level: ISO x exposure time in seconds (positive and finite)."""
+    if not (math.isfinite(iso) and iso > 0):
+        raise UsageError(f"ISO must be a positive, finite number, got {iso:g}")
+    level = _as_float(iso) * _as_float(seconds)
+    if not 0 < level < math.inf:
+        raise UsageError(
+            f"exposure level ISO {iso:g} x {_as_float(seconds):g} s is out of range "
+            "(it must be a positive, finite number)"
+        )
+    return level
 
 
 @dataclass(frozen=True)
@@ -260,6 +281,11 @@ def _shot_for(level: float, isos: list[int], threshold: int, reason: str) -> Sug
 def capture_plan(bright: Exposure, dark: Exposure) -> RatioPlan:
     """Ratio of ``bright`` over ``dark`` and the extra dark capture LED needs at that ratio."""
     ratio = bright.level / dark.level
+    if not 0 < ratio < math.inf:
+        raise UsageError(
+            f"the ratio {bright.level:g} / {dark.level:g} is out of range",
+            hint="check the ISO and shutter values of both frames",
+        )
     suggestions: list[Suggestion] = []
     notes: list[str] = []
     if ratio < 1:

@@ -257,6 +257,28 @@ def choose_tile(
     return max(side, lowest)
 
 
+def check_tiling(tile: int | None, overlap: int | None, multiple_of: int) -> None:
+    """Refuse ``--tile``/``--overlap`` values that cannot work for this network, before any file.
+
+    (``plan_tiles`` would refuse them per file; checked once here they are one usage error.)
+    """
+    m = multiple_of
+    if tile is not None and tile < 0:
+        raise UsageError(f"--tile must be 0 or positive, got {tile}")
+    if overlap is not None and overlap < 0:
+        raise UsageError(f"--overlap must be 0 or positive, got {overlap}")
+    if not tile:
+        return
+    if tile < m:
+        raise UsageError(f"--tile must be 0 (whole frame) or at least {m}, got {tile}")
+    if overlap is not None and tile // m * m <= _round_up(overlap, m):  # (a default one adapts)
+        raise UsageError(
+            f"--tile {tile} must be larger than the overlap {overlap} (rounded up to a "
+            f"multiple of {m})",
+            hint="use a larger --tile or a smaller --overlap",
+        )
+
+
 def default_overlap(multiple_of: int) -> int:
     """Overlap between neighbouring tiles in packed px: 4 network strides, 16 to 64."""
     return int(min(max(4 * multiple_of, 16), 64))

@@ -78,6 +78,7 @@ def collect_inputs(
         path = Path(path)
         if path.is_dir():
             candidates = sorted(path.rglob("*") if recursive else path.iterdir())
+            raw_seen = False
             for item in candidates:
                 rel_parts = item.relative_to(path).parts
                 if any(part.startswith(".") for part in rel_parts):
@@ -88,8 +89,23 @@ def collect_inputs(
                     continue
                 if is_raw_path(item):
                     add(item, path)
+                    raw_seen = True
                 else:
                     found.ignored += 1
+            if not raw_seen:
+                deeper = not recursive and any(
+                    c.is_dir() and c.name != DEFAULT_OUT_DIR and not c.name.startswith(".")
+                    for c in candidates
+                )
+                found.bad.append(
+                    Job(
+                        path,
+                        error=InputError(
+                            f"{path}: no RAW files in this folder",
+                            hint="add -r to look into its sub-folders" if deeper else None,
+                        ),
+                    )
+                )
         elif path.is_file():
             if is_raw_path(path):
                 add(path, None)

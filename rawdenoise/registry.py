@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rawdenoise.errors import PluginError
+from rawdenoise.errors import PluginError, RawDenoiseError
 from rawdenoise.plugins import Discovery, PluginRecord, discover, normalize_name
 from rawdenoise.specs import ArchitectureSpec, CameraProfile
 
@@ -141,27 +142,114 @@ def create_network(name: str | ArchitectureSpec, options: Mapping[str, Any] | No
     """Build the network ``name`` with the spec's default options updated with ``options``.
 
     The factory (``"module:callable"``) is imported only now, so torch and the plugin's
-    network code load only when a network is actually needed.
+    network code load only when a network is actually needed. An option value the factory
+    cannot build (``channels=abc``, ``channels=0``, a list) is a :class:`UsageError` naming the
+    option and the architecture; an option it does not take is a :class:`PluginError`.
     """
     spec = get_architecture(name) if isinstance(name, str) else name
     factory = _import_factory(spec)
     merged = spec.options(options)
+    _check_option_values(spec, merged)
     try:
-        return factory(**merged)
+        with warnings.catch_warnings():  # torch's, before the empty layer is refused below
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+            network = factory(**merged)
     except TypeError as exc:
-        import inspect
-
-        try:
-            inspect.signature(factory).bind(**merged)
-        except TypeError:
-            accepted = _accepted_options(factory)
+        accepted = _accepted_options(factory)
+        if not _binds(factory, merged):
             unknown = sorted(set(merged) - set(accepted)) if accepted else []
             what = ", ".join(repr(u) for u in unknown) if unknown else f"these options ({exc})"
             raise PluginError(
                 f"architecture {spec.name!r} does not accept {what}",
                 hint=f"its options: {', '.join(accepted)}" if accepted else None,
             ) from exc
-        raise
+        raise _invalid_options(spec, merged, str(exc)) from exc
+    except (ValueError, ArithmeticError, RuntimeError) as exc:  # e.g. int('abc'), channels=-3
+        raise _invalid_options(spec, merged, str(exc)) from exc
+    parameters = getattr(network, "parameters", None)
+    if callable(parameters) and any(p.numel() == 0 for p in parameters()):
+        raise _invalid_options(spec, merged, "it builds a layer without weights")
+    return network
+
+
+def _binds(factory: Any, options: Mapping[str, Any]) -> bool:
+    """Whether ``factory`` takes these keyword arguments (True when it has no signature)."""
+    import inspect
+
+    try:
+        inspect.signature(factory).bind(**options)
+    except TypeError:
+        return False
+    except ValueError:  # no signature to check against
+        return True
+    return True
+
+
+def _check_option_values(spec: ArchitectureSpec, options: Mapping[str, Any]) -> None:
+    """Refuse values of the wrong kind before the factory silently converts them.
+
+    An option whose default is an integer must be a whole number (``int(2.5)`` would build
+    2 channels), one whose default is a boolean must be true or false, and no number may be
+    NaN or infinite.
+    """
+    import math
+
+    for key, value in options.items():
+        default = spec.default_options.get(key)
+        problem = None
+        if isinstance(value, float) and not math.isfinite(value):
+            problem = "not a finite number"
+        elif isinstance(default, bool):
+            problem = None if isinstance(value, bool) else "expected true or false"
+        elif isinstance(default, int) and (
+            isinstance(value, bool) or (isinstance(value, float) and not value.is_integer())
+        ):
+            problem = "expected a whole number"
+        if problem:
+            raise _invalid_options(spec, {key: value}, problem, only=True)
+
+
+def _invalid_options(
+    spec: ArchitectureSpec, options: Mapping[str, Any], problem: str, *, only: bool = False
+) -> RawDenoiseError:
+    """The error for option values the architecture cannot build with.
+
+    Names the options that differ from the architecture's defaults (``only``: just
+    ``options``); when there are none, the architecture fails on its own defaults: a broken
+    plugin, not the user's mistake.
+    """
+    from rawdenoise.errors import UsageError
+
+    defaults = spec.default_options
+    chosen = (
+        dict(options)
+        if only
+        else {k: v for k, v in options.items() if k not in defaults or defaults[k] != v}
+    )
+    if not chosen:
+        return PluginError(
+            f"architecture {spec.name!r} cannot be built with its default options "
+            f"{_format_options(options)} ({problem})",
+            hint="the plugin that provides it is broken; see 'rawdenoise plugins'",
+        )
+    plural = "s" if len(chosen) > 1 else ""
+    hint = f"{spec.name}'s default options: {_format_options(defaults)}" if defaults else None
+    return UsageError(
+        f"invalid option{plural} for architecture {spec.name!r}: {_format_options(chosen)} "
+        f"({problem})",
+        hint=hint,
+    )
+
+
+def _format_options(options: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={_format_value(v)}" for k, v in options.items())
+
+
+def _format_value(value: Any) -> str:
+    """As the user would write it after ``--option KEY=``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else repr(value)
 
 
 def widen_state(

@@ -204,6 +204,15 @@ def read_header(path: Path) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     if not isinstance(header, dict):
         raise ModelFileError(f"{path} is not a readable safetensors file: bad header")
     metadata = header.pop("__metadata__", None) or {}
+    try:  # the tensors' bytes must all be there: a cut-off copy is not a model
+        end = 8 + size + max((int(t["data_offsets"][1]) for t in header.values()), default=0)
+    except (TypeError, KeyError, IndexError, ValueError) as exc:
+        raise ModelFileError(f"{path} is not a readable safetensors file: bad header") from exc
+    have = path.stat().st_size
+    if have < end:
+        raise ModelFileError(
+            f"{path} is truncated ({have} of {end} bytes)", hint="copy or download it again"
+        )
     return dict(metadata), header
 
 
@@ -250,6 +259,19 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     return state, metadata
 
 
+def torch_load_reason(exc: BaseException) -> str:
+    """One line saying why ``torch.load`` failed.
+
+    Its unpickling errors span several lines of advice (e.g. to retry with
+    ``weights_only=False``, which rawdenoise never does); keep the line that says what is wrong.
+    """
+    text = str(exc)
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    lines = text.strip().splitlines()
+    line = detail.group(1).strip() if detail else (lines[0].strip() if lines else "")
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
 def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
     """An LED/PyTorch checkpoint's state dict (weights_only) and the param key picked."""
     import pickle
@@ -268,13 +290,12 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
                 "never unpickles code",
                 hint="re-save it as a plain dict of tensors (state_dict), or as safetensors",
             ) from None
-        detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
-        why = detail.group(1).strip() if detail else text.splitlines()[0]
-        raise ModelFileError(f"{path} is not a PyTorch checkpoint or is corrupt ({why})") from None
-    except Exception as exc:  # the unpickler raises KeyError, IndexError, ... on garbage
-        detail = f"{type(exc).__name__}: {exc}"
         raise ModelFileError(
-            f"{path} is not a PyTorch checkpoint or is corrupt ({detail})"
+            f"{path} is not a PyTorch checkpoint or is corrupt ({torch_load_reason(exc)})"
+        ) from None
+    except Exception as exc:  # the unpickler raises KeyError, IndexError, ... on garbage
+        raise ModelFileError(
+            f"{path} is not a PyTorch checkpoint or is corrupt ({torch_load_reason(exc)})"
         ) from None
     if not isinstance(obj, Mapping):
         raise ModelFileError(

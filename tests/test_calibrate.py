@@ -386,3 +386,70 @@ def test_inputs_are_not_modified(tmp_path, capsys):
     )
     after = {p: p.read_bytes() for p in before}
     assert before == after
+
+
+# ---- output errors: one line, exit 5, and the profile and its plots are all or nothing ---------
+
+
+def run_output_error(capsys, dark: Path, flat: Path, *extra: str) -> str:
+    code = main(["calibrate", "--dark", str(dark), "--flat", str(flat), *extra])
+    captured = capsys.readouterr()
+    assert code == 5, captured.err
+    assert "internal error" not in captured.err
+    return captured.err
+
+
+def test_unusable_output_path_fails_before_calibrating(tmp_path, capsys, monkeypatch):
+    import rawdenoise.calibration.core as core
+
+    dark, flat = small_shoot(tmp_path / "shoot")
+    monkeypatch.setattr(core, "calibrate_camera", lambda *a, **k: pytest.fail("calibrated"))
+    blocker = tmp_path / "bright.dng"
+    blocker.write_bytes(b"raw")
+    err = run_output_error(capsys, dark, flat, "--out", str(blocker / "x.json"))
+    one_error(err, f"cannot write {blocker / 'x.json'}: {blocker} is a file, not a folder")
+    out = tmp_path / "out"
+    (out / "cam_ppcc.png").mkdir(parents=True)  # a plot's name is taken by a folder
+    err = run_output_error(capsys, dark, flat, "--out", str(out / "cam.json"), "--overwrite")
+    one_error(err, f"cannot write {out / 'cam_ppcc.png'}: it is a folder")
+    assert sorted(p.name for p in out.iterdir()) == ["cam_ppcc.png"]
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_failed_write_leaves_no_profile_or_plots(tmp_path, capsys, monkeypatch, existing):
+    import errno
+
+    from matplotlib.figure import Figure
+
+    dark, flat = small_shoot(tmp_path / "shoot")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    if existing:  # replacing an earlier profile: it is kept as it was when the write fails
+        (out / "cam.json").write_text("{}")
+    real_savefig, calls = Figure.savefig, []
+
+    def savefig(self, fname, *args, **kwargs):
+        calls.append(fname)
+        if len(calls) == 3:  # the disk fills up while the last plot is written
+            Path(fname).write_bytes(b"\x89PNG partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_savefig(self, fname, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    extra = ["--overwrite"] if existing else []
+    err = run_output_error(capsys, dark, flat, "--out", str(out / "cam.json"), *extra)
+    one_error(err, f"cannot write {out / 'cam_ppcc.png'}: no space left on the device")
+    expected = {"notes.txt": "mine", **({"cam.json": "{}"} if existing else {})}
+    assert {p.name: p.read_text() for p in out.iterdir()} == expected  # no temporary files
+    monkeypatch.setattr(Figure, "savefig", real_savefig)  # space freed: a re-run just works
+    assert main(["-q", "calibrate", "--dark", str(dark), "--flat", str(flat), "--out",
+                 str(out / "cam.json"), *extra]) == 0  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cam.json",
+        "cam_mean_variance.png",
+        "cam_noise_fits.png",
+        "cam_ppcc.png",
+        "notes.txt",
+    ]
+    assert json.loads((out / "cam.json").read_text())["id"]

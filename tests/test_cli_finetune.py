@@ -274,3 +274,48 @@ def test_pairs_helper_gives_exact_exif_ratios(tmp_path) -> None:
     pairs = load_pairs(write_pairs(tmp_path, [5], [100, 300]))
     assert [p.ratio for p in pairs] == pytest.approx([100, 300], rel=1e-9)
     assert {p.noisy_iso for p in pairs} == {6400}
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--iterations", "inf,0"], "--iterations: 'inf' is not a finite number"),
+        (["--iterations", "1.5,0"], "--iterations: '1.5' is not a whole number"),
+        (["--lr", "nan,nan"], "--lr: 'nan' is not a finite number"),
+        (["--lr", "inf,1e-5"], "--lr: 'inf' is not a finite number"),
+        (["--seed", str(2**64)], "--seed must be a 64-bit integer"),
+    ],
+)
+def test_finetune_refuses_non_finite_and_fractional_values(capsys, tmp_path, args, text) -> None:
+    pairs = tmp_path / "pairs.txt"  # never read: the values are refused first
+    assert main(["finetune", str(pairs), "--model", "default", "--name", "x", *args]) == 2
+    assert _one_error(capsys).startswith(f"rawdenoise: error: {text}")
+    _nothing_written("x")
+
+
+@pytest.mark.parametrize(
+    ("setting", "text"),
+    [
+        ("root = 5", "root must be a non-empty string, got 5"),
+        ('model = ""', "model must be a non-empty string"),
+        ("name = 3", "name must be a non-empty string"),
+        ("seed = 1.5", "seed must be an integer, got 1.5"),  # not truncated to 1
+        ('crop = "64"', "crop must be an integer"),
+        ("batch = 0", "batch must be at least 1"),
+        ("iterations = [1.5, 0]", "iterations: '1.5' is not a whole number"),
+        ('iterations = "inf,0"', "iterations: 'inf' is not a finite number"),
+        ("lr = nan", "lr: 'nan' is not a finite number"),
+        ("lr = [1e-4, -1]", "lr needs two positive, finite learning rates"),
+        ("lr = [true, 1]", "lr expects two numbers"),
+    ],
+)
+def test_finetune_config_values_are_checked_naming_key_and_file(
+    capsys, tmp_path, setting, text
+) -> None:
+    config = tmp_path / "ft.toml"
+    key = setting.split(" = ")[0]
+    lines = [f"{k} = {v!r}" for k, v in (("model", "default"), ("name", "x")) if k != key]
+    config.write_text("\n".join([*lines, setting]) + "\n")
+    assert main(["finetune", str(tmp_path / "pairs.txt"), "--config", str(config)]) == 2
+    assert _one_error(capsys).startswith(f"rawdenoise: error: {config}: {text}")
+    _nothing_written("x")

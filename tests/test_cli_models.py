@@ -137,3 +137,25 @@ def test_list_survives_a_broken_file(rawdenoise_home, capsys):
     assert "error" in row
     assert main(["models", "list"]) == 0
     assert "unreadable" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "text"),
+    [
+        (["-O", "channels=abc"], "invalid option for architecture 'unet': channels=abc ("),
+        (["-O", "channels=[1,2]"], "invalid option for architecture 'unet': channels=[1, 2] ("),
+        (["-O", "channels=-4"], "invalid option for architecture 'unet': channels=-4 ("),
+        (["--ratio-range", "100-inf"], "invalid --ratio-range '100-inf'"),
+        (["--ratio-range", "1e400-1e500"], "invalid --ratio-range '1e400-1e500'"),
+    ],
+)
+def test_import_refuses_bad_option_and_ratio_values(led_pretrain, extra, text, capsys):
+    assert main(["models", "import", str(led_pretrain), "-n", "m2", *extra]) == ExitCode.USAGE
+    assert text in _error_line(capsys.readouterr().err)
+    assert not model_path("m2").exists()
+
+
+def test_info_refuses_a_bad_option_value(led_pretrain, capsys):
+    assert main(["models", "info", str(led_pretrain), "-O", "channels=abc"]) == ExitCode.USAGE
+    line = _error_line(capsys.readouterr().err)
+    assert "invalid option for architecture 'unet': channels=abc (" in line

@@ -174,6 +174,9 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys) -> None:
         ["pair", "--check", str(tmp_path / "p.txt"), "--out", "x.txt"],
         ["pair", str(tmp_path), "--root", str(tmp_path)],
         ["pair", str(tmp_path), "--group-by", "moon"],
+        ["pair", str(tmp_path), "--max-gap", "nan"],
+        ["pair", str(tmp_path), "--max-gap", "inf"],
+        ["pair", str(tmp_path), "--max-gap", "-1"],
     ):
         assert main(args) == 2, args
         assert "rawdenoise: error: " in capsys.readouterr().err

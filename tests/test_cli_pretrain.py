@@ -306,3 +306,34 @@ def test_default_recipe_builds_its_unprocessed_frames(tmp_path) -> None:
     (sources / recipe.FLOWER[1]).unlink()
     with pytest.raises(SystemExit, match=r"flower\.png"):
         recipe.build_unprocessed(sources, data, out)
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["-O", "channels=abc"], "invalid option for architecture 'tiny': channels=abc"),
+        (["-O", "channels=-3"], "invalid option for architecture 'tiny': channels=-3"),
+        (["-O", "channels=0"], "invalid option for architecture 'tiny': channels=0"),
+        (["--ratio-range", "inf,inf"], "--ratio-range: 'inf' is not a finite number"),
+        (["--ratio-range", "100,1e400"], "--ratio-range: '1e400' is not a finite number"),
+        (["--ratio-range", "1.5,3"], "--ratio-range: '1.5' is not a whole number"),
+        (["--lr", "nan"], "--lr must be a finite number"),
+        (["--lr", "inf"], "--lr must be a finite number"),
+        (["--min-lr", "nan"], "--min-lr must be a finite number"),
+        (["--min-lr", "-1"], "--min-lr must be >= 0"),
+        (["--warmup", "-5"], "--warmup must be >= 0"),
+        (["--noise-type", ""], "--noise-type: the noise type is empty"),
+    ],
+)
+def test_pretrain_refuses_bad_values_before_reading_frames(capsys, args, text) -> None:
+    from rawdenoise.samples import BRIGHT
+
+    base = ["pretrain", str(BRIGHT), "--name", "bad", "--iterations", "1", *FAST]
+    assert main(base + args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].startswith(f"rawdenoise: error: {text}"), lines
+    assert len(lines) <= 2 and all(ln.startswith("hint: ") for ln in lines[1:]), lines
+    if "noise-type" in text:
+        assert "p (shot)" in lines[1]  # the valid letters
+    assert not (models_dir() / "bad.safetensors").exists()
+    assert not (cache_dir() / "frames").exists()  # refused before any frame was decoded

@@ -246,7 +246,9 @@ def test_interrupt_leaves_no_partial_file(make_dng, tiny_model, capsys, monkeypa
     monkeypatch.setattr(render, "write_png", half_written)
     code, _, err = run(capsys, make_dng("a.dng"), "-m", tiny_model)
     assert code == 130 and "interrupted" in err
-    assert not [p for p in (tmp_path / "denoised").iterdir()]
+    out = tmp_path / "denoised"  # the folder it made is removed with the partial file
+    assert not out.exists() or not list(out.iterdir())
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]  # no temporary file
 
 
 def test_name_clash_and_never_the_input(tmp_path, make_dng, tiny_model, capsys) -> None:
@@ -320,3 +322,35 @@ def test_recursive_keeps_tree_and_skips_own_outputs(tmp_path, make_dng, tiny_mod
 def test_usage_errors(make_dng, tiny_model, capsys, args, message) -> None:
     code, _, err = run(capsys, make_dng("a.dng"), "-m", tiny_model, *args)
     assert code == 2 and message in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tile", "8"], "at least 16"),
+        (["--tile", "32", "--overlap", "32"], "larger than the overlap"),
+        (["--tile", "48", "--overlap", "40"], "larger than the overlap 40"),
+    ],
+)
+def test_impossible_tiling_is_one_usage_error_before_any_file(
+    make_dng, capsys, args, message
+) -> None:
+    a, b = make_dng("a.dng"), make_dng("b.dng")
+    code, _, err = run(capsys, a, b, "-m", "default", *args)
+    assert code == 2 and message in err
+    assert err.count("error:") == 1 and not (a.parent / "denoised").exists()
+
+
+def test_a_folder_without_raw_files_is_reported_and_the_batch_goes_on(
+    tmp_path, make_dng, tiny_model, capsys
+) -> None:
+    shoot = tmp_path / "shoot"
+    make_dng("x.dng", folder=shoot / "day1", h=32, w=32)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no photos here")
+    good = make_dng("good.dng", h=32, w=32)
+    code, _, err = run(capsys, shoot, tmp_path / "notes", good, "-m", tiny_model)
+    assert code == 3 and (tmp_path / "denoised" / "good.png").is_file()
+    assert "shoot: no RAW files in this folder" in err and "add -r" in err
+    assert "notes: no RAW files in this folder" in err
+    assert run(capsys, shoot, "-m", tiny_model, "-r")[0] == 0  # found with -r

@@ -93,3 +93,42 @@ def test_exif_of_real_samples(shared_data) -> None:
     assert (arw.iso, arw.exposure_time, arw.make) == (3200, Fraction(1, 640), "SONY")
     gopro = read_exif(shared_data / "gopro_hero7_iso252_GOPR9231.dng")
     assert (gopro.iso, gopro.exposure_time) == (252, Fraction(1, 576))
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), "1" + "0" * 400, "0." + "0" * 400 + "1"]
+)
+def test_parse_shutter_rejects_non_finite_and_out_of_range(value) -> None:
+    with pytest.raises(UsageError):
+        parse_shutter(value)
+
+
+@pytest.mark.parametrize(
+    ("iso", "seconds"),
+    [(float("nan"), 1), (float("inf"), 1), (1e308, 30), (100, Fraction(10**400))],
+)
+def test_exposure_level_must_be_positive_and_finite(iso, seconds) -> None:
+    from rawdenoise.exposure import exposure_level
+
+    with pytest.raises(UsageError):
+        exposure_level(iso, seconds)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--bright-iso", "nan"],
+        ["--bright-iso", "inf"],
+        ["--dark-iso", "1e400"],
+        ["--bright-iso", "1e308"],  # x 30 s: an infinite exposure level
+        ["--dark-time", "0." + "0" * 400 + "1"],
+    ],
+)
+def test_ratio_refuses_non_finite_values_instead_of_printing_them(args, capsys) -> None:
+    from rawdenoise.cli import main
+
+    base = ["ratio", "--bright-iso", "100", "--bright-time", "30"]
+    base += ["--dark-iso", "6400", "--dark-time", "1/10", "--json"]
+    assert main(base + args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("rawdenoise: error: ") and "Traceback" not in err

@@ -369,3 +369,34 @@ def test_widening_refuses_to_shrink_or_change_other_options():
     with pytest.raises(ValueError, match="in_channels"):
         widen_unet(state, {"channels": 4}, {"channels": 8, "in_channels": 3}, 0)
     assert widen_unet(state, {"channels": 4}, {"channels": 4}, 0).keys() == state.keys()
+
+
+# ---- option values the factory cannot build ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arch", "options", "shown"),
+    [
+        ("unet", {"channels": "abc"}, "channels=abc"),
+        ("unet", {"channels": 0}, "channels=0"),
+        ("unet", {"channels": -4}, "channels=-4"),
+        ("unet", {"channels": [1, 2]}, "channels=[1, 2]"),
+        ("unet", {"channels": 2.5}, "channels=2.5"),  # not silently int(2.5) = 2 channels
+        ("unet", {"channels": float("inf")}, "channels=inf"),
+        ("tiny", {"channels": -3}, "channels=-3"),  # torch: RuntimeError, negative dimension
+        ("tiny", {"channels": 0}, "channels=0"),  # builds empty layers that fail in training
+        ("tiny", {"channels": True}, "channels=true"),
+    ],
+)
+def test_create_network_refuses_bad_option_values_naming_option_and_architecture(
+    arch, options, shown, recwarn
+):
+    from rawdenoise.errors import UsageError
+    from rawdenoise.registry import create_network
+
+    with pytest.raises(UsageError) as info:
+        create_network(arch, options)
+    message = info.value.message
+    assert message.startswith(f"invalid option for architecture {arch!r}: {shown} ("), message
+    assert "channels=" in (info.value.hint or "")  # the defaults
+    assert not [w for w in recwarn if "zero-element" in str(w.message)]  # one clear line only

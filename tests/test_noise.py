@@ -402,3 +402,18 @@ def test_dark_bank_k_from_a_profile(make_dng):
     pg = NoisyPairGenerator.from_dark_frames(bank, profile, iso=3200)
     pair = pg(torch.zeros(1, 4, 16, 16), 1000.0, 1.0, generator=gen(24))
     assert pair.params.k.item() == pytest.approx(3.2) and pair.params.iso.item() == 3200
+
+
+def test_an_empty_noise_type_is_refused_but_a_direct_generator_may_be_silent():
+    from rawdenoise.noise import check_noise_type
+
+    for build in (
+        lambda: check_noise_type(""),
+        lambda: NoisyPairGenerator.virtual(noise_type=""),
+        lambda: NoisyPairGenerator.from_profile(A7S2, noise_type=""),
+    ):
+        with pytest.raises(ValueError, match="empty") as info:
+            build()
+        assert "p (shot)" in str(info.value)  # says which letters are valid
+    assert check_noise_type("", allow_empty=True) == ""
+    assert NoisyPairGenerator(ParametricCamera.from_profile(A7S2), noise_type="").noise_type == ""

@@ -198,3 +198,19 @@ def test_clean_crops_pick_frames_by_area_or_equally(sample_by, small_share) -> N
     assert share == pytest.approx(small_share, abs=0.03)
     with pytest.raises(ValueError, match="sample_by"):
         CleanCrops([frame(64, 64, 0.5)], 16, (1, 1), sample_by="area")
+
+
+@pytest.mark.parametrize("content", ["garbage", "python object"])
+def test_a_damaged_checkpoint_is_one_line_without_torchs_advice(tmp_path, content) -> None:
+    from fractions import Fraction
+
+    from rawdenoise.errors import InputError
+
+    ckpt = tmp_path / "run.ckpt"
+    if content == "garbage":
+        ckpt.write_bytes(b"\x80\x02not a checkpoint at all" * 8)
+    else:  # refused by weights_only loading, with several lines of torch's advice
+        torch.save({"iteration": 1, "thing": Fraction(1, 3)}, ckpt)
+    with pytest.raises(InputError, match="cannot read the checkpoint") as caught:
+        load_checkpoint(ckpt)
+    assert "\n" not in caught.value.message and "weights_only" not in caught.value.message

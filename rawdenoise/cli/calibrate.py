@@ -48,10 +48,11 @@ def calibrate(
     the same exposure. Frames are grouped by their EXIF ISO. The profile (log-linear fits of
     the noise against K, LED/ELD layout) and PNG plots of every fit are written side by side.
     """
+    from rawdenoise.atomic import check_output
     from rawdenoise.calibration.core import calibrate_camera, slugify
     from rawdenoise.calibration.frames import find_raw_files
     from rawdenoise.dirs import profiles_dir
-    from rawdenoise.errors import InputError, UsageError
+    from rawdenoise.errors import UsageError
     from rawdenoise.exif import read_exif
     from rawdenoise.specs import _NAME_RE
 
@@ -66,10 +67,8 @@ def calibrate(
     from rawdenoise.calibration.plots import plot_paths
 
     plots = plot_paths(target) if plots_on else {}
-    if not overwrite:
-        for path in (target, *plots.values()):
-            if path.exists():
-                raise InputError(f"{path} exists", hint="pass --overwrite to replace it")
+    for path in (target, *plots.values()):  # before calibrating: a folder in the way, a file...
+        check_output(path, overwrite=overwrite)
 
     if state.quiet:
         result = calibrate_camera(dark, flat, name=name)
@@ -94,16 +93,21 @@ def _target(out: Path | None, name: str, default_dir: Path) -> Path:
 
 
 def _write(result, target: Path, plots: dict[str, Path], *, overwrite: bool) -> None:
+    """Write the profile and its plots all or nothing: every file is written to a temporary
+    name first, and renamed only when all are written; on failure none of the files this call
+    would have created is left behind, and existing ones are replaced only once all are
+    written."""
     import json
 
-    from rawdenoise.atomic import atomic_path
+    from rawdenoise.atomic import atomic_paths
     from rawdenoise.calibration.plots import write_plots
 
     text = json.dumps(result.profile.to_dict(), indent=2) + "\n"
-    with atomic_path(target, overwrite=overwrite) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    if plots:
-        write_plots(result, plots, overwrite=True)  # existence was checked before calibrating
+    kinds = list(plots)
+    with atomic_paths([target, *plots.values()], overwrite=overwrite) as (profile_tmp, *tmps):
+        profile_tmp.write_text(text, encoding="utf-8")
+        if plots:
+            write_plots(result, dict(zip(kinds, tmps, strict=True)), overwrite=True)
 
 
 def _residuals(result) -> list[dict[str, float]]:

@@ -40,13 +40,19 @@ def evaluate(
     frame (illumination correction); 2 border pixels are cut; PSNR in float64, SSIM (Gaussian
     window 11, sigma 1.5) on values x255; means per image.
     """
+    from rawdenoise import inference
+    from rawdenoise.errors import UsageError
     from rawdenoise.pairing import load_pairs
     from rawdenoise.training.device import cpu_threads
     from rawdenoise.training.evaluate import evaluate_pairs, summarize
     from rawdenoise.weights import load_model
 
+    if threads is not None and threads < 1:  # the settings first: one error, nothing loaded
+        raise UsageError(f"--threads must be at least 1, got {threads}")
+    inference.choose_device(device)
     pair_list = load_pairs(pairs, root)
     loaded = load_model(model)
+    inference.check_tiling(tile, None, loaded.multiple_of)
     info(f"evaluating {loaded.path.name} on {len(pair_list)} pair(s)")
 
     def progress(i: int, score) -> None:

@@ -67,12 +67,20 @@ def finetune(
     the same command with --resume continues it with identical results.
     """
     from rawdenoise.errors import UsageError
-    from rawdenoise.training.finetune import CONFIG_KEYS, FinetuneConfig, resolve_settings
+    from rawdenoise.training.finetune import (
+        CONFIG_KEYS,
+        FinetuneConfig,
+        check_config,
+        resolve_settings,
+    )
     from rawdenoise.training.finetune import finetune as run_finetune
     from rawdenoise.training.options import read_toml
     from rawdenoise.training.progress import make_progress
 
-    file_values = read_toml(config, CONFIG_KEYS) if config is not None else {}
+    file_values: dict = {}
+    if config is not None:
+        file_values = read_toml(config, CONFIG_KEYS)
+        check_config(file_values, config)  # types and ranges, naming the key and the file
     model = model or file_values.get("model")
     name = name or file_values.get("name")
     if root is None and file_values.get("root"):

@@ -155,12 +155,13 @@ def import_(
     target = model_path(name)
     if target.exists() and not overwrite:
         raise InputError(f"a model named {name!r} exists", hint="pass --overwrite to replace it")
+    ratios = _parse_range(ratio_range) if ratio_range is not None else None  # before loading
     loaded = load_model(source, arch=arch, options=parse_options(option))
     model_info = replace(loaded.info, name=name)
     if camera is not None:
         model_info = replace(model_info, camera=camera)
-    if ratio_range is not None:
-        model_info = replace(model_info, ratio_range=_parse_range(ratio_range))
+    if ratios is not None:
+        model_info = replace(model_info, ratio_range=ratios)
     module = loaded.repnr if loaded.repnr is not None else loaded.network
     save_model(target, module, model_info, overwrite=overwrite)
     row = _summary(name, target)
@@ -178,17 +179,19 @@ def import_(
 
 
 def _parse_range(text: str) -> tuple[float, float]:
+    """``"100-300"`` (or ``100,300``) -> (100.0, 300.0): finite, 0 < LOW <= HIGH."""
+    import math
+
     from rawdenoise.errors import UsageError
 
+    hint = "write LOW-HIGH with finite numbers, 0 < LOW <= HIGH, e.g. 100-300"
     lo, sep, hi = text.replace(",", "-").partition("-")
     try:
         low, high = float(lo), float(hi)
     except ValueError:
-        raise UsageError(
-            f"invalid ratio range {text!r}", hint="write LOW-HIGH, e.g. 100-300"
-        ) from None
-    if not sep or not 0 < low <= high:
-        raise UsageError(f"invalid ratio range {text!r}", hint="write LOW-HIGH, e.g. 100-300")
+        raise UsageError(f"invalid --ratio-range {text!r}", hint=hint) from None
+    if not sep or not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+        raise UsageError(f"invalid --ratio-range {text!r}", hint=hint)
     return low, high
 
 

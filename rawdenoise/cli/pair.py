@@ -128,11 +128,16 @@ def _pair_folder(
     json_out: bool,
     overwrite: bool,
 ) -> None:
+    import math
+
     from rawdenoise.errors import InputError, UsageError
     from rawdenoise.pairing import find_pairs, list_raw_files, write_pair_list
 
-    if max_gap < 0:
-        raise UsageError(f"--max-gap must be positive, got {max_gap:g}")
+    if not (math.isfinite(max_gap) and max_gap >= 0):
+        raise UsageError(
+            f"--max-gap must be a finite number of seconds >= 0, got {max_gap:g}",
+            hint="e.g. --max-gap 120; --group-by folder ignores capture times",
+        )
     list_raw_files(folder)  # a missing folder or a file fails here, before any work
     target = out if out is not None else folder / "pairs.txt"
     if target.exists() and not overwrite:

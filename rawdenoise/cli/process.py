@@ -242,6 +242,7 @@ class _Runner:
         if todo:  # an empty or all-bad run does not need a model
             options = weights.parse_options(option)
             self.loaded = weights.load_model(model_ref, arch=arch, options=options or None)
+            inference.check_tiling(tile, overlap, self.loaded.spec.multiple_of)
             ratio_range = self.loaded.info.ratio_range
             if ratio_range and self.rule.fixed is not None:
                 lo, hi = ratio_range

@@ -51,11 +51,15 @@ def ratio(
 
 
 def _exposure(label: str, path: Path | None, iso: float | None, time: str | None):
+    import math
+
     from rawdenoise.errors import UsageError
     from rawdenoise.exif import read_exif
-    from rawdenoise.exposure import Exposure, parse_shutter
+    from rawdenoise.exposure import Exposure, exposure_level, parse_shutter
     from rawdenoise.rawio import read_raw
 
+    if iso is not None and not (math.isfinite(iso) and iso > 0):
+        raise UsageError(f"--{label}-iso must be a positive, finite number, got {iso:g}")
     if path is not None:
         read_raw(path)  # refuse non-RAW, truncated and non-Bayer files before trusting EXIF
     seconds = parse_shutter(time) if time is not None else None
@@ -68,4 +72,8 @@ def _exposure(label: str, path: Path | None, iso: float | None, time: str | None
         raise UsageError(
             f"the {label} frame needs a RAW file or both --{label}-iso and --{label}-time",
         )
+    try:
+        exposure_level(float(iso), seconds)  # ISO x seconds must be a positive, finite number
+    except UsageError as exc:
+        raise UsageError(f"the {label} frame: {exc.message}", hint=exc.hint) from None
     return Exposure(float(iso), seconds)

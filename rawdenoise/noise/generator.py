@@ -27,17 +27,29 @@ from rawdenoise.noise.virtual import LED_VIRTUAL_RANGES, VirtualCameras
 from rawdenoise.specs import CameraProfile
 
 NOISE_LETTERS = frozenset("ptgrqc")
+#: What each noise letter means (for messages).
+NOISE_LETTERS_HELP = (
+    "p (shot), t (Tukey-lambda read) or g (Gaussian read), r (row), q (quantization), "
+    "c (colour bias); LED's default is ptrqc"
+)
 
 
-def check_noise_type(noise_type: str) -> str:
-    """Validate LED's component letters: p shot, t/g read, r row, q quantization, c colour bias."""
+def check_noise_type(noise_type: str, *, allow_empty: bool = False) -> str:
+    """Validate LED's component letters: p shot, t/g read, r row, q quantization, c colour bias.
+
+    An empty noise type (no noise at all) is refused unless ``allow_empty``: a generator
+    built directly (``NoisyPairGenerator(..., noise_type="")``) may form noise-free pairs.
+    """
+    if not isinstance(noise_type, str):
+        raise ValueError(f"the noise type must be a string of letters, got {noise_type!r}")
     unknown = set(noise_type) - NOISE_LETTERS
     if unknown:
         raise ValueError(
-            f"unknown noise components {''.join(sorted(unknown))!r} in {noise_type!r}; use "
-            "p (shot), t (Tukey-lambda read) or g (Gaussian read), r (row), q (quantization), "
-            "c (colour bias)"
+            f"unknown noise components {''.join(sorted(unknown))!r} in {noise_type!r}"
+            f"; use {NOISE_LETTERS_HELP}"
         )
+    if not noise_type and not allow_empty:
+        raise ValueError(f"the noise type is empty (no noise at all); use {NOISE_LETTERS_HELP}")
     if "t" in noise_type and "g" in noise_type:
         raise ValueError("choose one read noise: 't' (Tukey lambda) or 'g' (Gaussian)")
     return noise_type
@@ -60,7 +72,7 @@ def synthesize_dn(
     With a data-driven ``params.independent`` (dark-frame crops) the read, row and colour-bias
     letters are ignored: the real dark noise replaces them.
     """
-    check_noise_type(noise_type)
+    check_noise_type(noise_type, allow_empty=True)
     if signal_dn.ndim != 4 or signal_dn.shape[1] != 4:
         raise ValueError(f"expected a packed (N, 4, H, W) batch, got {tuple(signal_dn.shape)}")
     shape = tuple(signal_dn.shape)
@@ -166,7 +178,7 @@ class NoisyPairGenerator:
         noise_type: str = "ptrqc",
     ) -> None:
         self.source = source
-        self.noise_type = check_noise_type(noise_type)
+        self.noise_type = check_noise_type(noise_type, allow_empty=True)
 
     @property
     def num_cameras(self) -> int:

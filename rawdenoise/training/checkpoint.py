@@ -72,11 +72,13 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
 
 def load_checkpoint(path: Path, fingerprint: dict[str, Any] | None = None) -> Checkpoint:
     """Read ``path``; with ``fingerprint``, refuse a checkpoint made with other settings."""
+    from rawdenoise.weights import torch_load_reason
+
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types on damaged files
         raise InputError(
-            f"{path}: cannot read the checkpoint ({type(exc).__name__}: {exc})",
+            f"{path}: cannot read the checkpoint ({torch_load_reason(exc)})",
             hint="delete it to start over",
         ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:

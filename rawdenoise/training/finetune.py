@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -80,7 +81,11 @@ def _as_pair(value: Any, what: str, kind: type) -> tuple[Any, Any]:
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
             raise UsageError(f"{what} expects two values (alignment, aux), got {value!r}")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise UsageError(f"{what} expects two numbers (alignment, aux), got {value!r}")
         value = ",".join(str(v) for v in value)
+    elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UsageError(f"{what} expects 'A,B' or a number, got {value!r}")
     return parse_pair(str(value), what, kind)
 
 
@@ -109,16 +114,69 @@ def resolve_settings(
     return out
 
 
+#: torch.manual_seed takes any 64-bit seed, signed or not
+SEED_RANGE = (-(2**63), 2**64 - 1)
+_STRING_KEYS = ("model", "name", "root", "preset", "device")
+_INTEGER_KEYS = ("crop", "batch", "seed", "checkpoint_every")
+
+
 def _validate(cfg: FinetuneConfig) -> None:
-    a, b = cfg.iterations
+    _check_iterations(cfg.iterations, "--iterations")
+    _check_lr(cfg.lr, "--lr")
+    for key in _INTEGER_KEYS:
+        _check_integer(getattr(cfg, key), "--" + key.replace("_", "-"))
+
+
+def _check_iterations(value: tuple[int, int], what: str) -> None:
+    a, b = value
     if a < 0 or b < 0 or a + b < 1:
-        raise UsageError("--iterations needs two counts >= 0, not both 0 (alignment,aux)")
-    if min(cfg.lr) <= 0:
-        raise UsageError("--lr needs two positive learning rates (alignment,aux)")
-    if cfg.crop < 1 or cfg.batch < 1:
-        raise UsageError("--crop and --batch must be at least 1")
-    if cfg.checkpoint_every < 0:
-        raise UsageError("--checkpoint-every must be >= 0")
+        raise UsageError(f"{what} needs two counts >= 0, not both 0 (alignment,aux)")
+
+
+def _check_lr(value: tuple[float, float], what: str) -> None:
+    if not all(math.isfinite(v) and v > 0 for v in value):
+        raise UsageError(f"{what} needs two positive, finite learning rates (alignment,aux)")
+
+
+def _check_integer(value: int, what: str) -> None:
+    """``crop``/``batch`` >= 1, ``checkpoint-every`` >= 0, a 64-bit ``seed``."""
+    key = what.lstrip("-").replace("-", "_")
+    if key in ("crop", "batch") and value < 1:
+        raise UsageError(f"{what} must be at least 1, got {value}")
+    if key == "checkpoint_every" and value < 0:
+        raise UsageError(f"{what} must be >= 0, got {value}")
+    if key == "seed" and not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise UsageError(f"{what} must be a 64-bit integer, got {value}")
+
+
+def check_config(values: Mapping[str, Any], path: Path) -> None:
+    """Refuse a ``--config`` value of the wrong type or out of range, naming the key and file.
+
+    Strings must be non-empty strings, ``crop``/``batch``/``seed``/``checkpoint_every`` TOML
+    integers (``seed = 1.5`` is not truncated), ``iterations``/``lr`` an ``"A,B"`` string, a
+    number or a two-item array of finite numbers (whole ones for ``iterations``).
+    """
+    for key, value in values.items():
+        try:
+            _check_config_value(key, value)
+        except UsageError as exc:
+            raise UsageError(f"{path}: {exc.message}", hint=exc.hint) from None
+
+
+def _check_config_value(key: str, value: Any) -> None:
+    if key in _STRING_KEYS:
+        if not isinstance(value, str) or not value.strip():
+            raise UsageError(
+                f"{key} must be a non-empty string, got {value!r}", hint=f'write {key} = "..."'
+            )
+    elif key in _INTEGER_KEYS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(f"{key} must be an integer, got {value!r}")
+        _check_integer(value, key)
+    elif key == "iterations":
+        _check_iterations(_as_pair(value, key, int), key)
+    elif key == "lr":
+        _check_lr(_as_pair(value, key, float), key)
 
 
 def prepare_repnr(loaded: Any) -> tuple[Any, str]:

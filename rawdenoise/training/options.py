@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,17 +37,43 @@ def parse_options(items: Sequence[str] | None) -> dict[str, Any]:
 
 
 def parse_pair(text: str, what: str, kind: type = float) -> tuple[Any, Any]:
-    """``"1000,500"`` -> (1000, 500); a single value is used for both."""
+    """``"1000,500"`` -> (1000, 500); a single value is used for both.
+
+    NaN and infinite values are refused; with ``kind=int`` so are fractions (``1e3`` is 1000).
+    """
     parts = [p.strip() for p in str(text).split(",") if p.strip()]
     if len(parts) == 1:
         parts = parts * 2
     if len(parts) != 2:
         raise UsageError(f"{what} expects two comma-separated values, got {text!r}")
+    values = tuple(_number(p, text, what, kind) for p in parts)
+    return values[0], values[1]
+
+
+def _number(part: str, text: str, what: str, kind: type) -> Any:
+    if kind is int:
+        try:
+            return int(part)  # exact, even beyond float precision
+        except ValueError:
+            pass
     try:
-        values = tuple(kind(p) if kind is not int else int(float(p)) for p in parts)
+        value = float(part)
     except ValueError as exc:
         raise UsageError(f"{what}: not a number in {text!r}") from exc
-    return values[0], values[1]
+    if not math.isfinite(value):
+        raise UsageError(f"{what}: {part!r} is not a finite number (in {text!r})")
+    if kind is int:
+        if not value.is_integer():
+            raise UsageError(f"{what}: {part!r} is not a whole number (in {text!r})")
+        return int(value)
+    return kind(part)
+
+
+def check_finite(value: float, option: str) -> float:
+    """``value`` itself, or a :class:`UsageError` when it is NaN or infinite."""
+    if not math.isfinite(value):
+        raise UsageError(f"{option} must be a finite number, got {value}")
+    return value
 
 
 def read_toml(path: Path, allowed: Sequence[str]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ model (kind ``repnr``, target branch generalized to the mean of the camera branc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,14 +88,24 @@ class PretrainResult:
 
 
 def _validate(cfg: PretrainConfig) -> None:
+    """Every setting checked before anything is loaded (NaN and infinity refused)."""
+    from rawdenoise.training.options import check_finite
+
     lo, hi = cfg.ratio_range
-    if not 1 <= lo <= hi:
+    if not (math.isfinite(lo) and math.isfinite(hi) and 1 <= lo <= hi):
         raise UsageError(f"--ratio-range needs 1 <= low <= high, got {lo},{hi}")
     for what, value in (("iterations", cfg.iterations), ("batch", cfg.batch), ("crop", cfg.crop)):
         if value < 1:
             raise UsageError(f"--{what} must be at least 1")
-    if cfg.lr <= 0:
-        raise UsageError("--lr must be positive")
+    if check_finite(cfg.lr, "--lr") <= 0:
+        raise UsageError(f"--lr must be positive, got {cfg.lr:g}")
+    if check_finite(cfg.min_lr, "--min-lr") < 0:
+        raise UsageError(f"--min-lr must be >= 0, got {cfg.min_lr:g}")
+    if cfg.warmup < 0:
+        raise UsageError(f"--warmup must be >= 0, got {cfg.warmup}")
+    if cfg.virtual_cameras < 1:  # also checked by virtual_source, but only after --init loads
+        raise UsageError("--virtual-cameras must be at least 1")
+    _check_noise_type(cfg.noise_type)
     if cfg.schedule not in SCHEDULES:
         raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)}")
     if cfg.holdout < 0:
@@ -109,13 +120,20 @@ def _validate(cfg: PretrainConfig) -> None:
         raise UsageError("--virtual-cameras does not apply with --camera")
 
 
-def _noise_source(cfg: PretrainConfig, initial: Any = None) -> NoiseSource:
-    from rawdenoise.noise import check_noise_type
+def _check_noise_type(noise_type: str) -> None:
+    from rawdenoise.noise.generator import NOISE_LETTERS_HELP, check_noise_type
 
     try:
-        check_noise_type(cfg.noise_type)
+        check_noise_type(noise_type)
     except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+        message = str(exc)
+        letters = f"; use {NOISE_LETTERS_HELP}"
+        hint = f"use one or more of {NOISE_LETTERS_HELP}" if message.endswith(letters) else None
+        raise UsageError(f"--noise-type: {message.removesuffix(letters)}", hint=hint) from exc
+
+
+def _noise_source(cfg: PretrainConfig, initial: Any = None) -> NoiseSource:
+    _check_noise_type(cfg.noise_type)
     if cfg.dark_frames is not None:
         return dark_frame_source(cfg.dark_frames, cfg.camera)
     if cfg.camera:
@@ -302,6 +320,10 @@ def _pretrain(
     )
     initial = _initial_model(cfg)
     spec = initial.spec if initial is not None else get_architecture(cfg.arch)
+    options, grow = spec.options(cfg.options), False
+    if initial is not None:
+        options, grow = _initial_options(initial, cfg.options)
+    create_network(spec, options)  # bad --option values fail now, not after decoding frames
     source = _noise_source(cfg, initial)
     files = list_raw_inputs(list(cfg.inputs))
     if cfg.holdout >= len(files):
@@ -335,9 +357,6 @@ def _pretrain(
             info(f"crop clamped to {data.crop} packed pixels (the smallest frame)")
 
         seed_everything(derive_seed(cfg.seed, 0x1417))
-        options, grow = spec.options(cfg.options), False
-        if initial is not None:
-            options, grow = _initial_options(initial, cfg.options)
         base = create_network(spec, options)
         repnr = RepNR(base, branches=source.branches, exclude=spec.repnr_exclude)
         if initial is not None:
