@@ -317,6 +317,7 @@ def test_recursive_keeps_tree_and_skips_own_outputs(tmp_path, make_dng, tiny_mod
         (["--format", "jpeg"], "unknown --format"),
         (["--ratio", "-3"], "invalid --ratio"),
         (["--device", "tpu"], "unknown device"),
+        (["-O", "channels=abc"], "invalid option for architecture"),
     ],
 )
 def test_usage_errors(make_dng, tiny_model, capsys, args, message) -> None:
@@ -354,3 +355,14 @@ def test_a_folder_without_raw_files_is_reported_and_the_batch_goes_on(
     assert "shoot: no RAW files in this folder" in err and "add -r" in err
     assert "notes: no RAW files in this folder" in err
     assert run(capsys, shoot, "-m", tiny_model, "-r")[0] == 0  # found with -r
+
+
+def test_a_folder_where_the_output_goes_is_an_error_not_a_skip(
+    tmp_path, make_dng, tiny_model, capsys
+) -> None:
+    src = make_dng("a.dng", h=32, w=32)
+    (tmp_path / "denoised" / "a.png").mkdir(parents=True)
+    code, out, _ = run(capsys, src, "-m", tiny_model, "--dry-run", "--json")
+    assert code == 5 and json.loads(out)["files"][0]["status"] == "failed"
+    code, _, err = run(capsys, src, "-m", tiny_model)
+    assert code == 5 and "it is a folder" in err

@@ -158,6 +158,7 @@ def _batch_exit_code(results) -> int:
 
 def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> int:
     """Show the plan; the exit code says which files a real run would already fail on."""
+    from rawdenoise.atomic import check_output
     from rawdenoise.errors import RawDenoiseError
     from rawdenoise.exif import read_exif
     from rawdenoise.pipeline import FileResult
@@ -171,8 +172,9 @@ def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> int:
                 FileResult(job.source, None, "failed", error=job.error.message, exit_code=code)
             )
             continue
-        status = "skip (exists)" if job.output.exists() and not overwrite else "would write"
+        status = "skip (exists)" if job.output.is_file() and not overwrite else "would write"
         try:
+            check_output(job.output, overwrite=True)  # a folder or file in the way fails
             ex = read_exif(job.source)
             meta = OutputMetadata(iso=ex.iso, exposure_time=ex.exposure_time)
             value = rule.ratio_for(job.source, meta)
@@ -294,7 +296,7 @@ class _Runner:
                 hint=job.error.hint,
                 exit_code=int(job.error.exit_code),
             )
-        if job.output.exists() and not self.overwrite:
+        if job.output.is_file() and not self.overwrite:
             return FileResult(job.source, job.output, "skipped", error="output exists")
         bar.start_file(index, job.source.name)
         try:
