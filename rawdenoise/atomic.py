@@ -47,11 +47,17 @@ def output_error(target: Path, exc: OSError) -> OutputError:
         return _blocked(target, blocker)
     if exc.errno == errno.EISDIR or _is_dir(target):
         return _a_folder(target)
+    reason, hint = _reason(exc)
+    return OutputError(f"cannot write {target}: {reason}", hint=hint, path=target)
+
+
+def _reason(exc: OSError) -> tuple[str, str]:
+    """(why, hint) for an OSError met while writing."""
     reason, hint = _REASONS.get(exc.errno or 0, (None, None))
-    if reason is None:
+    if reason is None or hint is None:
         text = exc.strerror or str(exc) or type(exc).__name__
         reason, hint = text[:1].lower() + text[1:], "check the output path, or write elsewhere"
-    return OutputError(f"cannot write {target}: {reason}", hint=hint, path=target)
+    return reason, hint
 
 
 def check_output(target: Path, *, overwrite: bool = False) -> None:
@@ -68,6 +74,25 @@ def check_output(target: Path, *, overwrite: bool = False) -> None:
         raise _blocked(target, blocker)
     if target.exists() and not overwrite:
         raise InputError(f"{target} exists", hint="pass --overwrite to replace it")
+
+
+def check_writable_folder(folder: Path) -> None:
+    """Fail now, not after hours of training, when no file can be written in ``folder``.
+
+    Creates the folder if needed (it is kept) and a temporary file in it (removed).
+    """
+    folder = Path(folder)
+    try:
+        _make_parents(folder)
+        fd, name = tempfile.mkstemp(prefix=".rawdenoise-write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        blocker = _file_in_the_way(folder / "file")
+        if blocker is not None:
+            raise _blocked(folder, blocker) from exc
+        reason, hint = _reason(exc)
+        raise OutputError(f"cannot write in {folder}: {reason}", hint=hint, path=folder) from exc
 
 
 @contextlib.contextmanager

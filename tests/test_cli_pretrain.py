@@ -337,3 +337,27 @@ def test_pretrain_refuses_bad_values_before_reading_frames(capsys, args, text) -
         assert "p (shot)" in lines[1]  # the valid letters
     assert not (models_dir() / "bad.safetensors").exists()
     assert not (cache_dir() / "frames").exists()  # refused before any frame was decoded
+
+
+@pytest.mark.parametrize("command", ["pretrain", "finetune"])
+def test_an_unwritable_models_folder_is_refused_before_training(
+    capsys, monkeypatch, command
+) -> None:
+    """Not after hours of training, when the weights could not be saved."""
+    import errno
+    import tempfile
+
+    from rawdenoise.samples import BRIGHT
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    if command == "pretrain":
+        argv = ["pretrain", str(BRIGHT), "--name", "ro", "--iterations", "1", *FAST]
+    else:
+        argv = ["finetune", str(BRIGHT), "--model", "default", "--name", "ro"]
+    assert main(argv) == 5
+    err = capsys.readouterr().err
+    assert "read-only file system" in err and err.count("error:") == 1
+    assert not (cache_dir() / "frames").exists()  # nothing decoded, nothing trained

@@ -174,6 +174,12 @@ def output_path(name: str, overwrite: bool) -> Path:
     path = model_path(name)
     if path.exists() and not overwrite:
         raise InputError(f"a model named {name!r} exists ({path})", hint="pass --overwrite")
+    # where the result and the checkpoints go must be writable before any training
+    from rawdenoise.atomic import check_writable_folder
+    from rawdenoise.training.checkpoint import checkpoint_path
+
+    check_writable_folder(path.parent)
+    check_writable_folder(checkpoint_path("pretrain", name).parent)
     return path
 
 
