@@ -1,6 +1,6 @@
 """Where rawdenoise keeps its files (platformdirs, app name ``rawdenoise``).
 
-``RAWDENOISE_HOME`` puts everything under one folder (``data/``, ``cache/``, ``config/``); the
+``RAWDENOISE_HOME`` puts everything under one folder (``data/`` and ``cache/``); the
 test suite always sets it so that no test touches the user's real directories.
 """
 
@@ -15,7 +15,17 @@ HOME_ENV = "RAWDENOISE_HOME"
 
 def _home() -> Path | None:
     value = os.environ.get(HOME_ENV)
-    return Path(value).expanduser() if value else None
+    if not value:
+        return None
+    try:
+        return Path(value).expanduser()
+    except RuntimeError as exc:  # "~nouser/x": no such user's home to expand
+        from rawdenoise.errors import UsageError
+
+        raise UsageError(
+            f"{HOME_ENV}={value!r}: cannot expand {value.split('/', 1)[0]!r}",
+            hint=f"set {HOME_ENV} to an absolute path",
+        ) from exc
 
 
 def data_dir() -> Path:
@@ -38,15 +48,6 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
-def config_dir() -> Path:
-    home = _home()
-    if home is not None:
-        return home / "config"
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
-
-
 def models_dir() -> Path:
     return data_dir() / "models"
 
@@ -59,10 +60,6 @@ def plugin_cache_dir() -> Path:
     return cache_dir() / "plugins"
 
 
-def config_file() -> Path:
-    return config_dir() / "config.toml"
-
-
 def all_paths() -> dict[str, Path]:
     """Every location, for ``rawdenoise plugins --paths``."""
     return {
@@ -70,6 +67,7 @@ def all_paths() -> dict[str, Path]:
         "models": models_dir(),
         "profiles": profiles_dir(),
         "cache": cache_dir(),
+        "checkpoints": data_dir() / "checkpoints",
         "plugin_cache": plugin_cache_dir(),
-        "config": config_file(),
+        "frames_cache": cache_dir() / "frames",
     }

@@ -60,12 +60,22 @@ def choose_device(name: str = "auto") -> torch.device:
     import torch
 
     name = (name or "auto").strip().lower()
-    kind = name.split(":", 1)[0]
+    kind, colon, index = name.partition(":")
     if kind not in DEVICES:
         raise UsageError(f"unknown device {name!r}", hint=f"choose one of {', '.join(DEVICES)}")
+    if colon and (kind != "cuda" or not index.isdigit()):
+        raise UsageError(
+            f"invalid device {name!r}", hint="only cuda takes an index: cuda:0, cuda:1, ..."
+        )
     if kind == "auto":
         if torch.cuda.is_available():
-            local = int(os.environ.get("LOCAL_RANK", "0") or 0)
+            try:
+                local = int(os.environ.get("LOCAL_RANK", "0") or 0)
+            except ValueError:
+                raise UsageError(
+                    f"LOCAL_RANK={os.environ.get('LOCAL_RANK')!r} is not a number",
+                    hint="torchrun sets it; unset it when not running under torchrun",
+                ) from None
             return torch.device("cuda", local % torch.cuda.device_count())
         if _mps_available():
             return torch.device("mps")
@@ -135,12 +145,27 @@ def cpu_has_native_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
-def set_threads(threads: int | None) -> None:
-    """Intra-op threads of torch on CPU (None keeps torch's default: one per core)."""
+def check_threads(threads: int | None) -> None:
+    """Refuse thread counts torch cannot run with (0, or so many that OpenMP crashes)."""
     if threads is None:
         return
     if threads < 1:
         raise UsageError(f"--threads must be at least 1, got {threads}")
+    cores = os.cpu_count() or 1
+    limit = max(4 * cores, 8)  # more threads than cores never helps; far more crashes OpenMP
+    if threads > limit:
+        raise UsageError(
+            f"--threads {threads} is more than this machine can use (at most {limit}: "
+            f"4 x its {cores} cores)",
+            hint="leave --threads out to use one thread per core",
+        )
+
+
+def set_threads(threads: int | None) -> None:
+    """Intra-op threads of torch on CPU (None keeps torch's default: one per core)."""
+    if threads is None:
+        return
+    check_threads(threads)
     import torch
 
     torch.set_num_threads(threads)

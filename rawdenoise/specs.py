@@ -7,6 +7,7 @@ stay fast. Every spec round-trips through JSON with ``to_dict``/``from_dict``.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -320,6 +321,42 @@ class CameraProfile:
             raise PluginError(f"invalid camera profile: {exc!s}") from exc
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_finite_number(value: Any) -> bool:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut short for error messages."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _ratio_range(value: Any) -> tuple[float, float]:
+    """``value`` as ``(low, high)``: two finite numbers with 0 < low <= high, else PluginError."""
+    problem = f"model ratio_range must be two finite numbers 0 < LOW <= HIGH, got {_shown(value)}"
+    if isinstance(value, (str, bytes, Mapping)):
+        raise PluginError(problem)
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise PluginError(problem) from None
+    if len(items) != 2 or not all(_is_finite_number(x) for x in items):
+        raise PluginError(problem)
+    low, high = float(items[0]), float(items[1])
+    if not 0 < low <= high:
+        raise PluginError(problem)
+    return low, high
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What a model file says about itself (stored as safetensors metadata)."""
@@ -339,12 +376,32 @@ class ModelInfo:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
+        if not isinstance(self.architecture, str) or not self.architecture:
+            raise PluginError(f"model architecture must be a name, got {_shown(self.architecture)}")
+        for attr in ("name", "camera", "trained_on", "base_model", "rawdenoise_version"):
+            if not isinstance(getattr(self, attr), str):
+                raise PluginError(f"model {attr} must be text, got {_shown(getattr(self, attr))}")
         if self.kind not in ("plain", "repnr"):
-            raise PluginError(f"model kind must be 'plain' or 'repnr', got {self.kind!r}")
-        object.__setattr__(self, "options", _frozen_mapping(self.options))
-        object.__setattr__(self, "extra", _frozen_mapping(self.extra))
+            raise PluginError(f"model kind must be 'plain' or 'repnr', got {_shown(self.kind)}")
+        for attr in ("branches", "schema_version"):
+            value = getattr(self, attr)
+            if not _is_int(value) or value < 0:
+                raise PluginError(f"model {attr} must be a whole number >= 0, got {_shown(value)}")
+        for attr in ("options", "extra"):
+            value = getattr(self, attr)
+            if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+                raise PluginError(
+                    f"model {attr} must map names to values (a JSON object), got {_shown(value)}"
+                )
+            object.__setattr__(self, attr, _frozen_mapping(value))
         if self.ratio_range is not None:
-            object.__setattr__(self, "ratio_range", tuple(float(x) for x in self.ratio_range))
+            object.__setattr__(self, "ratio_range", _ratio_range(self.ratio_range))
+        if self.target_exposure is not None:
+            value = self.target_exposure
+            if not _is_finite_number(value) or value <= 0:
+                raise PluginError(
+                    f"model target_exposure must be a finite positive number, got {_shown(value)}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -357,6 +414,4 @@ class ModelInfo:
     def from_dict(cls, data: Mapping[str, Any]) -> ModelInfo:
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
-        if kwargs.get("ratio_range") is not None:
-            kwargs["ratio_range"] = tuple(kwargs["ratio_range"])
         return cls(**kwargs)

@@ -21,6 +21,7 @@ reading their metadata (:func:`read_model_info`) stays fast.
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 from collections.abc import Mapping
@@ -117,8 +118,31 @@ def _looks_like_path(ref: str) -> bool:
     )
 
 
+def entry_problem(path: Path) -> str | None:
+    """Why ``path`` (an entry of the models folder) is no model file, or ``None`` if it may be.
+
+    ``None`` also for a path that does not exist at all.
+    """
+    if path.is_symlink() and not path.exists():
+        try:
+            target = f" to {os.readlink(path)}"
+        except OSError:
+            target = ""
+        return f"{path} is a dangling symbolic link{target}"
+    if path.is_dir():
+        return f"{path} is a folder, not a model file"
+    if path.exists() and not path.is_file():
+        return f"{path} is not a regular file"
+    return None
+
+
 def resolve_model(ref: str | Path) -> Path:
     """The file ``ref`` names: a path, a model name in ``models_dir()``, or ``default``."""
+    if not isinstance(ref, Path) and not str(ref).strip():
+        raise UsageError(
+            "the model name or path is empty",
+            hint="give a model name (see 'rawdenoise models list'), 'default' or a file path",
+        )
     if isinstance(ref, Path) or _looks_like_path(str(ref)):
         path = Path(ref).expanduser()
         if not path.exists():
@@ -141,6 +165,14 @@ def resolve_model(ref: str | Path) -> Path:
         return path
     if Path(name).is_file():  # a file in the current folder without an extension
         return Path(name)
+    problem = entry_problem(path)
+    if problem is not None:  # listed by 'models list' as unreadable: say why, not "unknown"
+        raise ModelFileError(
+            f"model {name!r} is unreadable: {problem}",
+            hint="a folder is never a model; move it out of the models folder"
+            if path.is_dir() and not path.is_symlink()
+            else f"remove it with 'rawdenoise models remove {name}'",
+        )
     raise unknown_model_error(name)
 
 
@@ -148,7 +180,7 @@ def unknown_model_error(name: str) -> PluginError:
     """The error for a model name that is not registered, with did-you-mean suggestions."""
     import difflib
 
-    known = [n for n, _ in list_models()]
+    known = [n for n, _ in list_models() if n != name]
     close = difflib.get_close_matches(name, known, n=3)
     hint = (
         f"did you mean {', '.join(close)}?"
@@ -223,7 +255,7 @@ def _info_from_metadata(path: Path, metadata: Mapping[str, str]) -> ModelInfo | 
     try:
         data = json.loads(text)
         version = int(data.get("schema_version", SCHEMA_VERSION))
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise ModelFileError(f"{path}: unreadable rawdenoise metadata: {exc}") from exc
     if version > SCHEMA_VERSION:
         raise ModelFileError(
@@ -454,6 +486,43 @@ def load_state_strict(
     module.load_state_dict(dict(state), strict=True)
 
 
+def _blame_file_options(
+    exc: UsageError | PluginError,
+    path: Path,
+    spec: ArchitectureSpec,
+    opts: Mapping[str, Any],
+    user_options: Mapping[str, Any] | None,
+) -> Exception:
+    """``exc`` (building the network failed), or a :class:`ModelFileError` when the options
+    that came from the file (its metadata, or read from its weights), not the user's
+    ``--option``, are what the architecture refuses."""
+    from rawdenoise.registry import create_network
+
+    user = dict(user_options or {})
+    from_file = {k: v for k, v in opts.items() if k not in user}
+    defaults = spec.default_options
+    if not any(k not in defaults or defaults[k] != v for k, v in from_file.items()):
+        return exc  # nothing of the file's own: the user's options or a broken architecture
+
+    def builds(options: Mapping[str, Any]) -> bool:  # only on this error path
+        try:
+            create_network(spec, options)
+        except (UsageError, PluginError):
+            return False
+        return True
+
+    if not builds({}):
+        return exc  # the architecture fails on its own defaults: a broken plugin
+    if user and builds(from_file):
+        return exc  # the file's options build: the user's --option is to blame
+    return ModelFileError(
+        f"{path} stores architecture options that do not work: {exc.message}",
+        hint="override a bad value with --option KEY=VALUE, or re-save the model from its source"
+        if isinstance(exc, UsageError)
+        else "re-save the model from its source",
+    )
+
+
 def load_model(
     ref: str | Path, *, arch: str | None = None, options: Mapping[str, Any] | None = None
 ) -> LoadedModel:
@@ -495,7 +564,10 @@ def load_model(
         inferred = infer_options(spec.factory, state)
         opts = {**opts, **{k: v for k, v in inferred.items() if k not in (options or {})}}
     opts.update(options or {})
-    base = create_network(spec, opts)
+    try:
+        base = create_network(spec, opts)
+    except (UsageError, PluginError) as exc:
+        raise _blame_file_options(exc, path, spec, opts, options) from exc
     full_opts = spec.options(opts)
 
     repnr = None

@@ -334,6 +334,31 @@ def test_error_missing_or_empty_folders(tmp_path, capsys):
     one_error(run_error(capsys, dark, empty), "--flat", "no RAW files")
 
 
+def test_error_unscannable_folder(tmp_path, capsys, monkeypatch):
+    dark, flat = small_shoot(tmp_path)
+    is_file = Path.is_file
+
+    def refuse(self):
+        if self.parent == flat:
+            raise PermissionError(13, "Permission denied", str(self))
+        return is_file(self)
+
+    monkeypatch.setattr(Path, "is_file", refuse)
+    one_error(run_error(capsys, dark, flat), "--flat", "cannot scan", "Permission denied")
+
+
+def test_empty_paths_are_usage_errors(tmp_path, capsys):
+    dark, flat = small_shoot(tmp_path)
+    for args in (
+        ["--dark", "", "--flat", str(flat)],
+        ["--dark", str(dark), "--flat", ""],
+        ["--dark", str(dark), "--flat", str(flat), "--out", ""],
+    ):
+        assert main(["calibrate", *args]) == 2, args
+        one_error(capsys.readouterr().err, "empty path")
+    assert list(tmp_path.glob("*.json")) == []
+
+
 def test_error_missing_iso(tmp_path, capsys, make_dng):
     dark, flat = small_shoot(tmp_path)
     make_dng(
@@ -348,6 +373,48 @@ def test_error_missing_iso(tmp_path, capsys, make_dng):
         folder=flat,
     )
     one_error(run_error(capsys, dark, flat), "noiso.dng", "no ISO")
+
+
+@pytest.mark.parametrize("content", [b"", b"junk" * 10])
+def test_error_junk_frame_is_not_a_raw_file(tmp_path, capsys, content):
+    dark, flat = small_shoot(tmp_path)
+    (dark / "junk.dng").write_bytes(content)
+    one_error(run_error(capsys, dark, flat), "junk.dng: cannot decode RAW data")
+
+
+def _odd_frame(folder: Path, name: str, **kw) -> None:
+    from rawdenoise.rawio import write_dng
+
+    opts = dict(black_level=512, white_level=16383, make="rawdenoise", model="Synthetic", iso=400)
+    write_dng(folder / name, np.full((128, 128), 600, np.uint16), **{**opts, **kw})
+
+
+def test_error_frame_level_and_pattern_errors_name_the_file(tmp_path, capsys):
+    dark, flat = small_shoot(tmp_path)
+    _odd_frame(dark, "rggg.dng", extra_tags=[(33422, "B", 4, (0, 1, 1, 1))])
+    one_error(run_error(capsys, dark, flat), "rggg.dng: ", "colour pattern")
+    (dark / "rggg.dng").unlink()
+    _odd_frame(dark, "white.dng", white_level=500)
+    one_error(run_error(capsys, dark, flat), "white.dng: white level", "not above black")
+
+
+def test_error_noise_free_darks(tmp_path, capsys):
+    dark, flat = small_shoot(tmp_path)
+    for f in dark.glob("*.dng"):
+        f.unlink()
+    for iso in (400, 1600):
+        for i in range(2):
+            _odd_frame(dark, f"const{iso}_{i}.dng", iso=iso)
+    out = tmp_path / "out.json"
+    err = run_error(capsys, dark, flat, "--out", str(out))
+    one_error(err, "dark frames at ISO 400", "const400_0.dng", "no read noise")
+    assert "Warning" not in err
+    assert not out.exists()
+
+
+def test_constant_sample_ppcc_is_quiet():
+    with np.errstate(all="raise"):
+        assert stats.Ppcc(np.zeros(100)).correlation(0.1) == 0.0
 
 
 def test_existing_profile_needs_overwrite(tmp_path, capsys):

@@ -159,3 +159,70 @@ def test_info_refuses_a_bad_option_value(led_pretrain, capsys):
     assert main(["models", "info", str(led_pretrain), "-O", "channels=abc"]) == ExitCode.USAGE
     line = _error_line(capsys.readouterr().err)
     assert "invalid option for architecture 'unet': channels=abc (" in line
+
+
+def _bad_metadata_file(path: Path, **changes) -> Path:
+    from safetensors.torch import save_file
+
+    from rawdenoise.networks.tiny import TinyNet
+    from rawdenoise.specs import ModelInfo
+
+    meta = ModelInfo("tiny", {"channels": 8}).to_dict()
+    meta.update(changes)
+    save_file(TinyNet().state_dict(), str(path), metadata={"rawdenoise": json.dumps(meta)})
+    return path
+
+
+def test_one_file_with_bad_metadata_does_not_break_the_list(rawdenoise_home, tmp_path, capsys):
+    good = _bad_metadata_file(tmp_path / "good.safetensors")
+    assert main(["models", "import", str(good), "-n", "good"]) == 0
+    folder = rawdenoise_home / "data" / "models"
+    _bad_metadata_file(folder / "short.safetensors", ratio_range=[100])
+    _bad_metadata_file(folder / "nan.safetensors", target_exposure=float("nan"))
+    capsys.readouterr()
+    assert main(["models", "list", "--json"]) == 0
+    rows = {m["name"]: m for m in json.loads(capsys.readouterr().out)["models"]}
+    assert rows["good"]["architecture"] == "tiny"
+    assert "ratio_range" in rows["short"]["error"] and "target_exposure" in rows["nan"]["error"]
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "good" in out and out.count("unreadable") == 2
+    assert main(["models", "info", "short"]) == ExitCode.BAD_INPUT
+    line = _error_line(capsys.readouterr().err)
+    assert "short.safetensors" in line and "ratio_range" in line
+    # such a file is refused on import, too
+    bad = _bad_metadata_file(tmp_path / "bad.safetensors", architecture=5)
+    assert main(["models", "import", str(bad), "-n", "bad"]) == ExitCode.BAD_INPUT
+    assert "architecture" in _error_line(capsys.readouterr().err)
+    assert not model_path("bad").exists()
+
+
+@pytest.mark.parametrize("options", [{"channels": -16}, {"channels": "x"}, {"foo": 1}])
+def test_bad_options_in_a_file_are_exit_3_naming_the_file(tmp_path, options, capsys):
+    path = _bad_metadata_file(tmp_path / "opts.safetensors", options=options)
+    assert main(["models", "import", str(path), "-n", "m"]) == ExitCode.BAD_INPUT
+    assert "opts.safetensors stores architecture options" in _error_line(capsys.readouterr().err)
+
+
+def test_folder_and_dangling_link_in_the_models_folder(rawdenoise_home, capsys):
+    folder = rawdenoise_home / "data" / "models"
+    folder.mkdir(parents=True)
+    (folder / "dir.safetensors").mkdir()
+    (folder / "dangling.safetensors").symlink_to(folder / "gone.safetensors")
+    assert main(["models", "info", "dir"]) == ExitCode.BAD_INPUT
+    assert "'dir' is unreadable" in _error_line(capsys.readouterr().err)
+    assert main(["models", "info", "dangling"]) == ExitCode.BAD_INPUT
+    assert "dangling symbolic link" in _error_line(capsys.readouterr().err)
+    assert main(["models", "remove", "dir"]) == ExitCode.BAD_INPUT
+    assert "is a folder" in _error_line(capsys.readouterr().err)
+    assert (folder / "dir.safetensors").is_dir()
+    assert main(["models", "remove", "dangling"]) == 0
+    assert not (folder / "dangling.safetensors").is_symlink()
+    (folder / "broken.safetensors").write_bytes(b"nonsense")
+    assert main(["models", "remove", "broken"]) == 0
+    assert not (folder / "broken.safetensors").exists()
+
+
+def test_empty_model_reference_is_a_usage_error(capsys):
+    assert main(["models", "info", ""]) == ExitCode.USAGE
+    assert "model name or path is empty" in _error_line(capsys.readouterr().err)

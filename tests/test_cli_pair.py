@@ -182,3 +182,72 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys) -> None:
         assert "rawdenoise: error: " in capsys.readouterr().err
     assert main(["pair", str(tmp_path / "nope")]) == 3
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_pair_list_never_overwrites_an_input_frame(make_dng, tmp_path: Path, capsys) -> None:
+    shoot(make_dng, tmp_path, SESSION[:3], ["IMG_0001.dng", "IMG_0002.dng", "IMG_0003.dng"])
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    (tmp_path / "link.txt").symlink_to("IMG_0001.dng")
+    for out in ("IMG_0001.dng", "link.txt", "new.NEF"):
+        args = ["pair", str(tmp_path), "--no-verify", "-o", str(tmp_path / out), "--overwrite"]
+        assert main(args) == 2, out
+        out_, err = capsys.readouterr()
+        assert out_ == "" and err.startswith("rawdenoise: error: --out "), err
+        assert "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("*.dng")} == before
+    assert not (tmp_path / "new.NEF").exists()
+
+
+def test_frames_whose_names_break_the_list_are_skipped(make_dng, tmp_path: Path, capsys) -> None:
+    shoot(make_dng, tmp_path, SESSION[:3], ["IMG_0001.dng", "IMG\n0002.dng", "IMG_0003.dng"])
+    assert main(["pair", str(tmp_path), "--no-verify"]) == 0
+    err = capsys.readouterr().err
+    assert "rawdenoise: warning: skipped IMG\\n0002.dng: file name contains a control" in err
+    assert (tmp_path / "pairs.txt").read_text().splitlines() == [
+        "IMG_0003.dng IMG_0001.dng ISO3200 ISO100 x10"
+    ]
+    assert main(["pair", "--check", str(tmp_path / "pairs.txt"), "--no-verify"]) == 0
+
+
+def test_empty_paths_are_usage_errors(tmp_path: Path, capsys) -> None:
+    (tmp_path / "p.txt").write_text("a b\n")
+    for args in (
+        ["pair", ""],
+        ["pair", str(tmp_path), "-o", ""],
+        ["pair", "--check", ""],
+        ["pair", "--check", str(tmp_path / "p.txt"), "--root", ""],
+    ):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("rawdenoise: error: ") and "empty path" in err, err
+    assert main(["pair", "--check", str(tmp_path)]) == 2  # still: a folder is not a list
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_a_link_to_a_frame_already_found_is_read_once(make_dng, tmp_path: Path, capsys) -> None:
+    shoot(make_dng, tmp_path, SESSION[:3], ["IMG_0001.dng", "IMG_0002.dng", "IMG_0003.dng"])
+    (tmp_path / "IMG_0000.dng").symlink_to("IMG_0002.dng")
+    (tmp_path / "IMG_0004.dng").write_bytes((tmp_path / "IMG_0003.dng").read_bytes())  # a copy
+    assert main(["pair", str(tmp_path), "--no-verify"]) == 0
+    err = _flat(capsys.readouterr().err)
+    assert "IMG_0000.dng is the same file as IMG_0002.dng (a link): read once" in err
+    assert "4 RAW files" in err
+    lines = (tmp_path / "pairs.txt").read_text().splitlines()
+    assert [ln.split(" ")[0] for ln in lines] == ["IMG_0002.dng", "IMG_0003.dng", "IMG_0004.dng"]
+
+
+def test_camera_matching_several_is_a_usage_error(make_dng, tmp_path: Path, capsys) -> None:
+    other = [replace(s, camera=("Other", "Cam")) for s in SESSION[:3]]
+    shoot(make_dng, tmp_path, [*SESSION[:3], *other])
+    assert main(["pair", str(tmp_path), "--no-verify", "--camera", "cam"]) == 2
+    err = _flat(capsys.readouterr().err)
+    assert "--camera 'cam' matches several cameras: Test Cam, Other Cam" in err
+    assert not (tmp_path / "pairs.txt").exists()
+
+
+def test_folder_only_options_are_refused_with_check(tmp_path: Path, capsys) -> None:
+    (tmp_path / "p.txt").write_text("a b\n")
+    for extra in (["--max-gap", "-5"], ["--max-gap", "60"], ["--group-by", "time"]):
+        assert main(["pair", "--check", str(tmp_path / "p.txt"), *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert f"rawdenoise: error: {extra[0]} cannot be used with --check" in err

@@ -112,6 +112,13 @@ def test_write_is_relative_quoted_atomic_and_round_trips(tmp_path: Path) -> None
     assert sorted(p.name for p in out.parent.iterdir()) == ["pairs.txt"]  # no temp files left
 
 
+def test_writer_refuses_names_it_cannot_read_back(tmp_path: Path) -> None:
+    for name in ("a\nb.dng", "a\rb.dng", "a\x1bb.dng", "a\u2028b.dng", "a '\"b.dng"):
+        with pytest.raises(InputError, match="cannot write the file name"):
+            write_pair_list(tmp_path / "p.txt", [(tmp_path / name, tmp_path / "c.dng")])
+        assert not (tmp_path / "p.txt").exists()
+
+
 # --------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from rawdenoise.weights import (
     model_path,
     read_header,
     read_model_info,
+    resolve_model,
     save_model,
 )
 
@@ -311,3 +312,121 @@ def test_default_names_the_bundled_model():
         with pytest.raises(PluginError, match="'default' model") as info:
             load_model("default")
         assert "rawdenoise models import" in info.value.hint
+
+
+# -- metadata and options stored in a file are checked ---------------------------------------
+
+
+def tiny_file(path: Path, **changes) -> Path:
+    """A TinyNet (channels 8) model file whose stored metadata has ``changes`` applied."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    meta = ModelInfo("tiny", {"channels": 8}, target_exposure=0.64).to_dict()
+    meta.update(changes)
+    state = TinyNet(channels=8).state_dict()
+    save_file(state, str(path), metadata={"rawdenoise": json.dumps(meta)})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"ratio_range": [100]}, "ratio_range"),
+        ({"ratio_range": [1, 2, 3]}, "ratio_range"),
+        ({"ratio_range": [float("nan"), 300]}, "ratio_range"),
+        ({"ratio_range": [100, float("inf")]}, "ratio_range"),
+        ({"ratio_range": [300, 100]}, "ratio_range"),
+        ({"ratio_range": [0, 100]}, "ratio_range"),
+        ({"ratio_range": "ab"}, "ratio_range"),
+        ({"ratio_range": 100}, "ratio_range"),
+        ({"ratio_range": [True, 2]}, "ratio_range"),
+        ({"architecture": 5}, "architecture"),
+        ({"architecture": ""}, "architecture"),
+        ({"camera": 5}, "camera"),
+        ({"name": ["x"]}, "name"),
+        ({"target_exposure": "abc"}, "target_exposure"),
+        ({"target_exposure": float("nan")}, "target_exposure"),
+        ({"target_exposure": float("inf")}, "target_exposure"),
+        ({"target_exposure": -1}, "target_exposure"),
+        ({"target_exposure": 0}, "target_exposure"),
+        ({"options": "x"}, "options"),
+        ({"options": [["channels", 8]]}, "options"),
+        ({"extra": 3}, "extra"),
+        ({"branches": "5"}, "branches"),
+        ({"schema_version": float("inf")}, "metadata"),
+        ({"ratio_range": [10**400, 10**401]}, "ratio_range"),
+        ({"kind": ["plain"]}, "kind"),
+    ],
+)
+def test_invalid_stored_metadata_is_a_model_file_error_naming_file_and_field(
+    tmp_path, changes, field
+):
+    path = tiny_file(tmp_path / "bad.safetensors", **changes)
+    for read in (read_model_info, load_model):
+        with pytest.raises(ModelFileError) as info:
+            read(path)
+        assert "bad.safetensors" in str(info.value) and field in str(info.value)
+        assert "\n" not in str(info.value)
+
+
+def test_valid_metadata_values_are_kept():
+    info = ModelInfo("tiny", {"channels": 8}, ratio_range=[100, 300], target_exposure=2)
+    assert info.ratio_range == (100.0, 300.0) and info.target_exposure == 2
+    assert ModelInfo("tiny", ratio_range=(5, 5)).ratio_range == (5.0, 5.0)
+    assert ModelInfo.from_dict(info.to_dict()) == info
+    assert ModelInfo("tiny", target_exposure=None).target_exposure is None
+
+
+@pytest.mark.parametrize(
+    ("options", "text"),
+    [
+        ({"channels": -16}, "channels=-16"),
+        ({"channels": "x"}, "channels=x"),
+        ({"channels": 8, "foo": 1}, "does not accept 'foo'"),
+    ],
+)
+def test_bad_options_stored_in_a_file_are_a_model_file_error(tmp_path, options, text):
+    path = tiny_file(tmp_path / "opts.safetensors", options=options)
+    with pytest.raises(ModelFileError, match=r"opts\.safetensors stores architecture options") as e:
+        load_model(path)
+    assert text in str(e.value)
+
+
+def test_user_options_are_still_blamed_on_the_user(tmp_path):
+    good = tiny_file(tmp_path / "good.safetensors")
+    with pytest.raises(UsageError, match="channels=-4"):
+        load_model(good, options={"channels": -4})
+    with pytest.raises(PluginError, match="does not accept 'foo'"):
+        load_model(good, options={"foo": 1})
+    bad = tiny_file(tmp_path / "bad.safetensors", options={"channels": -16})
+    with pytest.raises(UsageError, match="channels=abc"):  # the user's value is the first fault
+        load_model(bad, options={"channels": "abc"})
+    # the user's option replaces the file's bad one: the weights fit channels=8
+    assert dict(load_model(bad, options={"channels": 8}).info.options)["channels"] == 8
+    unknown = tiny_file(tmp_path / "unknown.safetensors", options={"channels": 8, "foo": 1})
+    with pytest.raises(ModelFileError, match=r"unknown\.safetensors stores"):
+        load_model(unknown, options={"channels": 8})
+
+
+# -- names: empty, folders and dangling links ------------------------------------------------
+
+
+@pytest.mark.parametrize("ref", ["", "  "])
+def test_empty_model_reference_is_a_usage_error(ref):
+    with pytest.raises(UsageError, match="model name or path is empty"):
+        resolve_model(ref)
+
+
+def test_unreadable_entries_are_named_not_unknown(rawdenoise_home):
+    folder = rawdenoise_home / "data" / "models"
+    folder.mkdir(parents=True)
+    (folder / "dir.safetensors").mkdir()
+    (folder / "dangling.safetensors").symlink_to(folder / "nowhere.safetensors")
+    with pytest.raises(ModelFileError, match=r"model 'dir' is unreadable: .* is a folder"):
+        resolve_model("dir")
+    with pytest.raises(ModelFileError, match=r"'dangling' is unreadable: .* dangling symbolic"):
+        load_model("dangling")
+    with pytest.raises(PluginError, match="unknown model 'dirr'") as info:
+        resolve_model("dirr")
+    assert "dir" in info.value.hint

@@ -156,7 +156,16 @@ def calibrate_iso(
     span = loader.span
     white_dn = span.astype(np.float64)
     low = -loader.black.astype(np.float64)  # raw value 0
-    dark = stats.dark_frame_stats(darks, rng=rng)
+    try:
+        dark = stats.dark_frame_stats(darks, rng=rng)
+    except stats.NoiseFreeError:
+        names = ", ".join(f.path.name for f in group.darks[:3])
+        more = ", ..." if len(group.darks) > 3 else ""
+        raise InputError(
+            f"the dark frames at ISO {iso:g} ({names}{more}) have no read noise (every pixel "
+            "at the same value): noise-free frames cannot be calibrated",
+            hint="use the camera's original RAW dark frames, not synthetic or edited files",
+        ) from None
     if np.any(dark.color_bias > np.maximum(0.01 * span, 20)):
         level = float(dark.color_bias.max())
         raise InputError(

@@ -6,14 +6,17 @@ calibration shoot never has to fit in memory at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from rawdenoise.errors import InputError
+
+T = TypeVar("T")
 
 #: Fewest frames of each kind per ISO: a pair for the temporal statistics.
 MIN_FRAMES = 2
@@ -44,7 +47,15 @@ def find_raw_files(folder: Path, kind: str) -> list[Path]:
         raise InputError(f"{option} {folder}: no such folder")
     if not folder.is_dir():
         raise InputError(f"{option} {folder}: not a folder", hint=f"give a folder of {kind} frames")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and is_raw_path(p))
+    try:
+        files = sorted(p for p in folder.rglob("*") if is_raw_path(p) and p.is_file())
+    except OSError as exc:  # an unreadable sub-folder (e.g. under /proc), a vanished file
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise InputError(
+            f"{option} {folder}: cannot scan the folder for RAW files: "
+            f"{exc.strerror or exc}{where}",
+            hint=f"give a folder that holds only your {kind} frames",
+        ) from exc
     if not files:
         raise InputError(
             f"{option} {folder}: no RAW files found",
@@ -60,6 +71,7 @@ def read_infos(paths: Iterable[Path], kind: str) -> list[FrameInfo]:
     for path in paths:
         info = read_exif(path)
         if info.iso is None:
+            _check_decodable(path)  # a junk or empty file: say so, not "no ISO"
             raise InputError(
                 f"{path.name}: EXIF has no ISO, which calibration groups frames by",
                 hint="calibrate with the camera's original RAW files",
@@ -68,6 +80,28 @@ def read_infos(paths: Iterable[Path], kind: str) -> list[FrameInfo]:
             FrameInfo(path, kind, float(info.iso), info.exposure_time, info.make, info.model)
         )
     return out
+
+
+def _check_decodable(path: Path) -> None:
+    """Raise the decoder's error (naming the file) when ``path`` is not a readable RAW file."""
+    from rawdenoise.rawio import read_raw
+
+    _named(path, read_raw)
+
+
+def _named(path: Path, read: Callable[[Path], T]) -> T:
+    """``read(path)``, with any input error's message starting with the file's name."""
+    try:
+        return read(path)
+    except InputError as exc:
+        message = getattr(exc, "message", str(exc))
+        if path.name in message:
+            raise
+        try:
+            named = type(exc)(f"{path.name}: {message}", hint=exc.hint)
+        except TypeError:  # a subclass with another signature
+            named = InputError(f"{path.name}: {message}", hint=exc.hint)
+        raise named from exc
 
 
 def check_one_camera(frames: Iterable[FrameInfo]) -> str:
@@ -141,7 +175,7 @@ class FrameLoader:
         """Packed float32 (4, H, W) in DN above the per-channel black level."""
         from rawdenoise.rawio import read_raw
 
-        frame = read_raw(path)
+        frame = _named(path, read_raw)  # e.g. an odd colour pattern, white <= black level
         if self.shape is None:
             self.shape, self.cfa, self.first = frame.shape, frame.cfa, path
             self.black, self.white = frame.black_level.copy(), frame.white_level.copy()

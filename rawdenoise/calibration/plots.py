@@ -96,7 +96,8 @@ def _noise_fits(result: CalibrationResult, title: str):
     for ax, (key, label, values) in zip(axes.ravel(), series, strict=False):
         fit = result.fits[key]
         ys = fit.slope * xs + fit.intercept
-        ax.plot(lk, np.log(values), "o", color="tab:blue")
+        logs = np.log(np.maximum(values, 1e-6))  # as the fit's residuals: no log(0)
+        ax.plot(lk, logs, "o", color="tab:blue")
         ax.plot(
             xs,
             ys,
@@ -108,7 +109,7 @@ def _noise_fits(result: CalibrationResult, title: str):
         ax.fill_between(
             xs, ys - fit.residual_sigma, ys + fit.residual_sigma, color="tab:orange", alpha=0.2
         )
-        for r, x, y in zip(result.isos, lk, np.log(values), strict=True):
+        for r, x, y in zip(result.isos, lk, logs, strict=True):
             ax.annotate(f"{r.iso:g}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel("log K")
         ax.set_ylabel(f"log {label}")

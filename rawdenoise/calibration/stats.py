@@ -237,7 +237,10 @@ class Ppcc:
     def correlation(self, lam: float) -> float:
         q = self.quantiles(lam)
         qc = q - q.mean()
-        return float((qc * self._xc).sum() / (np.sqrt((qc**2).sum()) * self._xn))
+        denominator = float(np.sqrt((qc**2).sum()) * self._xn)
+        if not denominator > 0:  # a constant sample correlates with nothing
+            return 0.0
+        return float((qc * self._xc).sum() / denominator)
 
     def curve(self, lambdas: Sequence[float]) -> np.ndarray:
         return np.array([self.correlation(float(lam)) for lam in lambdas])
@@ -314,6 +317,14 @@ def _row_removed(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return packed_rows, rows, within / per_row
 
 
+#: Pixel variance (DN^2, after row removal) below which dark frames count as noise-free.
+NOISE_FREE_VAR = 1e-6
+
+
+class NoiseFreeError(ValueError):
+    """Dark frames without pixel noise (every pixel at its row's value): nothing to measure."""
+
+
 def dark_frame_stats(
     frames: Sequence[np.ndarray],
     *,
@@ -337,6 +348,8 @@ def dark_frame_stats(
             flat = flat[rng.choice(flat.size, per_frame, replace=False)]
         residuals.append(flat)
     sample = np.concatenate(residuals)
+    if not float(sample.var()) > NOISE_FREE_VAR:
+        raise NoiseFreeError("the dark frames have no pixel noise")
     ppcc = Ppcc(sample)
     grid = ppcc_grid if ppcc_grid is not None else np.linspace(*LAMBDA_RANGE, 41)
     curve = ppcc.curve(grid)

@@ -59,7 +59,8 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only print results and errors."),
 ) -> None:
-    state.debug = debug or bool(os.environ.get("RAWDENOISE_DEBUG"))
+    flag = os.environ.get("RAWDENOISE_DEBUG", "").strip().lower()
+    state.debug = debug or flag not in ("", "0", "false", "no", "off")
     state.quiet = quiet
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,8 @@ def err_console() -> Console:
     if _stderr is None:
         from rich.console import Console
 
-        _stderr = Console(stderr=True, highlight=False)
+        # no markup: file names such as "x[/b].dng" are text, not rich styles
+        _stderr = Console(stderr=True, highlight=False, markup=False)
     return _stderr
 
 
@@ -35,7 +37,7 @@ def out_console() -> Console:
     """Rich console on stdout for human-readable results."""
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, markup=False)
 
 
 def info(message: str) -> None:
@@ -49,7 +51,19 @@ def warn(message: str) -> None:
     err_console().print(f"rawdenoise: warning: {message}", markup=False, soft_wrap=True)
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None``: JSON has no such numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def emit_json(payload: Any) -> None:
-    """Machine-readable result on stdout."""
-    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    """Machine-readable result on stdout (strict JSON: a NaN or infinity is written null)."""
+    text = json.dumps(_finite(payload), indent=2, sort_keys=False, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -36,6 +37,11 @@ def exit_code_for(exc: BaseException) -> int:
         return int(ExitCode.RESOURCE)
     if isinstance(exc, BrokenPipeError):
         return int(ExitCode.OK)
+    if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG and not state.debug:
+        # Path.exists()/is_file() raise it for over-long names wherever a path is looked at
+        name = exc.filename if exc.filename is not None else "a path"
+        print_error(f"file name too long: {name}", "use a shorter path")
+        return int(ExitCode.BAD_INPUT)
     if state.debug:
         raise exc
     print_error(

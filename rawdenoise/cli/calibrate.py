@@ -8,6 +8,7 @@ import typer
 
 from rawdenoise.cli._console import emit_json, err_console, out_console, state, warn
 from rawdenoise.cli._errors import handle_errors
+from rawdenoise.cli._paths import path_parser
 
 
 @handle_errors
@@ -15,12 +16,16 @@ def calibrate(
     dark: Path = typer.Option(
         ...,
         "--dark",
+        parser=path_parser(),
+        metavar="<path>",
         help="Folder of dark frames (lens cap on): at least 2 per ISO (sub-folders are searched).",
         show_default=False,
     ),
     flat: Path = typer.Option(
         ...,
         "--flat",
+        parser=path_parser(),
+        metavar="<path>",
         help="Folder of flat frames (evenly lit, unclipped): pairs at the same exposure, one or "
         "more brightness levels, per ISO.",
         show_default=False,
@@ -28,6 +33,8 @@ def calibrate(
     out: Path | None = typer.Option(
         None,
         "--out",
+        parser=path_parser(),
+        metavar="<path>",
         help="Profile JSON to write (a folder: NAME.json inside it). Default: the profiles "
         "folder, where rawdenoise finds it by the camera's EXIF make and model.",
         show_default=False,

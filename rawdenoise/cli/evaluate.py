@@ -41,15 +41,14 @@ def evaluate(
     window 11, sigma 1.5) on values x255; means per image.
     """
     from rawdenoise import inference
-    from rawdenoise.errors import UsageError
     from rawdenoise.pairing import load_pairs
     from rawdenoise.training.device import cpu_threads
     from rawdenoise.training.evaluate import evaluate_pairs, summarize
     from rawdenoise.weights import load_model
 
-    if threads is not None and threads < 1:  # the settings first: one error, nothing loaded
-        raise UsageError(f"--threads must be at least 1, got {threads}")
+    inference.check_threads(threads)  # the settings first: one error, nothing loaded
     inference.choose_device(device)
+    inference.check_tiling(tile, None, 1)  # its sign now; the network's stride once loaded
     pair_list = load_pairs(pairs, root)
     loaded = load_model(model)
     inference.check_tiling(tile, None, loaded.multiple_of)

@@ -81,7 +81,7 @@ def finetune(
     if config is not None:
         file_values = read_toml(config, CONFIG_KEYS)
         check_config(file_values, config)  # types and ranges, naming the key and the file
-    model = model or file_values.get("model")
+    model = model if model is not None else file_values.get("model")
     name = name or file_values.get("name")
     if root is None and file_values.get("root"):
         root = Path(file_values["root"]).expanduser()

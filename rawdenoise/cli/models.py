@@ -258,16 +258,34 @@ def remove(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Delete a named model from the models folder."""
-    from rawdenoise.errors import UsageError
-    from rawdenoise.weights import DEFAULT_NAME, check_model_name, model_path, unknown_model_error
+    from rawdenoise.errors import InputError, UsageError
+    from rawdenoise.weights import (
+        DEFAULT_NAME,
+        check_model_name,
+        entry_problem,
+        model_path,
+        unknown_model_error,
+    )
 
     check_model_name(name)
     if name == DEFAULT_NAME:
         raise UsageError("the bundled 'default' model cannot be removed")
     path = model_path(name)
-    if not path.is_file():
+    # a file (readable or not) or a symbolic link (even a dangling one) goes; a folder stays
+    if path.is_dir() and not path.is_symlink():
+        raise InputError(
+            f"cannot remove {name!r}: {entry_problem(path)}",
+            hint="rawdenoise removes model files only; move or delete the folder yourself",
+        )
+    if not (path.is_file() or path.is_symlink()):
+        problem = entry_problem(path)
+        if problem is not None:
+            raise InputError(f"cannot remove {name!r}: {problem}")
         raise unknown_model_error(name)
-    path.unlink()
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot remove {path}: {exc.strerror or exc}") from exc
     if json_out:
         emit_json({"removed": name, "path": str(path)})
         return

@@ -11,6 +11,7 @@ import typer
 
 from rawdenoise.cli._console import emit_json, err_console, state, warn
 from rawdenoise.cli._errors import handle_errors
+from rawdenoise.cli._paths import path_parser
 
 if TYPE_CHECKING:
     from rawdenoise.pairing import Pair, PairListCheck, PairSearch, RatioCoverage
@@ -26,11 +27,20 @@ class GroupBy(str, Enum):
 
 @handle_errors
 def pair(
+    ctx: typer.Context,
     folder: Path | None = typer.Argument(
-        None, help="Folder of captures (RAW files of any extension case).", show_default=False
+        None,
+        help="Folder of captures (RAW files of any extension case).",
+        show_default=False,
+        parser=path_parser(),
     ),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Pair list to write (default: FOLDER/pairs.txt).", dir_okay=False
+        None,
+        "--out",
+        "-o",
+        help="Pair list to write (default: FOLDER/pairs.txt).",
+        parser=path_parser(dir_okay=False),
+        metavar="<file>",
     ),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Also read sub-folders."),
     group_by: GroupBy = typer.Option(
@@ -54,13 +64,18 @@ def pair(
         None, "--camera", help="Keep only this camera's pairs (make/model, as in the report)."
     ),
     check: Path | None = typer.Option(
-        None, "--check", help="Validate an existing pair list instead.", dir_okay=False
+        None,
+        "--check",
+        help="Validate an existing pair list instead.",
+        parser=path_parser(dir_okay=False),
+        metavar="<file>",
     ),
     root: Path | None = typer.Option(
         None,
         "--root",
         help="With --check: folder the list's paths are relative to.",
-        file_okay=False,
+        parser=path_parser(file_okay=False),
+        metavar="<dir>",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing pair list."),
@@ -73,7 +88,12 @@ def pair(
     list's folder. A coverage report says which ratios have a low-ISO (<= 500) and a high-ISO
     (>= 3200) pair, as LED asks, and what to shoot to complete the set.
     """
+    from typer._click.core import ParameterSource
+
     from rawdenoise.errors import UsageError
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
 
     if check is not None:
         if folder is not None:
@@ -83,7 +103,8 @@ def pair(
             for name, value in (
                 ("--out", out),
                 ("--recursive", recursive or None),
-                ("--group-by", None if group_by is GroupBy.time else group_by),
+                ("--group-by", group_by if given("group_by") else None),
+                ("--max-gap", max_gap if given("max_gap") else None),
                 ("--camera", camera),
                 ("--overwrite", overwrite or None),
             )
@@ -138,8 +159,10 @@ def _pair_folder(
             f"--max-gap must be a finite number of seconds >= 0, got {max_gap:g}",
             hint="e.g. --max-gap 120; --group-by folder ignores capture times",
         )
-    list_raw_files(folder)  # a missing folder or a file fails here, before any work
+    # a missing folder or a file fails here, before any work
+    found = list_raw_files(folder, recursive=recursive)
     target = out if out is not None else folder / "pairs.txt"
+    _refuse_input_as_output(target, found)
     if target.exists() and not overwrite:
         raise InputError(f"{target} exists", hint="pass --overwrite to replace it")
 
@@ -158,6 +181,11 @@ def _pair_folder(
     problem: InputError | None = None
     if camera is not None:
         chosen = _match_camera(camera, list(cameras))
+        if isinstance(chosen, list):
+            raise UsageError(
+                f"--camera {camera!r} matches several cameras: {', '.join(chosen)}",
+                hint="give a more specific value, e.g. --camera '" + chosen[0] + "'",
+            )
         if chosen is None:
             problem = InputError(
                 f"no pairs from a camera matching {camera!r}",
@@ -198,12 +226,40 @@ def _pair_folder(
         typer.echo(str(written))
 
 
-def _match_camera(wanted: str, cameras: list[str]) -> str | None:
+def _refuse_input_as_output(target: Path, frames: list[Path]) -> None:
+    """Never write the pair list over a RAW file, least of all one of the frames read."""
+    from rawdenoise.errors import UsageError
+    from rawdenoise.rawio import is_raw_path
+
+    resolved = _resolved(target)
+    if resolved in {_resolved(f) for f in frames}:
+        raise UsageError(
+            f"--out {target} is one of the RAW frames being paired; refusing to overwrite it",
+            hint="write the list to a text file, e.g. --out pairs.txt",
+        )
+    if is_raw_path(target) or is_raw_path(resolved):
+        raise UsageError(
+            f"--out {target} has a RAW file extension; a pair list is a text file",
+            hint="write the list to a text file, e.g. --out pairs.txt",
+        )
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop, an unreadable parent
+        return path.absolute()
+
+
+def _match_camera(wanted: str, cameras: list[str]) -> str | list[str] | None:
+    """The camera ``wanted`` names; every match when it names several; None for none."""
     exact = [c for c in cameras if c.lower() == wanted.lower()]
     if exact:
         return exact[0]
     partial = [c for c in cameras if wanted.lower() in c.lower()]
-    return partial[0] if len(partial) == 1 else None
+    if len(partial) > 1:
+        return partial
+    return partial[0] if partial else None
 
 
 def _nothing_usable(result: PairSearch, recursive: bool) -> Exception:
@@ -278,10 +334,12 @@ def _check(path: Path, root: Path | None, *, verify: bool, json_out: bool) -> No
 
 
 def _rel(path: Path, base: Path) -> str:
+    from rawdenoise.pairing.listfile import shown_name
+
     try:
-        return path.relative_to(base).as_posix()
+        return shown_name(path.relative_to(base).as_posix())
     except ValueError:
-        return str(path)
+        return shown_name(str(path))
 
 
 def _pairs_table(pairs: list[Pair], base: Path, *, by: str):

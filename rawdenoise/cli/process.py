@@ -102,6 +102,9 @@ def process(
         raise UsageError(f"--bit-depth must be 8 or 16, got {bit_depth}")
     if fmt == "dng" and bit_depth != 16:
         raise UsageError("--bit-depth applies to png and tiff; a DNG keeps the RAW's 16-bit data")
+    from rawdenoise.inference import check_threads
+
+    check_threads(threads)
     if tile is not None and tile < 0:
         raise UsageError(f"--tile must be 0 or positive, got {tile}")
     if overlap is not None and overlap < 0:
@@ -119,7 +122,7 @@ def process(
     if shard_spec:
         info(f"shard {shard_spec[0]}/{shard_spec[1]}: {len(jobs)} file(s)")
 
-    model_ref = model or "default"
+    model_ref = model if model is not None else "default"
     model_target = None
     if ratio is not None and ratio.strip().lower() == "auto":
         model_target = _model_target_exposure(model_ref)
@@ -421,7 +424,7 @@ class _progress:
         )
 
         self.bar = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # a file name, not markup
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),

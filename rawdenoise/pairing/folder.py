@@ -19,6 +19,7 @@ from rawdenoise.pairing.grouping import (
     natural_key,
     pair_scene,
 )
+from rawdenoise.pairing.listfile import shown_name, unwritable_name
 from rawdenoise.pairing.pair import Pair, _count
 
 
@@ -69,7 +70,15 @@ class PairSearch:
 
 
 def list_raw_files(folder: Path, *, recursive: bool = False) -> list[Path]:
-    """RAW files (any extension case) in ``folder``, natural order; hidden files ignored."""
+    """RAW files (any extension case) in ``folder``, natural order; hidden files ignored.
+
+    A file reached twice (a symbolic link to a file already listed) is listed once.
+    """
+    return _scan(folder, recursive=recursive)[0]
+
+
+def _scan(folder: Path, *, recursive: bool) -> tuple[list[Path], list[tuple[Path, Path]]]:
+    """The RAW files, and the ``(dropped, kept)`` paths that resolve to one file."""
     from rawdenoise.rawio import is_raw_path
 
     if not folder.exists():
@@ -79,15 +88,36 @@ def list_raw_files(folder: Path, *, recursive: bool = False) -> list[Path]:
             f"{folder}: is a file, expected a folder of captures",
             hint="to check an existing pair list, run 'rawdenoise pair --check LIST'",
         )
-    pattern = folder.rglob("*") if recursive else folder.iterdir()
-    found = [
-        p
-        for p in pattern
-        if is_raw_path(p)
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    ]
-    return sorted(found, key=lambda p: natural_key(p.relative_to(folder)))
+    try:
+        pattern = folder.rglob("*") if recursive else folder.iterdir()
+        found = [
+            p
+            for p in pattern
+            if is_raw_path(p)
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+            and p.is_file()
+        ]
+    except OSError as exc:  # an unreadable (sub-)folder, a file that vanished
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise InputError(
+            f"{folder}: cannot scan the folder for RAW files: {exc.strerror or exc}{where}",
+            hint="give a folder that holds only your captures",
+        ) from exc
+    found.sort(key=lambda p: natural_key(p.relative_to(folder)))
+    by_file: dict[Path, list[Path]] = {}
+    for p in found:
+        try:
+            key = p.resolve()
+        except (OSError, RuntimeError):
+            key = p.absolute()
+        by_file.setdefault(key, []).append(p)
+    keep: set[Path] = set()
+    duplicates: list[tuple[Path, Path]] = []
+    for paths in by_file.values():
+        kept = next((p for p in paths if not p.is_symlink()), paths[0])
+        keep.add(kept)
+        duplicates.extend((p, kept) for p in paths if p is not kept)
+    return [p for p in found if p in keep], duplicates
 
 
 def find_pairs(
@@ -109,12 +139,16 @@ def find_pairs(
     folder = Path(folder)
     if group_by not in GROUP_BY:
         raise UsageError(f"unknown grouping {group_by!r}; use one of {', '.join(GROUP_BY)}")
-    paths = list_raw_files(folder, recursive=recursive)
+    paths, duplicates = _scan(folder, recursive=recursive)
     frames: list[Frame] = []
     skipped: list[Skipped] = []
     for i, path in enumerate(paths):
         if progress is not None:
             progress(i, len(paths), path)
+        reason = unwritable_name(path.relative_to(folder).as_posix())
+        if reason is not None:
+            skipped.append(Skipped(path, f"file name {reason}: a pair list cannot hold it"))
+            continue
         try:
             frames.append(read_frame(path, thumbnail=verify))
         except InputError as exc:
@@ -122,6 +156,12 @@ def find_pairs(
         except OSError as exc:
             skipped.append(Skipped(path, f"cannot read ({exc.strerror or exc})"))
     groups, warnings = group_frames(frames, group_by=group_by, max_gap=max_gap, folder=folder)
+    for dropped, kept in duplicates:
+        warnings.insert(
+            0,
+            f"{shown_name(_rel(dropped, folder))} is the same file as "
+            f"{shown_name(_rel(kept, folder))} (a link): read once",
+        )
     scenes = [Scene(n, g) for n, g in enumerate(groups, start=1)]
     pairs: list[Pair] = []
     for scene in scenes:
@@ -137,3 +177,10 @@ def find_pairs(
             + ": scenes are formed per camera; a fine-tune adapts one camera",
         )
     return PairSearch(folder, pairs, scenes, skipped, warnings, len(paths))
+
+
+def _rel(path: Path, folder: Path) -> str:
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return str(path)

@@ -11,6 +11,7 @@ quoted or recognised because they name existing files). Validating the files it 
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,7 +180,39 @@ def read_pair_list(path: str | Path, root: str | Path | None = None) -> list[Pai
     return entries
 
 
+def unwritable_name(name: str) -> str | None:
+    """Why ``name`` cannot be written into a pair list (so read back), or None if it can.
+
+    A line break (or any control character) would split the line; a name that is not valid
+    Unicode (undecodable bytes) cannot be written as UTF-8; a name with spaces needs quoting,
+    which fails when it holds both quote kinds.
+    """
+    for c in name:
+        if unicodedata.category(c) in ("Cc", "Zl", "Zp"):
+            return f"contains a control character ({c!r})"
+        if "\ud800" <= c <= "\udfff":
+            return "is not valid UTF-8 (undecodable bytes)"
+    if (
+        (not name or any(c.isspace() for c in name) or name[0] in "#\"'")
+        and '"' in name
+        and "'" in name
+    ):
+        return "contains spaces and both quote kinds"
+    return None
+
+
+def shown_name(name: str) -> str:
+    """``name`` for a one-line message: control characters and bad bytes escaped."""
+    return ascii(name)[1:-1] if unwritable_name(name) else name
+
+
 def _quote(name: str) -> str:
+    reason = unwritable_name(name)
+    if reason is not None:
+        raise InputError(
+            f"cannot write the file name {name!a} into a pair list: it {reason}",
+            hint="rename the file",
+        )
     if not name or any(c.isspace() for c in name) or name[0] in "#\"'":
         if '"' not in name:
             return f'"{name}"'

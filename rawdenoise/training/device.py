@@ -45,10 +45,14 @@ def _mps_available() -> bool:
 def choose_device(name: str = "auto", *, local_rank: int = 0) -> torch.device:
     """``auto`` -> CUDA, else Apple MPS, else CPU; an explicit device must exist."""
     name = (name or "auto").strip().lower()
-    base, _, index = name.partition(":")
+    base, colon, index = name.partition(":")
     if base not in DEVICE_CHOICES:
         raise UsageError(
             f"unknown device {name!r}", hint=f"use one of {', '.join(DEVICE_CHOICES)} (or cuda:N)"
+        )
+    if colon and (base != "cuda" or not index.isdigit()):
+        raise UsageError(
+            f"invalid device {name!r}", hint="only cuda takes an index: cuda:0, cuda:1, ..."
         )
     if base == "auto":
         if torch.cuda.is_available():
@@ -154,8 +158,9 @@ def cpu_threads(threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
         return
-    if threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {threads}")
+    from rawdenoise.inference import check_threads
+
+    check_threads(threads)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
