@@ -220,7 +220,7 @@ def allow_list() -> set[str] | None:
     value = os.environ.get(LOAD_ENV)
     if value is None:
         return None
-    return {normalize_name(n) for n in value.split(",") if n.strip()}
+    return {normalize_name(n.strip()) for n in value.split(",") if n.strip()}
 
 
 def is_allowed(info: EntryPointInfo, allowed: set[str] | None) -> bool:

@@ -306,6 +306,8 @@ def test_allow_list(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(plugins.LOAD_ENV, "second, nothing-else")  # entry-point name
     names = {s.name for s in registry.list_architectures()}
     assert "two" in names and "one" not in names
+    monkeypatch.setenv(plugins.LOAD_ENV, "nothing-else, second ")  # spaces around names
+    assert "two" in {s.name for s in registry.list_architectures()}
 
 
 # --------------------------------------------------------------------------- example plugins
