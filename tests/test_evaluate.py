@@ -100,9 +100,24 @@ def test_evaluate_json(tmp_path_factory, capsys) -> None:
 def test_evaluate_table_and_errors(tmp_path_factory, capsys, tmp_path) -> None:
     data = training_set(tmp_path_factory)
     assert main(["evaluate", str(data.held), "--model", str(data.base), "--threads", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "scene3_x250.dng" in out and "mean" in out
+    out, err = capsys.readouterr()
+    assert "scene3_x250.dng" in out and "mean" in out and "warning" not in err
     assert main(["evaluate", str(data.held), "--model", "nosuch"]) == 4
     assert capsys.readouterr().err.startswith("rawdenoise: error: ")
     assert main(["evaluate", str(tmp_path / "none.txt"), "--model", str(data.base)]) == 3
     assert capsys.readouterr().err.startswith("rawdenoise: error: ")
+
+
+def test_evaluate_warns_about_pairs_whose_scores_mean_nothing(make_dng, tmp_path, capsys) -> None:
+    from fractions import Fraction
+
+    bright = make_dng("clean.dng", iso=100, exposure=Fraction(1, 10), seed=3)
+    mosaic = np.asarray(__import__("rawpy").imread(str(bright)).raw_image_visible)
+    same = make_dng("dark.dng", iso=100, exposure=Fraction(1, 100), mosaic=mosaic.copy())
+    black = make_dng("black.dng", iso=100, exposure=Fraction(1, 10), mosaic=mosaic * 0 + 64)
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(f"{same.name} {bright.name}\n{same.name} {black.name}\n")
+    assert main(["evaluate", str(pairs), "--model", "default", "--threads", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "EXIF" in err  # one frame's data is as bright as the other: the ratio 10 is wrong
+    assert "black.dng is uniform" in err and "PSNR is undefined" in err

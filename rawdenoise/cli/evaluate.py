@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rawdenoise.cli._console import emit_json, info, out_console
+from rawdenoise.cli._console import emit_json, info, out_console, warn
 from rawdenoise.cli._errors import handle_errors
 
 
@@ -68,6 +68,7 @@ def evaluate(
             device=device,
             tile=tile,
             on_pair=progress,
+            on_warning=warn,
         )
     means = summarize(scores)
     if json_out:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from rawdenoise.errors import UsageError
 from rawdenoise.pairing.frames import Frame, _make_pair
 from rawdenoise.pairing.pair import SAME_LEVEL, Pair
-from rawdenoise.pairing.similarity import _verification_warnings, _with_similarity, verify_pair
+from rawdenoise.pairing.similarity import _with_similarity, verification_warnings, verify_pair
 
 GroupBy = Literal["time", "sequence", "folder"]
 GROUP_BY: tuple[str, ...] = ("time", "sequence", "folder")
@@ -175,7 +175,7 @@ def pair_scene(scene: Scene, *, verify: bool = True) -> tuple[list[Pair], list[s
         if verify and f.thumb is not None and ref.thumb is not None:
             check = verify_pair(f.thumb, ref.thumb, pair.ratio)
             pair = _with_similarity(pair, check)
-            warnings.extend(_verification_warnings(pair, check, where))
+            warnings.extend(verification_warnings(pair, check, where))
         pairs.append(pair)
     if not pairs:
         warnings.append(f"{where}no frame darker than {ref.path.name}: nothing to pair")

@@ -86,7 +86,8 @@ def verify_pair(noisy: Thumb, clean: Thumb, ratio: float) -> Verification:
     return Verification(corr, measured)
 
 
-def _verification_warnings(pair: Pair, check: Verification, where: str) -> list[str]:
+def verification_warnings(pair: Pair, check: Verification, where: str) -> list[str]:
+    """What a content check says is wrong with ``pair`` (messages prefixed with ``where``)."""
     out = []
     names = f"{pair.noisy.name} and {pair.clean.name}"
     if check.correlation is not None and check.correlation < MIN_CORRELATION:

@@ -16,7 +16,7 @@ from rawdenoise.pairing.coverage import RatioCoverage, ratio_coverage
 from rawdenoise.pairing.frames import Frame, _make_pair, _short_reason, read_frame
 from rawdenoise.pairing.listfile import PairEntry, _combined_error, _parse, _relative
 from rawdenoise.pairing.pair import SAME_LEVEL, Pair, _count
-from rawdenoise.pairing.similarity import _verification_warnings, _with_similarity, verify_pair
+from rawdenoise.pairing.similarity import _with_similarity, verification_warnings, verify_pair
 
 
 @dataclass
@@ -141,7 +141,7 @@ def check_pair_list(
         if verify and noisy.thumb is not None and clean.thumb is not None:
             check = verify_pair(noisy.thumb, clean.thumb, pair.ratio)
             pair = _with_similarity(pair, check)
-            warnings.extend(_verification_warnings(pair, check, where))
+            warnings.extend(verification_warnings(pair, check, where))
         if any(" " in _relative(p, base) for p in (pair.noisy, pair.clean)):
             warnings.append(f"{where}a file name contains spaces: LED's own loader cannot read it")
         pairs.append(pair)

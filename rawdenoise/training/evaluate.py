@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -47,6 +48,7 @@ def evaluate_pairs(
     device: str = "auto",
     tile: int | None = None,
     on_pair: Callable[[int, PairScore], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> list[PairScore]:
     """Denoise every pair's noisy frame and score it against the clean one.
 
@@ -66,12 +68,29 @@ def evaluate_pairs(
             clean = np.clip(decode(pair.clean).data, 0.0, 1.0)
             last_clean = (pair.clean, clean)
         noisy = decode(pair.noisy).data
+        if on_warning is not None:
+            for message in _pair_warnings(pair, noisy, clean):
+                on_warning(message)
         x = np.minimum(noisy * np.float32(pair.ratio), np.float32(1.0))
         out = denoise(network, x, multiple_of=multiple_of, tile=tile, device=device)
         p, s = raw_metrics(out, clean)
         np_, ns = raw_metrics(x, clean)
         score = PairScore(pair.noisy.name, pair.clean.name, float(pair.ratio), p, s, np_, ns)
+        if on_warning is not None and not (math.isfinite(p) and math.isfinite(np_)):
+            on_warning(
+                f"{pair.clean.name} is uniform (all black or all saturated): PSNR is undefined "
+                "for this pair; drop it from the list"
+            )
         scores.append(score)
         if on_pair is not None:
             on_pair(i, score)
     return scores
+
+
+def _pair_warnings(pair: Any, noisy: np.ndarray, clean: np.ndarray) -> list[str]:
+    """``pair``'s frames against its EXIF ratio: the check ``pair`` makes, on the decoded data."""
+    from rawdenoise.pairing.similarity import Verification, verification_warnings
+
+    dark = float(np.mean(noisy))
+    measured = float(np.mean(clean)) / dark if dark > 1e-6 else None
+    return verification_warnings(pair, Verification(None, measured), "")
