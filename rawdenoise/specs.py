@@ -249,14 +249,30 @@ class CameraProfile:
 
     def __post_init__(self) -> None:
         _check_name("camera profile", self.id)
+        where = f"camera profile {self.id!r}"
         if not self.make or not self.model:
-            raise PluginError(f"camera profile {self.id!r}: make and model are required")
+            raise PluginError(f"{where}: make and model are required")
+        for field_name in ("make", "model", "source"):
+            if not isinstance(getattr(self, field_name), str):
+                raise PluginError(f"{where}: {field_name} must be text")
+        if isinstance(self.aliases, str) or not all(isinstance(a, str) for a in self.aliases):
+            raise PluginError(f'{where}: aliases must be a list of "Make Model" strings')
+        if self.white_level is not None:
+            if isinstance(self.white_level, bool) or not isinstance(self.white_level, numbers.Real):
+                raise PluginError(f"{where}: white_level must be a number")
+            if not math.isfinite(self.white_level) or self.white_level <= 0:
+                raise PluginError(f"{where}: white_level must be a positive number")
         if self.cfa is not None and self.cfa not in BAYER_PATTERNS:
             raise PluginError(
                 f"camera profile {self.id!r}: cfa must be one of {', '.join(BAYER_PATTERNS)}"
             )
         if self.black_level is not None:
-            bl = tuple(float(x) for x in self.black_level)
+            values = self.black_level
+            if isinstance(values, str | bytes) or not all(
+                isinstance(x, numbers.Real) and not isinstance(x, bool) for x in values
+            ):
+                raise PluginError(f"{where}: black_level must be 1 or 4 numbers")
+            bl = tuple(float(x) for x in values)
             if len(bl) not in (1, 4):
                 raise PluginError(f"camera profile {self.id!r}: black_level needs 1 or 4 values")
             object.__setattr__(self, "black_level", bl)
@@ -309,7 +325,7 @@ class CameraProfile:
                 make=data["make"],
                 model=data["model"],
                 noise=NoiseParams.from_dict(data["noise"]),
-                aliases=tuple(data.get("aliases", ())),
+                aliases=data.get("aliases", ()),  # __post_init__ checks and makes a tuple
                 cfa=data.get("cfa"),
                 black_level=tuple(data["black_level"]) if data.get("black_level") else None,
                 white_level=data.get("white_level"),
@@ -317,7 +333,9 @@ class CameraProfile:
                 source=data.get("source", ""),
                 schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:
+            raise PluginError(f"invalid camera profile: no {exc.args[0]!r} field") from exc
+        except (TypeError, ValueError) as exc:
             raise PluginError(f"invalid camera profile: {exc!s}") from exc
 
 

@@ -202,12 +202,19 @@ def test_user_profiles_take_precedence_and_bad_files_warn(capsys) -> None:
     (folder / "my-a7s2.json").write_text(json.dumps(mine.to_dict()), encoding="utf-8")
     (folder / "broken.json").write_text("{not json", encoding="utf-8")
     (folder / "partial.json").write_text('{"id": "x"}', encoding="utf-8")
+    twin = {**mine.to_dict(), "model": "ILCE-7SM3"}  # same id, read after my-a7s2.json (name order)
+    (folder / "zz-twin.json").write_text(json.dumps(twin), encoding="utf-8")
+    wrong = {**mine.to_dict(), "id": "wrong", "aliases": "SONY A7S2", "white_level": "high"}
+    (folder / "wrong.json").write_text(json.dumps(wrong), encoding="utf-8")
     assert registry.find_camera_profile("SONY", "ILCE-7SM2") == mine
     assert registry.get_camera_profile("user:my-a7s2") == mine
     assert registry.get_camera_profile("sony-a7s2").id == "sony-a7s2"  # built-ins still there
     lines = warning_lines(capsys.readouterr().err)
-    assert len(lines) == 2
+    assert len(lines) == 4
     assert any("broken.json" in ln for ln in lines) and any("partial.json" in ln for ln in lines)
+    assert any("zz-twin.json" in ln and "already used by" in ln for ln in lines)
+    assert any("wrong.json" in ln and "aliases must be a list" in ln for ln in lines)
+    assert any("partial.json" in ln and "no 'make' field" in ln for ln in lines)
     # the folder is re-read when it changes (calibrate writes there while rawdenoise runs)
     (folder / "my-a7s2.json").unlink()
     assert registry.find_camera_profile("SONY", "ILCE-7SM2").id == "sony-a7s2"

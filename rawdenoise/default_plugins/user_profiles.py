@@ -40,14 +40,18 @@ def register_camera_profiles(register: Callable[[Any], None]) -> None:
     from rawdenoise.errors import PluginError
     from rawdenoise.specs import CameraProfile
 
+    seen: dict[str, Path] = {}
     for path in profile_files():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             profile = CameraProfile.from_dict(data)
+            if profile.id in seen:  # files are read in name order: the first one wins
+                raise ValueError(f"its id {profile.id!r} is already used by {seen[profile.id]}")
         except Exception as exc:  # one bad file must not hide the others
             reason = str(exc) or type(exc).__name__
             register(PluginError(f"ignoring camera profile {path}: {reason}"))
             continue
+        seen[profile.id] = path
         register(profile)
