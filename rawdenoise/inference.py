@@ -55,51 +55,56 @@ ProgressCallback = Callable[[int, int], None]
 # --------------------------------------------------------------------------------------------
 
 
-def choose_device(name: str = "auto") -> torch.device:
-    """``auto`` = cuda -> mps -> cpu (cuda:LOCAL_RANK under torchrun); check the rest exist."""
+def choose_device(name: str = "auto", *, local_rank: int | None = None) -> torch.device:
+    """``auto`` = cuda -> mps -> cpu; an explicit device must exist.
+
+    Under torchrun each process takes its own GPU: ``auto`` and a bare ``cuda`` mean
+    ``cuda:LOCAL_RANK`` (``local_rank``, else the environment's ``LOCAL_RANK``).
+    """
     import torch
 
     name = (name or "auto").strip().lower()
     kind, colon, index = name.partition(":")
     if kind not in DEVICES:
-        raise UsageError(f"unknown device {name!r}", hint=f"choose one of {', '.join(DEVICES)}")
+        raise UsageError(
+            f"unknown device {name!r}", hint=f"choose one of {', '.join(DEVICES)} (or cuda:N)"
+        )
     if colon and (kind != "cuda" or not index.isdigit()):
         raise UsageError(
             f"invalid device {name!r}", hint="only cuda takes an index: cuda:0, cuda:1, ..."
         )
-    if kind == "auto":
-        if torch.cuda.is_available():
-            try:
-                local = int(os.environ.get("LOCAL_RANK", "0") or 0)
-            except ValueError:
-                raise UsageError(
-                    f"LOCAL_RANK={os.environ.get('LOCAL_RANK')!r} is not a number",
-                    hint="torchrun sets it; unset it when not running under torchrun",
-                ) from None
-            return torch.device("cuda", local % torch.cuda.device_count())
-        if _mps_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+    if kind in ("auto", "cuda") and torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        if index:
+            if int(index) >= count:
+                raise ResourceError(f"no CUDA device {index} (this machine has {count})")
+            return torch.device("cuda", int(index))
+        return torch.device("cuda", _local_rank(local_rank) % count)
     if kind == "cuda":
-        if not torch.cuda.is_available():
-            raise ResourceError(
-                "CUDA was asked for but this torch build or machine has no CUDA device",
-                hint="use --device auto or --device cpu, or install a CUDA build of torch",
-            )
-        device = torch.device(name)
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ResourceError(
-                f"no CUDA device {device.index} (this machine has {torch.cuda.device_count()})"
-            )
-        return device
-    if kind == "mps":
-        if not _mps_available():
-            raise ResourceError(
-                "MPS (Apple GPU) was asked for but is not available here",
-                hint="use --device auto or --device cpu",
-            )
+        raise ResourceError(
+            "CUDA was asked for but this torch build or machine has no CUDA device",
+            hint="use --device auto or --device cpu, or install a CUDA build of torch",
+        )
+    if kind in ("auto", "mps") and _mps_available():
         return torch.device("mps")
+    if kind == "mps":
+        raise ResourceError(
+            "MPS (Apple GPU) was asked for but is not available here",
+            hint="use --device auto or --device cpu",
+        )
     return torch.device("cpu")
+
+
+def _local_rank(given: int | None) -> int:
+    if given is not None:
+        return given
+    try:
+        return int(os.environ.get("LOCAL_RANK", "0") or 0)
+    except ValueError:
+        raise UsageError(
+            f"LOCAL_RANK={os.environ.get('LOCAL_RANK')!r} is not a number",
+            hint="torchrun sets it; unset it when not running under torchrun",
+        ) from None
 
 
 def _mps_available() -> bool:

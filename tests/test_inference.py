@@ -236,6 +236,23 @@ def test_device_and_precision_choices() -> None:
             choose_device("cuda")
 
 
+def test_each_torchrun_process_takes_its_own_gpu(monkeypatch) -> None:
+    """Bare ``cuda``/``auto`` mean cuda:LOCAL_RANK (modulo the GPUs); checked without a GPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert choose_device("cuda", local_rank=3) == torch.device("cuda", 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert choose_device("auto") == torch.device("cuda", 1)
+    assert choose_device("cuda:0") == torch.device("cuda", 0)
+    with pytest.raises(ResourceError, match="no CUDA device 5"):
+        choose_device("cuda:5")
+    monkeypatch.setenv("LOCAL_RANK", "abc")
+    with pytest.raises(UsageError, match="LOCAL_RANK"):
+        choose_device("cuda")
+    with pytest.raises(UsageError, match="invalid device"):
+        choose_device("cuda:x")
+
+
 def test_bad_tile_arguments_are_usage_errors() -> None:
     x = np.zeros((4, 200, 200), np.float32)
     with pytest.raises(UsageError, match="at least 16"):

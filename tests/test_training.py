@@ -13,22 +13,11 @@ import pytest
 import torch
 from torch import nn
 
-from rawdenoise.errors import ResourceError, UsageError
+from rawdenoise.errors import UsageError
 from rawdenoise.training import loop
 from rawdenoise.training.checkpoint import load_checkpoint
-from rawdenoise.training.device import choose_device
 from rawdenoise.training.schedule import lr_factor
 from rawdenoise.training.seeding import derive_seed, iteration_rng
-
-
-def test_choose_device() -> None:
-    assert choose_device("cpu").type == "cpu"
-    assert choose_device("auto").type in ("cpu", "cuda", "mps")
-    with pytest.raises(UsageError):
-        choose_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ResourceError):
-            choose_device("cuda")
 
 
 def test_schedules() -> None:

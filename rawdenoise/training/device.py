@@ -1,4 +1,4 @@
-"""Device choice (auto/cpu/cuda/mps) and DistributedDataParallel under torchrun.
+"""Training devices: DistributedDataParallel under torchrun (the choice: inference.choose_device).
 
 torchrun sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; when ``WORLD_SIZE`` > 1 the process
 group is initialised (NCCL on CUDA, Gloo on CPU), each process uses ``cuda:LOCAL_RANK`` and
@@ -15,9 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rawdenoise.errors import ResourceError, UsageError
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+from rawdenoise.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -37,47 +35,6 @@ class DistContext:
         return self.rank == 0
 
 
-def _mps_available() -> bool:
-    backend = getattr(torch.backends, "mps", None)
-    return bool(backend is not None and backend.is_available())
-
-
-def choose_device(name: str = "auto", *, local_rank: int = 0) -> torch.device:
-    """``auto`` -> CUDA, else Apple MPS, else CPU; an explicit device must exist."""
-    name = (name or "auto").strip().lower()
-    base, colon, index = name.partition(":")
-    if base not in DEVICE_CHOICES:
-        raise UsageError(
-            f"unknown device {name!r}", hint=f"use one of {', '.join(DEVICE_CHOICES)} (or cuda:N)"
-        )
-    if colon and (base != "cuda" or not index.isdigit()):
-        raise UsageError(
-            f"invalid device {name!r}", hint="only cuda takes an index: cuda:0, cuda:1, ..."
-        )
-    if base == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
-        if _mps_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if base == "cuda":
-        if not torch.cuda.is_available():
-            raise ResourceError(
-                "CUDA is not available on this machine", hint="use --device cpu or --device auto"
-            )
-        idx = int(index) if index.isdigit() else local_rank
-        if idx >= torch.cuda.device_count():
-            raise ResourceError(f"there is no CUDA device {idx}")
-        return torch.device("cuda", idx)
-    if base == "mps":
-        if not _mps_available():
-            raise ResourceError(
-                "Apple MPS is not available on this machine", hint="use --device cpu or auto"
-            )
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def dist_from_env() -> DistContext:
     """The torchrun environment (a single process when it is absent)."""
     try:
@@ -91,6 +48,8 @@ def dist_from_env() -> DistContext:
 
 def setup(device_name: str = "auto") -> tuple[DistContext, torch.device]:
     """Pick the device and, under torchrun, join the process group."""
+    from rawdenoise.inference import choose_device
+
     ctx = dist_from_env()
     device = choose_device(device_name, local_rank=ctx.local_rank)
     if ctx.enabled:
