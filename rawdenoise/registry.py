@@ -307,6 +307,15 @@ def _accepted_options(factory: Any) -> list[str]:
 # --------------------------------------------------------------------------- camera profiles
 
 
+def camera_profile_owner(profile_id: str) -> tuple[PluginRecord, str] | None:
+    """(plugin, qualified name) of the profile ``profile_id`` resolves to; ``None`` if none."""
+    try:
+        entry = _resolve(CAMERA_PROFILE, profile_id)
+    except PluginError:
+        return None
+    return entry.plugin, entry.qualified
+
+
 def get_camera_profile(profile_id: str) -> CameraProfile:
     """The profile registered as ``profile_id`` (or ``plugin:id``); did-you-mean when unknown."""
     item = _resolve(CAMERA_PROFILE, profile_id).item

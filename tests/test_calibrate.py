@@ -520,3 +520,19 @@ def test_failed_write_leaves_no_profile_or_plots(tmp_path, capsys, monkeypatch, 
         "notes.txt",
     ]
     assert json.loads((out / "cam.json").read_text())["id"]
+
+
+def test_a_profile_named_like_a_built_in_one_is_written_with_a_warning(tmp_path, capsys):
+    from rawdenoise.dirs import profiles_dir
+    from rawdenoise.registry import get_camera_profile
+
+    dark, flat = small_shoot(tmp_path, flat_levels=(0.1, 0.4), dark_frames=2)
+    args = ["calibrate", "--dark", str(dark), "--flat", str(flat), "--no-plots"]
+    assert main([*args, "--name", "sony-a7s2"]) == 0
+    err = capsys.readouterr().err
+    assert "rawdenoise also has a profile named 'sony-a7s2'" in err
+    assert "builtin:sony-a7s2" in err
+    assert (profiles_dir() / "sony-a7s2.json").is_file()
+    assert get_camera_profile("builtin:sony-a7s2").source != get_camera_profile("sony-a7s2").source
+    assert main([*args, "--name", "my-own-cam"]) == 0
+    assert "also has a profile" not in capsys.readouterr().err

@@ -82,13 +82,31 @@ def calibrate(
     else:  # a transient spinner: nothing is left on stderr but warnings and errors
         with err_console().status("calibrating") as status:
             result = calibrate_camera(dark, flat, name=name, progress=status.update)
+    owner = _other_owner(name) if target.parent == profiles_dir() else None
     _write(result, target, plots, overwrite=overwrite)
     for message in result.warnings:
         warn(message)
+    if owner is not None:
+        warn(
+            f"{owner[0]} also has a profile named {name!r}: that name now picks yours "
+            f"(theirs stays reachable as {owner[1]!r}); use another --name to avoid that"
+        )
     if json_out:
         emit_json(_payload(result, target, plots))
     else:
         _render(result, target, plots)
+
+
+def _other_owner(name: str) -> tuple[str, str] | None:
+    """(plugin, qualified name) when a built-in or plugin profile already has this id."""
+    from rawdenoise.plugins import USER
+    from rawdenoise.registry import camera_profile_owner
+
+    found = camera_profile_owner(name)
+    if found is None or found[0].kind == USER:
+        return None
+    what = "rawdenoise" if found[0].kind != "plugin" else f"the plugin {found[0].name}"
+    return what, found[1]
 
 
 def _target(out: Path | None, name: str, default_dir: Path) -> Path:
