@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,14 +174,13 @@ def plan_jobs(collected: Collected, *, out_dir: Path | None, suffix: str, fmt: s
     planned = sorted(
         ((src, folder(src, root)) for src, root in collected.files), key=lambda p: str(p[0])
     )
-    sharing: dict[str, int] = {}
-    for src, dest in planned:
-        sharing[key(output(src, dest))] = sharing.get(key(output(src, dest)), 0) + 1
+    plain = [key(output(src, dest)) for src, dest in planned]
+    sharing = Counter(plain)
     taken: set[str] = set()
     jobs: list[Job] = []
-    for src, dest in planned:
+    for (src, dest), plain_key in zip(planned, plain, strict=True):
         target = output(src, dest)
-        if sharing[key(target)] > 1:
+        if sharing[plain_key] > 1:
             tag = "_" + src.suffix.lstrip(".").lower()
             target, n = output(src, dest, tag), 2
             while key(target) in taken:

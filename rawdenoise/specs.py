@@ -257,11 +257,10 @@ class CameraProfile:
                 raise PluginError(f"{where}: {field_name} must be text")
         if isinstance(self.aliases, str) or not all(isinstance(a, str) for a in self.aliases):
             raise PluginError(f'{where}: aliases must be a list of "Make Model" strings')
-        if self.white_level is not None:
-            if isinstance(self.white_level, bool) or not isinstance(self.white_level, numbers.Real):
-                raise PluginError(f"{where}: white_level must be a number")
-            if not math.isfinite(self.white_level) or self.white_level <= 0:
-                raise PluginError(f"{where}: white_level must be a positive number")
+        if self.white_level is not None and not (
+            _is_finite_number(self.white_level) and self.white_level > 0
+        ):
+            raise PluginError(f"{where}: white_level must be a positive number")
         if self.cfa is not None and self.cfa not in BAYER_PATTERNS:
             raise PluginError(
                 f"camera profile {self.id!r}: cfa must be one of {', '.join(BAYER_PATTERNS)}"

@@ -94,14 +94,9 @@ def _named(path: Path, read: Callable[[Path], T]) -> T:
     try:
         return read(path)
     except InputError as exc:
-        message = getattr(exc, "message", str(exc))
-        if path.name in message:
+        if path.name in exc.message:
             raise
-        try:
-            named = type(exc)(f"{path.name}: {message}", hint=exc.hint)
-        except TypeError:  # a subclass with another signature
-            named = InputError(f"{path.name}: {message}", hint=exc.hint)
-        raise named from exc
+        raise type(exc)(f"{path.name}: {exc.message}", hint=exc.hint) from exc
 
 
 def check_one_camera(frames: Iterable[FrameInfo]) -> str:

@@ -229,10 +229,11 @@ def _pair_folder(
 def _refuse_input_as_output(target: Path, frames: list[Path]) -> None:
     """Never write the pair list over a RAW file, least of all one of the frames read."""
     from rawdenoise.errors import UsageError
+    from rawdenoise.pairing.folder import real_path
     from rawdenoise.rawio import is_raw_path
 
-    resolved = _resolved(target)
-    if resolved in {_resolved(f) for f in frames}:
+    resolved = real_path(target)
+    if resolved in {real_path(f) for f in frames}:
         raise UsageError(
             f"--out {target} is one of the RAW frames being paired; refusing to overwrite it",
             hint="write the list to a text file, e.g. --out pairs.txt",
@@ -242,13 +243,6 @@ def _refuse_input_as_output(target: Path, frames: list[Path]) -> None:
             f"--out {target} has a RAW file extension; a pair list is a text file",
             hint="write the list to a text file, e.g. --out pairs.txt",
         )
-
-
-def _resolved(path: Path) -> Path:
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # a symlink loop, an unreadable parent
-        return path.absolute()
 
 
 def _match_camera(wanted: str, cameras: list[str]) -> str | list[str] | None:

@@ -102,13 +102,10 @@ def process(
         raise UsageError(f"--bit-depth must be 8 or 16, got {bit_depth}")
     if fmt == "dng" and bit_depth != 16:
         raise UsageError("--bit-depth applies to png and tiff; a DNG keeps the RAW's 16-bit data")
-    from rawdenoise.inference import check_threads
+    from rawdenoise.inference import check_threads, check_tiling
 
     check_threads(threads)
-    if tile is not None and tile < 0:
-        raise UsageError(f"--tile must be 0 or positive, got {tile}")
-    if overlap is not None and overlap < 0:
-        raise UsageError(f"--overlap must be 0 or positive, got {overlap}")
+    check_tiling(tile, overlap, 1)  # the signs now; the network's stride once it is loaded
     if "/" in suffix or "\\" in suffix:
         raise UsageError(f"--suffix must not contain a path separator: {suffix!r}")
     shard_spec = pipeline.parse_shard(shard) if shard else pipeline.shard_from_env()

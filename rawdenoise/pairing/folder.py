@@ -106,11 +106,7 @@ def _scan(folder: Path, *, recursive: bool) -> tuple[list[Path], list[tuple[Path
     found.sort(key=lambda p: natural_key(p.relative_to(folder)))
     by_file: dict[Path, list[Path]] = {}
     for p in found:
-        try:
-            key = p.resolve()
-        except (OSError, RuntimeError):
-            key = p.absolute()
-        by_file.setdefault(key, []).append(p)
+        by_file.setdefault(real_path(p), []).append(p)
     keep: set[Path] = set()
     duplicates: list[tuple[Path, Path]] = []
     for paths in by_file.values():
@@ -156,11 +152,11 @@ def find_pairs(
         except OSError as exc:
             skipped.append(Skipped(path, f"cannot read ({exc.strerror or exc})"))
     groups, warnings = group_frames(frames, group_by=group_by, max_gap=max_gap, folder=folder)
-    for dropped, kept in duplicates:
+    for dropped, kept in duplicates:  # both were found under the folder
         warnings.insert(
             0,
-            f"{shown_name(_rel(dropped, folder))} is the same file as "
-            f"{shown_name(_rel(kept, folder))} (a link): read once",
+            f"{shown_name(dropped.relative_to(folder).as_posix())} is the same file as "
+            f"{shown_name(kept.relative_to(folder).as_posix())} (a link): read once",
         )
     scenes = [Scene(n, g) for n, g in enumerate(groups, start=1)]
     pairs: list[Pair] = []
@@ -179,8 +175,9 @@ def find_pairs(
     return PairSearch(folder, pairs, scenes, skipped, warnings, len(paths))
 
 
-def _rel(path: Path, folder: Path) -> str:
+def real_path(path: Path) -> Path:
+    """``path`` with links resolved (as it stands when it cannot be: a loop, a bad parent)."""
     try:
-        return path.relative_to(folder).as_posix()
-    except ValueError:
-        return str(path)
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()

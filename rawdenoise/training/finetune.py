@@ -124,7 +124,7 @@ def _validate(cfg: FinetuneConfig) -> None:
     _check_iterations(cfg.iterations, "--iterations")
     _check_lr(cfg.lr, "--lr")
     for key in _INTEGER_KEYS:
-        _check_integer(getattr(cfg, key), "--" + key.replace("_", "-"))
+        _check_integer(key, getattr(cfg, key), "--" + key.replace("_", "-"))
 
 
 def _check_iterations(value: tuple[int, int], what: str) -> None:
@@ -138,9 +138,8 @@ def _check_lr(value: tuple[float, float], what: str) -> None:
         raise UsageError(f"{what} needs two positive, finite learning rates (alignment,aux)")
 
 
-def _check_integer(value: int, what: str) -> None:
-    """``crop``/``batch`` >= 1, ``checkpoint-every`` >= 0, a 64-bit ``seed``."""
-    key = what.lstrip("-").replace("-", "_")
+def _check_integer(key: str, value: int, what: str) -> None:
+    """``crop``/``batch`` >= 1, ``checkpoint_every`` >= 0, a 64-bit ``seed``."""
     if key in ("crop", "batch") and value < 1:
         raise UsageError(f"{what} must be at least 1, got {value}")
     if key == "checkpoint_every" and value < 0:
@@ -172,7 +171,7 @@ def _check_config_value(key: str, value: Any) -> None:
     elif key in _INTEGER_KEYS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise UsageError(f"{key} must be an integer, got {value!r}")
-        _check_integer(value, key)
+        _check_integer(key, value, key)
     elif key == "iterations":
         _check_iterations(_as_pair(value, key, int), key)
     elif key == "lr":
