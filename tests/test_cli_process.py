@@ -366,3 +366,25 @@ def test_a_folder_where_the_output_goes_is_an_error_not_a_skip(
     assert code == 5 and json.loads(out)["files"][0]["status"] == "failed"
     code, _, err = run(capsys, src, "-m", tiny_model)
     assert code == 5 and "it is a folder" in err
+
+
+def test_the_readme_first_command_cleans_the_bundled_sample_with_the_default(
+    tmp_path, capsys
+) -> None:
+    """Issue 9: no model option -> the bundled 'default', and a cleaner image than the input."""
+    from rawdenoise.samples import BRIGHT, DARK
+    from rawdenoise.training.datasets import decode
+    from rawdenoise.training.metrics import raw_metrics
+
+    out = tmp_path / "denoised"
+    code, _, err = run(capsys, DARK, "--ratio", "100", "--out", out)  # README's first command
+    assert code == 0, err
+    head = (out / "dark_iso6400.png").read_bytes()[16:26]  # IHDR: width, height, bit depth
+    assert int.from_bytes(head[:4], "big") == 768 and int.from_bytes(head[4:8], "big") == 512
+    assert head[8] == 16
+    code, _, err = run(capsys, DARK, "--ratio", "100", "--out", out, "-f", "dng")
+    assert code == 0, err
+    clean = np.clip(decode(BRIGHT).data, 0, 1)
+    noisy = np.minimum(decode(DARK).data * 100.0, 1.0)
+    denoised = np.clip(decode(out / "dark_iso6400.dng").data, 0, 1)
+    assert raw_metrics(denoised, clean)[0] > raw_metrics(noisy, clean)[0] + 6.0
