@@ -373,7 +373,7 @@ def denoise_mosaic(
         progress=progress,
     )
     del x
-    return frame.unpack(denormalize(y, frame.black_level, frame.white_level))
+    return frame.from_normalized_layout(denormalize(y, frame.black_level, frame.white_level))
 
 
 def process_file(

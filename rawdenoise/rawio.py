@@ -5,6 +5,12 @@ Packing follows LED (method.md §1.1): four channels in colour-index order **R, 
 heights/widths are padded with the row/column two before the edge (same CFA phase) so that the
 last row and column are denoised too, and :func:`unpack_bayer` crops back: the round trip is
 bit-exact for every phase and size.
+
+What the *network* sees (:meth:`RawFrame.normalized`) is packed in one geometry whatever the
+sensor: R at the top left, G1 to its right, G2 below it, B diagonal (RGGB). A GRBG, GBRG or
+BGGR mosaic gets one reflected row and/or column in front first (:func:`pack_rggb`), so a
+network never sees the colours of a 2x2 block in another arrangement than it was trained on
+("Bayer pattern unification", Liu et al., CVPRW 2019); :func:`unpack_rggb` drops them again.
 """
 
 from __future__ import annotations
@@ -112,6 +118,41 @@ def unpack_bayer(
     return mosaic
 
 
+#: The network's packed geometry (colour indices of the 2x2 block): R G1 / G2 B.
+RGGB = np.array([[0, 1], [3, 2]])
+
+
+def rggb_offset(pattern: np.ndarray) -> tuple[int, int]:
+    """Rows and columns to put in front of a mosaic so that it starts with R G / G B."""
+    pattern = _check_pattern(pattern)
+    colours = np.where(pattern == 3, 1, pattern)  # G1 and G2 are one colour
+    for dy in (0, 1):
+        for dx in (0, 1):
+            if np.array_equal(np.roll(colours, (dy, dx), axis=(0, 1)), [[0, 1], [1, 2]]):
+                return dy, dx
+    raise UnsupportedSensorError(f"not a Bayer colour pattern: {pattern.tolist()}")
+
+
+def pack_rggb(mosaic: np.ndarray, pattern: np.ndarray) -> np.ndarray:
+    """Pack any Bayer phase in the RGGB geometry, reflecting a row/column in front if needed.
+
+    The reflected row (column) is the mosaic's second, which has the colours the missing one
+    would have; G1 stays the green on R's row, so per-channel levels keep their order.
+    """
+    dy, dx = rggb_offset(pattern)
+    if dy or dx:
+        if min(mosaic.shape) < 2:
+            raise InputError(f"mosaic too small to pack: {mosaic.shape[0]}x{mosaic.shape[1]}")
+        mosaic = np.pad(mosaic, ((dy, 0), (dx, 0)), mode="reflect")
+    return pack_bayer(mosaic, RGGB)
+
+
+def unpack_rggb(packed: np.ndarray, pattern: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Inverse of :func:`pack_rggb` for a mosaic of ``shape`` and ``pattern``."""
+    dy, dx = rggb_offset(pattern)
+    return unpack_bayer(packed, RGGB)[dy : dy + shape[0], dx : dx + shape[1]]
+
+
 def normalize(packed: np.ndarray, black: np.ndarray, white: np.ndarray) -> np.ndarray:
     """``(x - black) / (white - black)`` per packed channel, float32, unclipped."""
     black = np.asarray(black, dtype=np.float32).reshape(-1, 1, 1)
@@ -159,14 +200,22 @@ class RawFrame:
         return f"{self.make} {self.model}".strip()
 
     def packed(self) -> np.ndarray:
+        """The sensor's own phase, channels in colour-index order (levels, statistics)."""
         return pack_bayer(self.mosaic, self.pattern)
 
-    def normalized(self) -> np.ndarray:
-        """Packed float32 in [0, 1] after per-channel black/white (values above white kept)."""
-        return normalize(self.packed(), self.black_level, self.white_level)
-
     def unpack(self, packed: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`packed`."""
         return unpack_bayer(packed, self.pattern, self.shape)
+
+    def normalized(self) -> np.ndarray:
+        """The network's input layout (:func:`pack_rggb`), float32 in [0, 1] after per-channel
+        black/white (values above white kept)."""
+        return normalize(pack_rggb(self.mosaic, self.pattern), self.black_level, self.white_level)
+
+    def from_normalized_layout(self, packed: np.ndarray) -> np.ndarray:
+        """A mosaic of this frame's shape and phase from an array laid out like
+        :meth:`normalized` (the network's output)."""
+        return unpack_rggb(packed, self.pattern, self.shape)
 
 
 def _sensor_problem(raw: Any) -> str | None:

@@ -119,6 +119,24 @@ def test_interrupted_pretrain_resumes_to_identical_weights(data, capsys) -> None
         assert torch.equal(full[key], part[key]), key
 
 
+def test_a_checkpoint_from_before_augment_resumes_only_with_packed_flips(data, capsys) -> None:
+    """Checkpoints made before ``--augment`` flipped the packed array: resuming one with the
+    Bayer flips (the default now) would change the data mid-run, so it is refused."""
+    from rawdenoise.training.checkpoint import load_checkpoint
+
+    common = dict(inputs=[data.clean_dir], arch="tiny", iterations=4, batch=2, crop=32, threads=1)
+    with pytest.raises(TrainingInterrupted):
+        pretrain(PretrainConfig(name="old", stop_after=2, augment="packed", **common))
+    path = data_dir() / "checkpoints" / "pretrain-old.ckpt"
+    ckpt = load_checkpoint(path)
+    assert "augment" not in ckpt.fingerprint  # what an older rawdenoise wrote
+    args = ["pretrain", str(data.clean_dir), "--name", "old", "--iterations", "4", "--resume"]
+    assert main([*args, *FAST]) == 2
+    assert "augment" in capsys.readouterr().err
+    assert main([*args, *FAST, "--augment", "packed"]) == 0, capsys.readouterr().err
+    assert (models_dir() / "old.safetensors").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "code", "text"),
     [
@@ -131,6 +149,7 @@ def test_interrupted_pretrain_resumes_to_identical_weights(data, capsys) -> None
         (["--device", "tpu"], 2, "device"),
         (["--sample-by", "area"], 2, "sample-by"),
         (["--loss", "l2"], 2, "--loss"),
+        (["--augment", "rotate"], 2, "--augment"),
     ],
 )
 def test_pretrain_usage_errors(data, capsys, args, code, text) -> None:

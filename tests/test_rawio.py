@@ -144,3 +144,28 @@ def test_atomic_write_has_normal_permissions_and_never_overwrites(tmp_path) -> N
     write_text_atomic(target, "three", overwrite=True)
     assert target.read_text() == "three"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("cfa", PHASES)
+@pytest.mark.parametrize("size", [(64, 96), (63, 95)])
+def test_the_network_sees_every_sensor_phase_as_rggb(make_dng, cfa: str, size) -> None:
+    """Whatever the sensor's phase, the network's input has R at the top left of each block, G1
+    to its right, G2 below it (a network trained on one arrangement sees no other), and the
+    layout goes back to the exact mosaic."""
+    h, w = size
+    ys, xs = np.mgrid[0:h, 0:w]
+    where = (ys * 128 + xs + 64).astype(np.uint16)  # a pixel's value says where it is
+    frame = read_raw(make_dng(f"{cfa}.dng", h=h, w=w, cfa=cfa, black=0, white=65535, mosaic=where))
+    x = frame.normalized() * 65535.0 - 64.0
+    y, col = np.rint(x) // 128, np.rint(x) % 128
+    colour = np.where(frame.pattern == 3, 1, frame.pattern)
+    for c, (dy, dx) in enumerate([(0, 0), (0, 1), (1, 1), (1, 0)]):  # R, G1, B, G2
+        inner = (slice(1, -1), slice(1, -1))  # away from the reflected and padded edges
+        assert np.all(y[c][inner] - y[0][inner] == dy), c
+        assert np.all(col[c][inner] - col[0][inner] == dx), c
+        assert np.all(
+            colour[y[c][inner].astype(int) % 2, col[c][inner].astype(int) % 2] == [0, 1, 2, 1][c]
+        )
+    np.testing.assert_array_equal(
+        frame.from_normalized_layout(frame.normalized()) * 65535.0, frame.mosaic.astype(np.float32)
+    )

@@ -203,3 +203,47 @@ def test_a_damaged_checkpoint_is_one_line_without_torchs_advice(tmp_path, conten
     with pytest.raises(InputError, match="cannot read the checkpoint") as caught:
         load_checkpoint(ckpt)
     assert "\n" not in caught.value.message and "weights_only" not in caught.value.message
+
+
+def steps(y: np.ndarray, x: np.ndarray, axis: int) -> set[tuple[int, int]]:
+    """The (row, column) source steps between neighbouring output pixels along ``axis``."""
+    dy, dx = np.diff(y, axis=axis).ravel(), np.diff(x, axis=axis).ravel()
+    return {(int(a), int(b)) for a, b in zip(dy, dx, strict=True)}
+
+
+@pytest.mark.parametrize("cfa", ["RGGB", "BGGR", "GRBG", "GBRG"])
+@pytest.mark.parametrize("flips", [(v, h, t) for v in (0, 1) for h in (0, 1) for t in (0, 1)])
+def test_crop_augmentation_keeps_the_bayer_geometry(cfa, flips) -> None:
+    """Every augmented crop of a frame in the network's layout is a flipped/transposed window
+    of the mosaic whose pixels keep their colours and neighbours."""
+    from rawdenoise.rawio import RGGB, pack_rggb, pattern_from_cfa, unpack_bayer
+    from rawdenoise.training.datasets import CropDraw, apply_crop
+
+    pat = pattern_from_cfa(cfa)
+    h, w = 20, 26  # RAW pixels; a pixel's value encodes where it is
+    ys, xs = np.mgrid[0:h, 0:w]
+    packed = pack_rggb((ys * 100 + xs).astype(np.float32), pat)
+    colour_of = np.where(pat == 3, 1, pat)[ys % 2, xs % 2]  # G1 and G2 are one colour
+    vflip, hflip, transpose = map(bool, flips)
+    for top, left in ((1, 1), (3, 5), (4, 6)):  # (4, 6): the crop touches the far corner
+        d = CropDraw(0, top, left, hflip, vflip, transpose)
+        out = apply_crop(packed, d, 6).numpy()
+        assert out.shape == (4, 6, 6)
+        mosaic = unpack_bayer(out, RGGB)
+        y, x = (mosaic // 100).astype(int), (mosaic % 100).astype(int)
+        # each output pixel came from a pixel of the colour the RGGB block puts there
+        assert np.array_equal(colour_of[y, x], np.tile([[0, 1], [1, 2]], (6, 6)))
+        # a rigid window: steps of one pixel along each output axis, in the drawn directions
+        step_x = (0, -1 if hflip else 1) if not transpose else (-1 if vflip else 1, 0)
+        step_y = (-1 if vflip else 1, 0) if not transpose else (0, -1 if hflip else 1)
+        assert steps(y, x, axis=1) == {step_x} and steps(y, x, axis=0) == {step_y}
+        # the window stays within a packed pixel of the drawn one
+        assert abs(int(y.min()) - 2 * top) <= 3 and abs(int(x.min()) - 2 * left) <= 3
+
+
+def test_untransformed_crops_are_the_drawn_window() -> None:
+    from rawdenoise.training.datasets import CropDraw, apply_crop
+
+    data = np.arange(4 * 10 * 12, dtype=np.float32).reshape(4, 10, 12)
+    out = apply_crop(data, CropDraw(0, 2, 3, False, False, False), 5)
+    assert np.array_equal(out.numpy(), data[:, 2:7, 3:8])

@@ -93,6 +93,13 @@ def pretrain(
         help="l1 (LED) or log-l1: the mean of each crop's log L1, so low-noise crops count as "
         "much as very noisy ones (in dB, like mean PSNR).",
     ),
+    augment: str = typer.Option(
+        "bayer",
+        "--augment",
+        help="Crop flips/transposes: 'bayer' (on the mosaic, keeping each 2x2 block's "
+        "arrangement), 'packed' (LED's flips of the packed array, which mirror the block; "
+        "the bundled default was trained so) or 'none'.",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace a model of that name (and discard a checkpoint)."
     ),
@@ -139,6 +146,7 @@ def pretrain(
         init=init,
         sample_by=sample_by,
         loss=loss,
+        augment=augment,
     )
     progress = make_progress(None if state.quiet else err_console())
     result = run_pretrain(cfg, progress=progress, info=info, warn=warn)

@@ -87,6 +87,9 @@ COMMON = {
     "schedule": "cosine",
     "seed": 2026,
     "checkpoint_every": 200,
+    # the shipped file was trained with LED's flips of the packed array, before rawdenoise
+    # kept the Bayer block's arrangement (``--augment bayer``, the default now)
+    "augment": "packed",
 }
 NAME = PHASES[-1]["name"]
 PACKAGED = Path(__file__).resolve().parent / "default.safetensors"
@@ -148,7 +151,7 @@ def recipe_command(data: Path, phase: dict, unprocessed: Path = Path("unprocesse
         "--iterations", str(r["iterations"]), "--batch", str(r["batch"]),
         "--crop", str(r["crop"]), "--lr", str(r["lr"]), "--min-lr", str(r["min_lr"]),
         "--schedule", r["schedule"], "--warmup", str(r["warmup"]), "--seed", str(r["seed"]),
-        "--checkpoint-every", str(r["checkpoint_every"]),
+        "--checkpoint-every", str(r["checkpoint_every"]), "--augment", r["augment"],
         *(["--sample-by", r["sample_by"]] if "sample_by" in r else []),
         *(["--loss", r["loss"]] if "loss" in r else []),
     ]  # fmt: skip

@@ -90,7 +90,7 @@ class DarkFrameBank:
     ) -> DarkFrameBank:
         """Read dark RAW frames (any LibRaw format), group them by EXIF ISO, subtract black."""
         from rawdenoise.exif import read_exif
-        from rawdenoise.rawio import read_raw
+        from rawdenoise.rawio import pack_rggb, read_raw
 
         groups: dict[float, list[np.ndarray]] = {}
         camera = shape = None
@@ -108,7 +108,9 @@ class DarkFrameBank:
                     f"{path.name}: {frame.camera} {frame.shape[1]}x{frame.shape[0]} differs from "
                     f"the other dark frames ({camera} {shape[1]}x{shape[0]})"
                 )
-            packed = frame.packed().astype(np.float32) - frame.black_level.reshape(4, 1, 1)
+            # the layout the clean crops have (RGGB geometry), so spatial structure lines up
+            packed = pack_rggb(frame.mosaic, frame.pattern).astype(np.float32)
+            packed -= frame.black_level.reshape(4, 1, 1)
             if np.all(frame.black_level == np.round(frame.black_level)):
                 packed = np.clip(packed, -32768, 32767).astype(np.int16)
             frames.append(packed)

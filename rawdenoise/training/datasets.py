@@ -1,5 +1,13 @@
 """Training data kept packed in memory: clean RAW frames (pretrain) and noisy/clean pairs
-(finetune), with LED's random crop, flips and transpose.
+(finetune), with random crops, flips and transposes that keep the Bayer geometry.
+
+Frames are held in the network's layout (RGGB geometry, :meth:`RawFrame.normalized`). LED (like
+SID) flips and transposes the *packed* four-channel array, which mirrors each 2x2 block too:
+after a horizontal flip, G1 sits half a packed pixel to the *left* of R instead of to its right.
+Trained on both arrangements, a network hedges between them, which blurs fine detail. Here the
+flips act on the mosaic, and the crop moves by one RAW pixel where needed so that the block
+stays R G1 / G2 B (Liu et al., "Learning Raw Image Denoising with Bayer Pattern Unification and
+Bayer Preserving Augmentation", CVPRW 2019).
 
 Every draw takes a :class:`torch.Generator`, so what a batch holds depends only on the seed and
 the iteration (see :mod:`rawdenoise.training.seeding`). Crops larger than the smallest frame are
@@ -19,7 +27,7 @@ import torch
 
 from rawdenoise.errors import InputError, RawDenoiseError
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: frames in the RGGB layout whatever the sensor's phase
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,17 +207,51 @@ def draw_crops(
     return out
 
 
-def apply_crop(data: np.ndarray | torch.Tensor, d: CropDraw, crop: int) -> torch.Tensor:
-    """The crop of a (C, H, W) array with the draw's flips and transpose (a new tensor)."""
-    window = data[:, d.top : d.top + crop, d.left : d.left + crop]
-    t = torch.from_numpy(np.array(window, dtype=np.float32, copy=True))  # never a memmap view
-    if d.hflip:
-        t = t.flip(-1)
-    if d.vflip:
-        t = t.flip(-2)
-    if d.transpose:
-        t = t.transpose(-1, -2)
-    return t.contiguous()
+#: How crops are flipped and transposed: on the mosaic keeping the Bayer block (``bayer``),
+#: on the packed array as LED does (``packed``: for comparisons, and the bundled default's
+#: recipe), or not at all (``none``).
+AUGMENT = ("bayer", "packed", "none")
+
+
+def apply_crop(
+    data: np.ndarray | torch.Tensor, d: CropDraw, crop: int, *, packed: bool = False
+) -> torch.Tensor:
+    """The crop of a packed RGGB-layout (4, H, W) array with the draw's flips and transpose.
+
+    The flips and the transpose act on the Bayer mosaic, and the window then moves by one RAW
+    pixel where needed, so the result keeps the R G1 / G2 B block (module docstring). A flip
+    that would need a pixel the frame does not have (a crop as large as the frame) is left out.
+    ``packed``: flip the packed array instead (LED's augmentation).
+    """
+    if packed:
+        t = torch.from_numpy(np.array(data[:, d.top : d.top + crop, d.left : d.left + crop]))
+        t = t.to(torch.float32)
+        if d.hflip:
+            t = t.flip(-1)
+        if d.vflip:
+            t = t.flip(-2)
+        if d.transpose:
+            t = t.transpose(-1, -2)
+        return t.contiguous()
+    h, w = int(data.shape[1]), int(data.shape[2])
+    vflip, hflip = d.vflip and h > crop, d.hflip and w > crop
+    if not (vflip or hflip or d.transpose):
+        window = data[:, d.top : d.top + crop, d.left : d.left + crop]
+        return torch.from_numpy(np.array(window, dtype=np.float32, copy=True))  # never a memmap
+    from rawdenoise.rawio import RGGB, pack_bayer, unpack_bayer
+
+    # one packed pixel of margin below and to the right where the frame has it
+    top, left = min(d.top, max(h - crop - 1, 0)), min(d.left, max(w - crop - 1, 0))
+    window = np.array(data[:, top : top + crop + 1, left : left + crop + 1], dtype=np.float32)
+    mosaic = unpack_bayer(window, RGGB)
+    if vflip:  # flipped, the mosaic would start on a G2/B row: start one row later
+        mosaic = mosaic[-2::-1]
+    if hflip:  # ... on a G1/B column
+        mosaic = mosaic[:, -2::-1]
+    mosaic = mosaic[: 2 * crop, : 2 * crop]
+    if d.transpose:  # R and B stay on the diagonal; packing swaps G1 and G2 back into place
+        mosaic = mosaic.T
+    return torch.from_numpy(pack_bayer(np.ascontiguousarray(mosaic), RGGB))
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,11 +273,13 @@ class CleanCrops:
         ratio_range: tuple[int, int],
         *,
         multiple_of: int = 1,
-        augment: bool = True,
+        augment: str = "bayer",
         sample_by: str = "pixel",
     ) -> None:
         if sample_by not in SAMPLE_BY:
             raise ValueError(f"sample_by must be one of {', '.join(SAMPLE_BY)}")
+        if augment not in AUGMENT:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENT)}")
         self.frames = list(frames)
         self.sizes = [f.size for f in self.frames]
         self.crop = effective_crop(self.sizes, crop, multiple_of)
@@ -252,9 +296,17 @@ class CleanCrops:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(clean (N,4,c,c), scale (N,4) DN, ratio (N,) float) on the CPU."""
         draws = draw_crops(
-            self.sizes, n, self.crop, generator, weights=self.weights, augment=self.augment
+            self.sizes,
+            n,
+            self.crop,
+            generator,
+            weights=self.weights,
+            augment=self.augment != "none",
         )
-        clean = torch.stack([apply_crop(self.frames[d.index].data, d, self.crop) for d in draws])
+        packed = self.augment == "packed"
+        clean = torch.stack(
+            [apply_crop(self.frames[d.index].data, d, self.crop, packed=packed) for d in draws]
+        )
         scale = torch.tensor([self.frames[d.index].scale for d in draws], dtype=torch.float32)
         lo, hi = self.ratio_range
         ratio = torch.randint(lo, hi + 1, (n,), generator=generator).to(torch.float32)

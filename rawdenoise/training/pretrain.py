@@ -21,6 +21,7 @@ from rawdenoise.training import device as devices
 from rawdenoise.training import loop
 from rawdenoise.training.checkpoint import checkpoint_path, refuse_stale_checkpoint
 from rawdenoise.training.datasets import (
+    AUGMENT,
     SAMPLE_BY,
     CleanCrops,
     PackedFrame,
@@ -72,6 +73,7 @@ class PretrainConfig:
     init: str | None = None  #: start from this model's weights (name or file) instead of random
     sample_by: str = "pixel"  #: "pixel" (area-weighted) or "frame" (each frame equally often)
     loss: str = "l1"  #: see :mod:`rawdenoise.training.losses`
+    augment: str = "bayer"  #: see :data:`rawdenoise.training.datasets.AUGMENT`
 
 
 @dataclass
@@ -116,6 +118,8 @@ def _validate(cfg: PretrainConfig) -> None:
         raise UsageError(f"--loss must be one of {', '.join(LOSSES)}")
     if cfg.sample_by not in SAMPLE_BY:
         raise UsageError(f"--sample-by must be one of {', '.join(SAMPLE_BY)}")
+    if cfg.augment not in AUGMENT:
+        raise UsageError(f"--augment must be one of {', '.join(AUGMENT)}")
     if cfg.camera and cfg.dark_frames is None and cfg.virtual_cameras != 5:
         raise UsageError("--virtual-cameras does not apply with --camera")
 
@@ -358,6 +362,7 @@ def _pretrain(
             cfg.ratio_range,
             multiple_of=spec.multiple_of,
             sample_by=cfg.sample_by,
+            augment=cfg.augment,
         )
         if data.crop < cfg.crop:
             info(f"crop clamped to {data.crop} packed pixels (the smallest frame)")
@@ -395,6 +400,8 @@ def _pretrain(
             # only when not the default, so checkpoints from before the option still resume
             **({"sample_by": cfg.sample_by} if cfg.sample_by != "pixel" else {}),
             **({"loss": cfg.loss} if cfg.loss != "l1" else {}),
+            # checkpoints from before the option flipped the packed array
+            **({"augment": cfg.augment} if cfg.augment != "packed" else {}),
             "world_size": ctx.world_size,
         }
         stage = loop.Stage(
@@ -461,6 +468,7 @@ def _pretrain(
             "seed": cfg.seed,
             "loss": cfg.loss,
             "sample_by": cfg.sample_by,
+            "augment": cfg.augment,
             "noise": source.description,
             "noise_type": cfg.noise_type,
             "noise_scale": list(source.scale),
