@@ -247,3 +247,25 @@ def test_untransformed_crops_are_the_drawn_window() -> None:
     data = np.arange(4 * 10 * 12, dtype=np.float32).reshape(4, 10, 12)
     out = apply_crop(data, CropDraw(0, 2, 3, False, False, False), 5)
     assert np.array_equal(out.numpy(), data[:, 2:7, 3:8])
+
+
+def test_the_frame_cache_drops_entries_nothing_can_hit_again(make_dng, tmp_path) -> None:
+    """Entries of an older cache version, of deleted sources and of changed sources go; the
+    entries of frames that still exist stay and are read back."""
+    import json
+
+    from rawdenoise.training.datasets import load_clean_frames
+
+    cache = tmp_path / "frames"
+    kept, gone, changed = (make_dng(f"{n}.dng", h=32, w=32, seed=i) for i, n in enumerate("abc"))
+    load_clean_frames([kept, gone, changed], cache=cache)
+    assert len(list(cache.glob("*.npy"))) == 3
+    (cache / "0123456789abcdef0123.npy").write_bytes(b"old")  # what version 1 wrote
+    (cache / "0123456789abcdef0123.json").write_text(json.dumps({"black": [0], "camera": "x"}))
+    gone.unlink()
+    make_dng("c.dng", h=32, w=40, seed=5)  # same name, other content: a new key
+    frames = load_clean_frames([kept, changed], cache=cache)
+    assert [f.size for f in frames] == [(16, 16), (16, 20)]
+    entries = sorted(json.loads(m.read_text())["source"] for m in cache.glob("*.json"))
+    assert entries == sorted(str(p.resolve()) for p in (kept, changed))
+    assert len(list(cache.glob("*.npy"))) == 2

@@ -102,11 +102,47 @@ def decode_clean_cached(path: Path, cache: Path | None) -> PackedFrame:
         try:
             with atomic_path(npy, overwrite=True) as tmp, tmp.open("wb") as fh:
                 np.save(fh, frame.data)
-            info = {"black": frame.black, "white": frame.white, "camera": frame.camera}
+            info = {
+                "black": frame.black,
+                "white": frame.white,
+                "camera": frame.camera,
+                "version": CACHE_VERSION,
+                "source": str(path.resolve()),
+            }
             write_text_atomic(meta, json.dumps(info), overwrite=True)
         except OSError:
             pass  # a read-only or full cache only costs decoding time
     return frame
+
+
+def prune_frame_cache(cache: Path) -> int:
+    """Delete the cache entries nothing can hit again; the number deleted.
+
+    An entry is stale when it was written by another cache version (they have no ``version``
+    before 2) or its source file is gone or changed (its key would differ). Without this,
+    every frame a user ever trained on would stay cached (about 100 MB per 24 MP frame).
+    """
+    removed = 0
+    try:
+        metas = sorted(cache.glob("*.json"))
+    except OSError:
+        return 0
+    for meta in metas:
+        try:
+            info = json.loads(meta.read_text(encoding="utf-8"))
+            source = Path(info["source"]) if info.get("version") == CACHE_VERSION else None
+            if source is not None and source.is_file() and _cache_key(source) == meta.stem:
+                continue
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # unreadable: stale too
+        for stale in (meta.with_suffix(".npy"), meta):
+            try:
+                stale.unlink(missing_ok=True)
+            except OSError:
+                break  # in use (Windows) or read-only: left for next time
+        else:
+            removed += 1
+    return removed
 
 
 def list_raw_inputs(inputs: Sequence[Path]) -> list[Path]:
@@ -143,6 +179,8 @@ def load_clean_frames(
     warn: Callable[[str], None] = lambda _msg: None,
 ) -> list[PackedFrame]:
     """Decode every path (skipping, with a warning, those that fail); at least one must work."""
+    if cache is not None:
+        prune_frame_cache(cache)
     frames = []
     for path in paths:
         try:
