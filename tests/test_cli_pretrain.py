@@ -55,6 +55,16 @@ def test_pretrain_saves_a_repnr_model_that_finetune_accepts(data, capsys) -> Non
     assert load_model("ptft").info.base_model == "pt"
 
 
+def test_a_residual_unet_trains_saves_and_loads_as_residual(data, capsys) -> None:
+    args = ["pretrain", str(data.clean_dir), "--name", "res", "--iterations", "1", *SMALL]
+    assert main([*args, "--arch", "unet", "-O", "channels=4", "-O", "residual=true"]) == 0
+    loaded = load_model("res")
+    assert loaded.info.options == {"channels": 4, "residual": True}
+    assert loaded.network.residual is True
+    assert main([*args, "--arch", "unet", "-O", "residual=maybe", "--overwrite"]) == 2
+    assert "true or false" in capsys.readouterr().err
+
+
 def test_pretrain_with_a_camera_profile_has_one_branch(data, capsys) -> None:
     code = main(
         ["pretrain", str(data.clean_dir), "--name", "a7s2", "--camera", "sony-a7s2"]

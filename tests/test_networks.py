@@ -400,3 +400,19 @@ def test_create_network_refuses_bad_option_values_naming_option_and_architecture
     assert message.startswith(f"invalid option for architecture {arch!r}: {shown} ("), message
     assert "channels=" in (info.value.hint or "")  # the defaults
     assert not [w for w in recwarn if "zero-element" in str(w.message)]  # one clear line only
+
+
+def test_residual_unet_adds_its_input_and_keeps_leds_keys():
+    torch.manual_seed(0)
+    plain, residual = UNet(channels=4), UNet(channels=4, residual=True)
+    residual.load_state_dict(plain.state_dict(), strict=True)  # no extra parameters
+    x = torch.rand(1, 4, 21, 18)  # padded and cropped back inside
+    with torch.no_grad():
+        torch.testing.assert_close(residual(x), plain(x) + x)
+    # RepNR's merge and deploy keep the residual
+    rep = RepNR(UNet(channels=4, residual=True), branches=2, exclude=("conv10_1",), aux=True)
+    randomize(rep, scale=0.05)
+    with torch.no_grad():
+        torch.testing.assert_close(rep.deploy(1)(x), rep(x, 1), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="true or false"):
+        UNet(channels=4, residual="yes")

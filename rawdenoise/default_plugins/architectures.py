@@ -13,7 +13,8 @@ UNET = ArchitectureSpec(
     factory="rawdenoise.networks.unet:UNet",
     multiple_of=16,
     default_options={"channels": 32},
-    description="SID/LED U-Net (LED checkpoint keys; the default model's architecture)",
+    description="SID/LED U-Net (LED checkpoint keys; the default model's architecture); "
+    "-O residual=true adds the input to the output",
     repnr_exclude=("conv10_1",),
     widen="rawdenoise.networks.widen:widen_unet",
 )

@@ -22,14 +22,30 @@ def _lrelu(x: torch.Tensor) -> torch.Tensor:
 
 
 class UNet(nn.Module):
-    """SID UNet: 4 poolings, ``channels * (1, 2, 4, 8, 16)`` features, no global residual."""
+    """SID UNet: 4 poolings, ``channels * (1, 2, 4, 8, 16)`` features.
 
-    def __init__(self, in_channels: int = 4, out_channels: int = 4, channels: int = 32) -> None:
+    ``residual``: add the input to the output (DnCNN's global residual; not in SID or LED, whose
+    networks rebuild every detail through the convolutions: the default model, trained so,
+    blurs fine texture). No parameters are added, so the state dict is LED's either way.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 4,
+        out_channels: int = 4,
+        channels: int = 32,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
         c = int(channels)
         if c < 1 or in_channels < 1 or out_channels < 1:
             raise ValueError("UNet channels must be positive")
+        if not isinstance(residual, bool):
+            raise ValueError(f"residual must be true or false, not {residual!r}")
+        if residual and in_channels != out_channels:
+            raise ValueError("a residual UNet needs as many output channels as input channels")
         self.in_channels, self.out_channels, self.channels = in_channels, out_channels, c
+        self.residual = residual
 
         self.conv1_1 = nn.Conv2d(in_channels, c, 3, 1, 1)
         self.conv1_2 = nn.Conv2d(c, c, 3, 1, 1)
@@ -71,7 +87,8 @@ class UNet(nn.Module):
         c7 = self._up(self.upv7, self.conv7_1, self.conv7_2, c6, c3)
         c8 = self._up(self.upv8, self.conv8_1, self.conv8_2, c7, c2)
         c9 = self._up(self.upv9, self.conv9_1, self.conv9_2, c8, c1)
-        return crop_padding(self.conv10_1(c9), pads)
+        out = self.conv10_1(c9)
+        return crop_padding(out + x if self.residual else out, pads)
 
     @staticmethod
     def _up(
