@@ -261,21 +261,14 @@ def apply_crop(
     that would need a pixel the frame does not have (a crop as large as the frame) is left out.
     ``packed``: flip the packed array instead (LED's augmentation).
     """
-    if packed:
-        t = torch.from_numpy(np.array(data[:, d.top : d.top + crop, d.left : d.left + crop]))
-        t = t.to(torch.float32)
-        if d.hflip:
-            t = t.flip(-1)
-        if d.vflip:
-            t = t.flip(-2)
-        if d.transpose:
-            t = t.transpose(-1, -2)
-        return t.contiguous()
     h, w = int(data.shape[1]), int(data.shape[2])
-    vflip, hflip = d.vflip and h > crop, d.hflip and w > crop
-    if not (vflip or hflip or d.transpose):
+    vflip, hflip = d.vflip and (packed or h > crop), d.hflip and (packed or w > crop)
+    if packed or not (vflip or hflip or d.transpose):
         window = data[:, d.top : d.top + crop, d.left : d.left + crop]
-        return torch.from_numpy(np.array(window, dtype=np.float32, copy=True))  # never a memmap
+        t = torch.from_numpy(np.array(window, dtype=np.float32, copy=True))  # never a memmap
+        dims = [dim for dim, on in ((-1, hflip), (-2, vflip)) if on]
+        t = t.flip(dims) if dims else t
+        return (t.transpose(-1, -2) if d.transpose else t).contiguous()
     from rawdenoise.rawio import RGGB, pack_bayer, unpack_bayer
 
     # one packed pixel of margin below and to the right where the frame has it

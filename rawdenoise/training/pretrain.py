@@ -346,12 +346,9 @@ def _pretrain(
     try:
         if not ctx.is_main:  # one voice: rank 0 reports for all processes
             info = warn = _quiet
-        frames = load_clean_frames(train_files, cache=cache_dir() / "frames", warn=warn)
-        held = (
-            load_clean_frames(held_files, cache=cache_dir() / "frames", warn=warn)
-            if (held_files)
-            else []
-        )
+        cache = cache_dir() / "frames"
+        frames = load_clean_frames(train_files, cache=cache, warn=warn)
+        held = load_clean_frames(held_files, cache=cache, warn=warn) if held_files else []
         crop = cfg.crop
         limit = crop_limit(source)
         if limit is not None:
