@@ -635,9 +635,9 @@ def save_model(path: Path, module: nn.Module, info: ModelInfo, *, overwrite: boo
     ``info.kind`` and ``info.branches`` are set from ``module``; ``info.architecture`` must be a
     registered architecture. Written atomically; an existing file is kept unless ``overwrite``.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    from rawdenoise.atomic import atomic_path
+    from rawdenoise.atomic import write_bytes_atomic
     from rawdenoise.networks.repnr import RepNR
     from rawdenoise.registry import get_architecture
 
@@ -656,8 +656,10 @@ def save_model(path: Path, module: nn.Module, info: ModelInfo, *, overwrite: boo
     except TypeError as exc:
         raise UsageError(f"model metadata is not JSON-serializable: {exc}") from exc
     path = Path(path)
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        save_file(tensors, str(tmp), metadata={FORMAT_KEY: FORMAT, META_KEY: meta})
+    # serialized in memory and written by Python: safetensors' own writer reports a full disk
+    # as a SafetensorError, which would not become the one-line "no space left" error (exit 5)
+    data = save(tensors, metadata={FORMAT_KEY: FORMAT, META_KEY: meta})
+    write_bytes_atomic(path, data, overwrite=overwrite)
     return path
 
 

@@ -197,6 +197,58 @@ def test_group_failing_while_renamed_removes_only_what_it_created(tmp_path, monk
     assert listing(tmp_path) == ["old.json"]  # a.png it had created is gone, so is z/
 
 
+# A real writer meeting a real limit: RLIMIT_FSIZE makes write() fail with EFBIG past 4 KiB,
+# the way a full disk makes it fail with ENOSPC (safetensors' and torch's own writers used to
+# turn that into a SafetensorError / RuntimeError: an "internal error", exit 1).
+_WRITE_UNDER_A_SIZE_LIMIT = """
+import resource, signal, sys
+from pathlib import Path
+from rawdenoise.errors import OutputError
+from rawdenoise.networks.tiny import TinyNet
+from rawdenoise.specs import ModelInfo
+from rawdenoise.training.checkpoint import Checkpoint, save_checkpoint
+from rawdenoise.weights import save_model
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+folder = Path(sys.argv[1])
+big = TinyNet(channels=32)  # ~0.7 MB of weights
+writes = {
+    "model.safetensors": lambda p: save_model(p, big, ModelInfo(architecture="tiny")),
+    "run.ckpt": lambda p: save_checkpoint(
+        p, Checkpoint(iteration=1, stage=0, model=big.state_dict(), optimizer=None, fingerprint={})
+    ),
+}
+for name, write in writes.items():
+    try:
+        write(folder / name)
+    except OutputError as exc:
+        print(f"{exc.exit_code.value} {exc}")
+    else:
+        print("written")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="RLIMIT_FSIZE is POSIX")
+def test_model_and_checkpoint_writers_report_a_full_disk_as_an_output_error(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", _WRITE_UNDER_A_SIZE_LIMIT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    reason = "the file is too large for the file system"
+    assert run.stdout.splitlines() == [
+        f"5 cannot write {tmp_path / 'model.safetensors'}: {reason}",
+        f"5 cannot write {tmp_path / 'run.ckpt'}: {reason}",
+    ]
+    assert listing(tmp_path) == []  # no partial file, no temporary file
+
+
 # ---- the commands ------------------------------------------------------------------------------
 
 

@@ -8,13 +8,14 @@ produce a model nobody asked for.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rawdenoise.atomic import atomic_path
+from rawdenoise.atomic import write_bytes_atomic
 from rawdenoise.errors import InputError, UsageError
 
 FORMAT = "rawdenoise-checkpoint"
@@ -66,8 +67,11 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         "rng": ckpt.rng,
         "extra": ckpt.extra,
     }
-    with atomic_path(path, overwrite=True) as tmp:
-        torch.save(payload, tmp)
+    # serialized in memory and written by Python: torch.save reports a full disk as a
+    # RuntimeError ("unexpected pos"), which would not become the one-line error (exit 5)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes_atomic(path, buffer.getvalue(), overwrite=True)
 
 
 def load_checkpoint(path: Path, fingerprint: dict[str, Any] | None = None) -> Checkpoint:
