@@ -249,6 +249,34 @@ def test_untransformed_crops_are_the_drawn_window() -> None:
     assert np.array_equal(out.numpy(), data[:, 2:7, 3:8])
 
 
+@pytest.mark.parametrize("failure", ["full", "through a file"])
+def test_a_frame_cache_that_cannot_be_written_only_costs_decoding(
+    make_dng, tmp_path, monkeypatch, failure
+) -> None:
+    """A full disk or an unusable cache folder: the frames are decoded and used all the same."""
+    import errno
+
+    from rawdenoise.training import datasets
+
+    frames_in = [make_dng(f"{n}.dng", h=32, w=32, seed=i) for i, n in enumerate("ab")]
+    if failure == "full":
+        cache = tmp_path / "frames"
+
+        def no_space(*_args, **_kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(datasets.np, "save", no_space)
+    else:
+        (tmp_path / "file").write_bytes(b"x")
+        cache = tmp_path / "file" / "frames"
+    warnings: list[str] = []
+    frames = datasets.load_clean_frames(frames_in, cache=cache, warn=warnings.append)
+    assert [f.path for f in frames] == frames_in and warnings == []
+    expected = [datasets.decode(p).data.clip(0, 1) for p in frames_in]
+    assert all(np.array_equal(f.data, e) for f, e in zip(frames, expected, strict=True))
+    assert not list(tmp_path.rglob("*.npy")) and not list(tmp_path.rglob(".*part*"))
+
+
 def test_the_frame_cache_drops_entries_nothing_can_hit_again(make_dng, tmp_path) -> None:
     """Entries of an older cache version, of deleted sources and of changed sources go; the
     entries of frames that still exist stay and are read back."""

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rawdenoise.errors import InputError, RawDenoiseError
+from rawdenoise.errors import InputError, OutputError, RawDenoiseError
 
 CACHE_VERSION = 2  # 2: frames in the RGGB layout whatever the sensor's phase
 
@@ -98,8 +98,8 @@ def decode_clean_cached(path: Path, cache: Path | None) -> PackedFrame:
     frame = decode(path)
     np.clip(frame.data, 0.0, 1.0, out=frame.data)
     if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
         try:
+            cache.mkdir(parents=True, exist_ok=True)
             with atomic_path(npy, overwrite=True) as tmp, tmp.open("wb") as fh:
                 np.save(fh, frame.data)
             info = {
@@ -110,8 +110,8 @@ def decode_clean_cached(path: Path, cache: Path | None) -> PackedFrame:
                 "source": str(path.resolve()),
             }
             write_text_atomic(meta, json.dumps(info), overwrite=True)
-        except OSError:
-            pass  # a read-only or full cache only costs decoding time
+        except (OSError, OutputError):  # atomic_path reports a failed write as OutputError
+            pass  # a read-only or full cache only costs decoding time (the frame is still used)
     return frame
 
 
