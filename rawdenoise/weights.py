@@ -65,7 +65,8 @@ class LoadedModel:
     spec: ArchitectureSpec
     repnr: RepNR | None  #: the RepNR wrapper when the file holds RepNR state (for finetune)
     path: Path
-    source: str = "rawdenoise"  #: "rawdenoise" (our file), "led" (LED .pth), "state_dict"
+    #: "rawdenoise" (our file), "led" (LED .pth), "state_dict", "checkpoint" (a training run's)
+    source: str = "rawdenoise"
     notes: tuple[str, ...] = ()  #: what loading did (param key picked, generalize, ...)
 
     @property
@@ -304,8 +305,13 @@ def torch_load_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
 
 
-def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
-    """An LED/PyTorch checkpoint's state dict (weights_only) and the param key picked."""
+#: ``_read_torch``'s param key for one of rawdenoise's own training checkpoints
+CHECKPOINT_KEY = "checkpoint"
+
+
+def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], str | None, Mapping[str, Any]]:
+    """An LED/PyTorch checkpoint's state dict (weights_only), the param key picked and the
+    whole object (a rawdenoise training checkpoint's fingerprint, extra and iteration)."""
     import pickle
 
     import torch
@@ -334,12 +340,49 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
             f"{path} holds a {type(obj).__name__}, not a dict of tensors; refused",
             hint="a checkpoint must be a state_dict or LED's {'params': state_dict, ...}",
         )
+    from rawdenoise.training.checkpoint import FORMAT as CHECKPOINT_FORMAT
+
+    if obj.get("format") == CHECKPOINT_FORMAT and isinstance(obj.get("model"), Mapping):
+        _check_tensor_dict(path, obj["model"], "model")
+        return dict(obj["model"]), CHECKPOINT_KEY, obj
     key = next((k for k in LED_PARAM_KEYS if isinstance(obj.get(k), Mapping)), None)
     if key is None and isinstance(obj.get("state_dict"), Mapping):
         key = "state_dict"
     state = obj[key] if key is not None else obj
     _check_tensor_dict(path, state, key)
-    return _strip_prefixes(state), key
+    return _strip_prefixes(state), key, obj
+
+
+def _info_from_checkpoint(path: Path, ckpt: Mapping[str, Any]) -> ModelInfo | None:
+    """What an unfinished run's checkpoint says about its model; ``None`` when it names no
+    architecture (finetune checkpoints written before ``extra`` held it: known by their keys).
+    """
+    fingerprint = ckpt.get("fingerprint") if isinstance(ckpt.get("fingerprint"), Mapping) else {}
+    extra = ckpt.get("extra") if isinstance(ckpt.get("extra"), Mapping) else {}
+    arch = extra.get("arch", fingerprint.get("arch"))
+    if not isinstance(arch, str) or not arch:
+        return None
+    options = extra.get("options", fingerprint.get("options"))
+    ratio = fingerprint.get("ratio_range")
+    command = str(fingerprint.get("command", "training"))
+    iteration, total = ckpt.get("iteration"), fingerprint.get("iterations")
+    total = sum(total) if isinstance(total, list) else total
+    try:
+        return ModelInfo(
+            architecture=arch,
+            options=dict(options) if isinstance(options, Mapping) else {},
+            name=path.stem,
+            ratio_range=(float(ratio[0]), float(ratio[1])) if isinstance(ratio, list) else None,
+            trained_on=f"unfinished {command} run, checkpoint at iteration {iteration}/{total}",
+            extra={
+                **{k: v for k, v in fingerprint.items() if k not in ("arch", "options")},
+                **{k: v for k, v in extra.items() if k not in ("arch", "options")},
+                "source": "checkpoint",
+                "iterations_done": iteration,
+            },
+        )
+    except (PluginError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: invalid training checkpoint: {exc}") from exc
 
 
 def _check_tensor_dict(path: Path, state: Mapping[Any, Any], key: str | None) -> None:
@@ -543,8 +586,10 @@ def load_model(
         info = _info_from_metadata(path, metadata)
         source = "rawdenoise" if info is not None else "state_dict"
     else:
-        state, param_key = _read_torch(path)
+        state, param_key, whole = _read_torch(path)
         source = "led" if param_key in LED_PARAM_KEYS else "state_dict"
+        if param_key == CHECKPOINT_KEY:
+            info, source = _info_from_checkpoint(path, whole), "checkpoint"
         if param_key:
             notes.append(f"read {param_key!r}")
 

@@ -101,6 +101,13 @@ def test_killed_finetune_resumes_to_identical_weights(data, capsys, stop_at: int
         finetune(cfg)
     ckpt = data_dir() / "checkpoints" / "finetune-part.ckpt"
     assert ckpt.exists() and not (models_dir() / "part.safetensors").exists()
+    # meanwhile the checkpoint works as a model: the fine-tuned network so far
+    partial = load_model(str(ckpt))
+    assert partial.source == "checkpoint" and partial.info.architecture == "tiny"
+    assert partial.info.trained_on == (
+        f"unfinished finetune run, checkpoint at iteration {stop_at}/9"
+    )
+    assert torch.isfinite(partial.network(torch.rand(1, 4, 16, 16))).all()
 
     # a fresh run must not silently discard the checkpoint
     capsys.readouterr()

@@ -129,6 +129,82 @@ def test_interrupted_pretrain_resumes_to_identical_weights(data, capsys) -> None
         assert torch.equal(full[key], part[key]), key
 
 
+def test_stop_at_pauses_with_a_checkpoint_and_resume_finishes_identically(data, capsys) -> None:
+    """``--stop-at N``: exit 0 after iteration N with a checkpoint and no model; resuming
+    (again with the same --stop-at: nothing to do) ends where an unbroken run ends."""
+    from rawdenoise.training.checkpoint import load_checkpoint
+
+    run = ["pretrain", str(data.clean_dir), "--iterations", "5", "--seed", "9", *FAST]
+    assert main([*run, "--name", "full"]) == 0
+    ckpt = data_dir() / "checkpoints" / "pretrain-part.ckpt"
+    for attempt in range(2):  # the second resumes at the pause point: paused again at once
+        code = main([*run, "--name", "part", "--stop-at", "3", *(["--resume"] * attempt)])
+        err = "".join(capsys.readouterr().err.split())  # rich wraps inside long paths
+        assert code == 0, err
+        assert "".join(f"paused at iteration 3/5 (--stop-at); checkpoint {ckpt}".split()) in err
+        assert not (models_dir() / "part.safetensors").exists()
+        assert load_checkpoint(ckpt).iteration == 3
+    assert main([*run, "--name", "part", "--resume"]) == 0, capsys.readouterr().err
+    assert not ckpt.exists()  # a finished run removes its checkpoint
+    full = load_file(str(models_dir() / "full.safetensors"))
+    part = load_file(str(models_dir() / "part.safetensors"))
+    assert full.keys() == part.keys()
+    for key in full:
+        assert torch.equal(full[key], part[key]), key
+    assert main([*run, "--name", "zero", "--stop-at", "0"]) == 2
+    assert "--stop-at must be at least 1" in capsys.readouterr().err
+
+
+def test_a_training_checkpoint_works_as_a_model_and_as_init(data, capsys, tmp_path) -> None:
+    """An unfinished run's checkpoint is a model for --model (process, evaluate, models info)
+    and for --init, with its architecture, options and virtual cameras."""
+    from rawdenoise.networks.repnr import RepNR
+    from rawdenoise.registry import create_network, get_architecture
+    from rawdenoise.training.checkpoint import load_checkpoint
+
+    run = ["pretrain", str(data.clean_dir), "--iterations", "4", "--seed", "3", *SMALL]
+    assert (
+        main([*run, "--arch", "unet", "-O", "channels=4", "--name", "run", "--stop-at", "2"]) == 0
+    )
+    ckpt = data_dir() / "checkpoints" / "pretrain-run.ckpt"
+    stored = load_checkpoint(ckpt)
+    loaded = load_model(str(ckpt))
+    assert loaded.source == "checkpoint" and loaded.info.architecture == "unet"
+    assert loaded.info.options["channels"] == 4 and loaded.info.kind == "repnr"
+    assert loaded.info.trained_on == "unfinished pretrain run, checkpoint at iteration 2/4"
+    assert loaded.info.extra["virtual_camera_params"] == stored.extra["virtual_camera_params"]
+    # the deployed network is the checkpoint's weights with the mean camera (generalize)
+    spec = get_architecture("unet")
+    wrapper = RepNR(create_network(spec, {"channels": 4}), 5, exclude=spec.repnr_exclude)
+    wrapper.load_state_dict(stored.model)
+    wrapper.generalize()
+    x = torch.rand(1, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.network(x), wrapper.deploy(-1).eval()(x))
+
+    assert main(["models", "info", str(ckpt)]) == 0
+    assert "unfinished pretrain run" in capsys.readouterr().out
+    assert main(["evaluate", str(data.pairs), "--model", str(ckpt), "--json"]) == 0
+    assert '"psnr"' in capsys.readouterr().out
+    out = tmp_path / "out"
+    bright = sorted(data.clean_dir.glob("*.dng"))[0]
+    code = main(["process", str(bright), "--model", str(ckpt), "-o", str(out), "--ratio", "1"])
+    assert code == 0, capsys.readouterr().err
+    assert (out / f"{bright.stem}.png").is_file()
+
+    # --init from it: its weights (a learning rate too small to move them) and its cameras
+    tiny_lr = ["--lr", "1e-30", "--min-lr", "1e-30", "--iterations", "1", "--seed", "8"]
+    code = main(["pretrain", str(data.clean_dir), *SMALL, *tiny_lr, "--init", str(ckpt)]
+                + ["--name", "annealed"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    annealed = load_model("annealed")
+    assert annealed.info.options["channels"] == 4
+    assert annealed.info.extra["virtual_camera_params"] == stored.extra["virtual_camera_params"]
+    for key, value in stored.model.items():
+        if not key.endswith(".5"):  # main weights and camera branches; .5 is the target's
+            torch.testing.assert_close(annealed.repnr.state_dict()[key], value)
+
+
 def test_a_checkpoint_from_before_augment_resumes_only_with_packed_flips(data, capsys) -> None:
     """Checkpoints made before ``--augment`` flipped the packed array: resuming one with the
     Bayer flips (the default now) would change the data mid-run, so it is refused."""

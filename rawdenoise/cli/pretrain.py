@@ -64,6 +64,14 @@ def pretrain(
     checkpoint_every: int = typer.Option(
         1000, "--checkpoint-every", help="Write a checkpoint every N iterations (0: only on stop)."
     ),
+    stop_at: int | None = typer.Option(
+        None,
+        "--stop-at",
+        help="Pause once iteration N is done: write the checkpoint and exit 0 without saving a "
+        "model (time-sliced runs: --resume continues, with a later --stop-at or none). The "
+        "checkpoint works as --init or --model meanwhile.",
+        show_default=False,
+    ),
     holdout: int = typer.Option(
         0, "--holdout", help="Keep the last N frames out of training and report PSNR on them."
     ),
@@ -147,10 +155,17 @@ def pretrain(
         sample_by=sample_by,
         loss=loss,
         augment=augment,
+        stop_at=stop_at,
     )
     progress = make_progress(None if state.quiet else err_console())
     result = run_pretrain(cfg, progress=progress, info=info, warn=warn)
     if not result.main_process:
+        return
+    if result.paused_at is not None:
+        info(
+            f"paused at iteration {result.paused_at}/{result.iterations} (--stop-at); checkpoint "
+            f"{result.path}; run the same command with --resume to continue"
+        )
         return
     line = (
         f"saved {result.path} ({result.iterations} iterations, {result.iterations_per_second:.2f}"

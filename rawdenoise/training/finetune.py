@@ -303,6 +303,8 @@ def _finetune(
             progress=progress,
             description="finetune",
             stop_after=cfg.stop_after,
+            # a checkpoint loads as a model (--model): the fine-tuned network so far
+            extra={"arch": spec.name, "options": dict(loaded.info.options)},
         )
         result = loop.run(repnr, stages, step, lcfg)
 

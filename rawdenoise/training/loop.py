@@ -73,6 +73,12 @@ class LoopConfig:
     #: stop (and checkpoint) after this many iterations in this session; for tests and
     #: time-sliced runs. None: run to the end.
     stop_after: int | None = None
+    #: pause (with a checkpoint) once this iteration of the run is done, not an error:
+    #: ``--stop-at`` for time-sliced runs; ``--resume`` continues. None: run to the end.
+    stop_at: int | None = None
+    #: saved in every checkpoint beside the weights: what loading one as a model needs
+    #: (architecture, options, virtual cameras), see :func:`rawdenoise.weights.load_model`
+    extra: dict[str, Any] = field(default_factory=dict)
     #: DDP: some trainable parameters may be unused in a step (one RepNR branch per iteration)
     find_unused_parameters: bool = False
 
@@ -85,6 +91,12 @@ class LoopResult:
     iterations_per_second: float
     last_loss: float
     smoothed_loss: float  #: exponential moving average (~100 iterations)
+    #: the iteration the run paused at (``stop_at``) with a checkpoint; None: it finished
+    paused_at: int | None = None
+
+
+class _Paused(Exception):
+    """Internal: ``stop_at`` reached, checkpoint written; leaves the stage loops."""
 
 
 class _StopRequest:
@@ -134,10 +146,13 @@ def run(module: nn.Module, stages: list[Stage], step: StepFn, config: LoopConfig
 
     last_loss = smoothed = float("nan")
     done = start
+    paused_at = None
     t0 = time.perf_counter()
     if progress:
         progress.start(total, start, config.description)
     try:
+        if config.stop_at is not None and config.stop_at <= start < total:
+            raise _Paused  # resumed at or past the pause point: nothing to do this time
         with _StopRequest().installed() as stop:
             offset = 0
             for index, stage in enumerate(stages):
@@ -191,10 +206,13 @@ def run(module: nn.Module, stages: list[Stage], step: StepFn, config: LoopConfig
                         and done % config.checkpoint_every == 0
                         and done < total
                     )
-                    if config.checkpoint is not None and (periodic or halt):
+                    pause = config.stop_at is not None and config.stop_at <= done < total
+                    if config.checkpoint is not None and (periodic or halt or pause):
                         _write(config, module, optimizer, index, done)
                         if periodic and config.on_checkpoint is not None and ctx.is_main:
                             config.on_checkpoint(done)
+                    if pause and not halt:
+                        raise _Paused
                     if halt:
                         raise TrainingInterrupted(
                             f"stopped at iteration {done}/{total}"
@@ -209,6 +227,8 @@ def run(module: nn.Module, stages: list[Stage], step: StepFn, config: LoopConfig
                             else None,
                         )
                 offset += stage.iterations
+    except _Paused:
+        paused_at = done
     finally:
         if progress:
             progress.close()
@@ -221,6 +241,7 @@ def run(module: nn.Module, stages: list[Stage], step: StepFn, config: LoopConfig
         iterations_per_second=ran / seconds if seconds > 0 and ran else 0.0,
         last_loss=last_loss,
         smoothed_loss=smoothed,
+        paused_at=paused_at,
     )
 
 
@@ -238,6 +259,7 @@ def _write(
                 optimizer=optimizer.state_dict(),
                 fingerprint=config.fingerprint,
                 rng=rng_state(),
+                extra=config.extra,
             ),
         )
     barrier(config.dist)

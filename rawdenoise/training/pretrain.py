@@ -69,6 +69,7 @@ class PretrainConfig:
     overwrite: bool = False
     noise_type: str = "ptrqc"
     stop_after: int | None = None  #: stop (with a checkpoint) after N iterations this session
+    stop_at: int | None = None  #: pause (with a checkpoint) once iteration N is done (--stop-at)
     threads: int | None = None  #: torch CPU threads (None: torch's default)
     init: str | None = None  #: start from this model's weights (name or file) instead of random
     sample_by: str = "pixel"  #: "pixel" (area-weighted) or "frame" (each frame equally often)
@@ -87,6 +88,8 @@ class PretrainResult:
     holdout: dict[str, float] | None
     crop: int
     frames: int
+    #: ``--stop-at``: the iteration it paused at; ``path`` is then the checkpoint, no model
+    paused_at: int | None = None
 
 
 def _validate(cfg: PretrainConfig) -> None:
@@ -114,6 +117,8 @@ def _validate(cfg: PretrainConfig) -> None:
         raise UsageError("--holdout must be >= 0")
     if cfg.checkpoint_every < 0:
         raise UsageError("--checkpoint-every must be >= 0")
+    if cfg.stop_at is not None and cfg.stop_at < 1:
+        raise UsageError(f"--stop-at must be at least 1, got {cfg.stop_at}")
     if cfg.loss not in LOSSES:
         raise UsageError(f"--loss must be one of {', '.join(LOSSES)}")
     if cfg.sample_by not in SAMPLE_BY:
@@ -445,9 +450,25 @@ def _pretrain(
             description="pretrain",
             on_checkpoint=on_checkpoint,
             stop_after=cfg.stop_after,
+            stop_at=cfg.stop_at,
+            # a checkpoint loads as a model (--init, --model) with its cameras
+            extra={"arch": spec.name, "options": options, **source.metadata},
             find_unused_parameters=source.branches > 1,
         )
         result = loop.run(repnr, [stage], step, lcfg)
+        if result.paused_at is not None:
+            return PretrainResult(
+                path=ckpt,
+                iterations=cfg.iterations,
+                seconds=result.seconds,
+                iterations_per_second=result.iterations_per_second,
+                main_process=ctx.is_main,
+                loss=result.smoothed_loss,
+                holdout=None,
+                crop=data.crop,
+                frames=len(frames),
+                paused_at=result.paused_at,
+            )
 
         scores = evaluate_holdout(repnr, holdout_items, device) if holdout_items else None
         repnr.generalize()
