@@ -375,11 +375,51 @@ def test_default_model_recipe_is_a_valid_chain_of_pretrain_commands(capsys, tmp_
         argv = recipe.recipe_command(tmp_path, phase)
         assert argv[:2] == ["rawdenoise", "pretrain"]
         assert main([*argv[1:], "--help"]) == 0, capsys.readouterr().err
-        if names:
-            assert argv[argv.index("--init") + 1] == names[-1]
+        if names:  # the model of the phase before, or the checkpoint where it paused
+            start = argv[argv.index("--init") + 1]
+            assert start == names[-1] or start.endswith(f"pretrain-{names[-1]}.ckpt")
         names.append(argv[argv.index("--name") + 1])
     assert names[-1] == recipe.NAME
     assert main(["pretrain", str(tmp_path), "--name", "x", "--no-such-option", "--help"]) != 0
+
+
+def test_recipe_phases_can_pause_and_continue_from_the_checkpoint(
+    data, capsys, monkeypatch, tmp_path
+) -> None:
+    """``train`` runs a phase with ``stop_at`` to its pause point (its result is the
+    checkpoint), starts the next from that checkpoint, and skips both when run again."""
+    from rawdenoise.models import train_default as recipe
+    from rawdenoise.training.checkpoint import load_checkpoint
+
+    monkeypatch.setattr(recipe, "TRAIN_FRAMES", ("clean10.dng", "clean11.dng"))
+    monkeypatch.setattr(recipe, "build_unprocessed", lambda *_a, **_k: [])
+    monkeypatch.setattr(recipe, "COMMON", {**recipe.COMMON, "batch": 2, "crop": 32})
+    phases = (
+        {"name": "t1", "arch": "tiny", "options": {"channels": 4}, "iterations": 4,
+         "lr": 1e-3, "min_lr": 1e-4, "warmup": 0, "stop_at": 2},
+        {"name": "t2", "init_checkpoint": "t1", "iterations": 2, "lr": 1e-3, "min_lr": 1e-4,
+         "warmup": 0, "seed": 7},
+    )  # fmt: skip
+    monkeypatch.setattr(recipe, "PHASES", phases)
+    monkeypatch.setattr(recipe, "NAME", "t2")
+    assert recipe.train(data.clean_dir, tmp_path, resume=False, device="cpu") == models_dir() / (
+        "t2.safetensors"
+    )
+    ckpt = data_dir() / "checkpoints" / "pretrain-t1.ckpt"
+    assert load_checkpoint(ckpt).iteration == 2 and not (models_dir() / "t1.safetensors").exists()
+    made = load_model("t2").info
+    assert made.extra["init"] == str(ckpt) and made.options["channels"] == 4
+    assert (
+        made.extra["virtual_camera_params"] == load_checkpoint(ckpt).extra["virtual_camera_params"]
+    )
+    capsys.readouterr()
+    recipe.train(data.clean_dir, tmp_path, resume=False, device="cpu")
+    out = capsys.readouterr().out
+    assert "t1: done already" in out and "t2: done already" in out
+    packed = recipe.pack(models_dir() / "t2.safetensors", tmp_path / "packed.safetensors")
+    text = load_model(str(packed)).info.extra["recipe"]
+    assert "t1: 4 iterations, lr 0.001 cosine to 0.0001, paused at 2" in text
+    assert "t2: 2 iterations, lr 0.001 cosine to 0.0001, from t1's checkpoint" in text
 
 
 def test_default_recipe_builds_its_unprocessed_frames(tmp_path) -> None:

@@ -132,17 +132,31 @@ def build_unprocessed(sources: Path, data: Path, out: Path, overwrite: bool = Fa
     return targets
 
 
+def _phase_checkpoint(name: str) -> Path:
+    """Where the pretrain run of phase ``name`` keeps its checkpoint."""
+    from rawdenoise.training.checkpoint import checkpoint_path
+
+    return checkpoint_path("pretrain", name)
+
+
 def recipe_command(data: Path, phase: dict, unprocessed: Path = Path("unprocessed")) -> list[str]:
-    """The ``rawdenoise pretrain`` command line of one phase."""
+    """The ``rawdenoise pretrain`` command line of one phase.
+
+    A phase starts from random weights (``arch``, ``options``), from an earlier phase's model
+    (``init``; ``options`` then grow it) or from an earlier phase's checkpoint
+    (``init_checkpoint``: that phase paused at its ``stop_at`` iteration).
+    """
     r = {**COMMON, **phase}
     frames = [str(data / f) for f in TRAIN_FRAMES]
     if r.get("unprocessed"):
         frames += [str(unprocessed / f) for f in UNPROCESSED_FRAMES]
-    start = (
-        ["--init", r["init"]]
-        if "init" in r
-        else ["--arch", r["arch"], *[f"-O{k}={v}" for k, v in r["options"].items()]]
-    )
+    options = [f"-O{k}={v}" for k, v in r.get("options", {}).items()]
+    if "init_checkpoint" in r:
+        start = ["--init", str(_phase_checkpoint(r["init_checkpoint"])), *options]
+    elif "init" in r:
+        start = ["--init", r["init"], *options]
+    else:
+        start = ["--arch", r["arch"], *options]
     return [
         "rawdenoise", "pretrain", *frames, "--name", r["name"],
         *start,
@@ -154,7 +168,16 @@ def recipe_command(data: Path, phase: dict, unprocessed: Path = Path("unprocesse
         "--checkpoint-every", str(r["checkpoint_every"]), "--augment", r["augment"],
         *(["--sample-by", r["sample_by"]] if "sample_by" in r else []),
         *(["--loss", r["loss"]] if "loss" in r else []),
+        *(["--stop-at", str(r["stop_at"])] if "stop_at" in r else []),
     ]  # fmt: skip
+
+
+def _paused_at(name: str) -> int | None:
+    """The iteration phase ``name``'s checkpoint holds, if it has one."""
+    from rawdenoise.training.checkpoint import load_checkpoint
+
+    path = _phase_checkpoint(name)
+    return load_checkpoint(path).iteration if path.exists() else None
 
 
 def train(data: Path, sources: Path, resume: bool, device: str) -> Path:
@@ -166,11 +189,20 @@ def train(data: Path, sources: Path, resume: bool, device: str) -> Path:
     unprocessed = cache_dir() / "unprocessed"
     build_unprocessed(sources, data, unprocessed)
     for phase in PHASES:
-        if model_path(phase["name"]).exists():
-            print(f"{phase['name']}: done already ({model_path(phase['name'])})")
+        name = phase["name"]
+        if "stop_at" in phase:  # its result is the checkpoint where it pauses
+            reached = _paused_at(name)
+            if reached is not None and reached >= phase["stop_at"]:
+                print(f"{name}: done already ({_phase_checkpoint(name)})")
+                continue
+            again = reached is not None
+        elif model_path(name).exists():
+            print(f"{name}: done already ({model_path(name)})")
             continue
+        else:
+            again = resume
         argv = recipe_command(data, phase, unprocessed)[1:] + ["--device", device]
-        code = main(argv + (["--resume"] if resume else []))
+        code = main(argv + (["--resume"] if again else []))
         if code:
             raise SystemExit(code)
     return model_path(NAME)
@@ -231,7 +263,10 @@ def pack(source: Path, out: Path = PACKAGED) -> Path:
         extra["init"] = Path(extra["init"]).stem
     extra["recipe"] = "; ".join(
         f"{p['name']}: {p['iterations']} iterations, lr {p['lr']:g} cosine to {p['min_lr']:g}"
+        + (f", paused at {p['stop_at']}" if "stop_at" in p else "")
         + (f", from {p['init']}" if "init" in p else "")
+        + (f", from {p['init_checkpoint']}'s checkpoint" if "init_checkpoint" in p else "")
+        + (f", grown to {p['options']}" if "options" in p and "arch" not in p else "")
         + (", with the unprocessed texture frames" if p.get("unprocessed") else "")
         + (f", {p['loss']} loss" if "loss" in p else "")
         for p in PHASES
