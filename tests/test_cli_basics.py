@@ -106,6 +106,25 @@ def test_help_and_version_do_not_import_torch(args: list[str]) -> None:
     assert marker == "NO_TORCH"
 
 
+@pytest.mark.parametrize(
+    "args", [["--help"], ["process", "--help"], ["--version"], ["models", "list"], ["plugins"]]
+)
+def test_a_reader_that_closes_the_pipe_early_is_not_an_error(args: list[str]) -> None:
+    """``rawdenoise --help | head -1``: the reader is gone before rawdenoise writes (its end
+    of the pipe is closed before the command starts): exit 0 and no message, as for the
+    commands' own output, not typer's exit 1 ("internal error")."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rawdenoise", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # before the interpreter has even started: every write fails
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert err == ""
+
+
 def test_version_is_fast_because_it_loads_no_heavy_module() -> None:
     """What keeps ``--version`` quick, asserted without timing it (timings are benchmarks)."""
     from rawdenoise import __version__

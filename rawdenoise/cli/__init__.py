@@ -82,6 +82,18 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _stdout_was_closed() -> bool:
+    """Whether a ``SystemExit`` is typer's or rich's answer to a reader that closed the pipe
+    (``rawdenoise --help | head -1``): typer wraps stdout in a ``PacifyFlushWrapper``, rich
+    points file descriptor 1 at the null device; both exit 1, which reads as a bug."""
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+        return True
+    try:
+        return os.path.samestat(os.fstat(1), os.stat(os.devnull))
+    except (OSError, ValueError):
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) an :class:`ExitCode`."""
     from typer import exceptions as typer_exc
@@ -109,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(exc.exit_code)
     except (Exception, KeyboardInterrupt) as exc:  # the CLI boundary
         code = exit_code_for(exc)
+    except SystemExit as exc:
+        if exc.code != 1 or not _stdout_was_closed():
+            raise
+        code = int(ExitCode.OK)  # as for a command's output: the reader has what it wanted
     if argv is None:
         sys.exit(code)
     return code
