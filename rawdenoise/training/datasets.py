@@ -142,6 +142,31 @@ def prune_frame_cache(cache: Path) -> int:
                 break  # in use (Windows) or read-only: left for next time
         else:
             removed += 1
+    return removed + _prune_orphans(cache)
+
+
+#: an entry's .npy is written before its .json: younger orphans may be another run's writing
+ORPHAN_AGE = 3600.0
+
+
+def _prune_orphans(cache: Path) -> int:
+    """Delete ``.npy`` files whose ``.json`` was never written (a crash between the two
+    writes) once they are an hour old; the number deleted."""
+    import time
+
+    removed = 0
+    try:
+        arrays = sorted(cache.glob("*.npy"))
+    except OSError:
+        return 0
+    for npy in arrays:
+        try:
+            if npy.with_suffix(".json").exists() or time.time() - npy.stat().st_mtime < ORPHAN_AGE:
+                continue
+            npy.unlink()
+        except OSError:
+            continue  # gone meanwhile, in use or read-only: left for next time
+        removed += 1
     return removed
 
 
