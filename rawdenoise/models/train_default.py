@@ -3,14 +3,15 @@
     python -m rawdenoise.models.train_default train --data ../shared/data --sources SRC [--resume]
     python -m rawdenoise.models.train_default pack [MODEL_OR_CHECKPOINT]
 
-``train`` runs ``rawdenoise pretrain`` three times with the recipe below (:data:`PHASES`):
+``train`` runs ``rawdenoise pretrain`` five times with the recipe below (:data:`PHASES`):
 twice on the clean low-ISO GoPro frames of ``../shared/data`` (the HERO7 frame is held out
-for ``tests/benchmarks/quality.py``), then once more, with the log-L1 loss, adding two frames
-of fine texture,
-sRGB photographs "unprocessed" into RGGB mosaics (:func:`build_unprocessed`; ``SRC`` is the
-folder where the two packages named in :data:`SHEET`'s comment were unpacked);
-``pack`` casts a finished model, or an interrupted run's checkpoint, to float16 and writes it
-to ``rawdenoise/models/default.safetensors`` with its metadata.
+for ``tests/benchmarks/quality.py``), then, with the log-L1 loss, adding two frames of fine
+texture, sRGB photographs "unprocessed" into RGGB mosaics (:func:`build_unprocessed`; ``SRC``
+is the folder where the two packages named in :data:`SHEET`'s comment were unpacked): once
+at 16 channels, then grown to 24 channels for a long run at a high learning rate, paused,
+and annealed from its checkpoint. ``pack`` casts a finished model, or an interrupted run's
+checkpoint, to float16 and writes it to ``rawdenoise/models/default.safetensors`` with its
+metadata.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ SHEET = (
 #: Their frames, written by :func:`build_unprocessed` (``train``: under the cache folder).
 UNPROCESSED_FRAMES = ("unprocessed_flower.dng", "unprocessed_sheet.dng")
 
-#: The recipe: two ``rawdenoise pretrain`` runs, the second continuing from the first with a
-#: fresh, lower cosine cycle (the first had flattened out at its final learning rate).
+#: The recipe: ``rawdenoise pretrain`` runs, each continuing from the one before (the second
+#: with a fresh, lower cosine cycle: the first had flattened out at its final learning rate).
 PHASES: tuple[dict, ...] = (
     {
         "name": "default-recipe",
@@ -77,6 +78,17 @@ PHASES: tuple[dict, ...] = (
     {"name": "default-recipe-3", "init": "default-recipe-2", "iterations": 4000, "lr": 1e-4,
      "min_lr": 5e-6, "warmup": 50, "unprocessed": True, "sample_by": "frame",
      "loss": "log-l1"},
+    # the 16-channel network had levelled off: grow it to 24 channels (Net2WiderNet, same
+    # output to start from) and train at a high learning rate on a long cosine... (it started
+    # from the float16 file phase 3 was shipped as, and was paused at iteration 8647)
+    {"name": "default-recipe-4", "init": "default-recipe-3", "init_float16": True,
+     "options": {"channels": 24}, "iterations": 30000, "lr": 2e-4, "min_lr": 5e-6,
+     "warmup": 200, "unprocessed": True, "sample_by": "frame", "loss": "log-l1",
+     "stop_at": 8647},
+    # ...then anneal from its checkpoint: a short cosine from where its learning rate was
+    {"name": "default-recipe-5", "init_checkpoint": "default-recipe-4", "iterations": 3000,
+     "lr": 1.64e-4, "min_lr": 5e-6, "warmup": 50, "seed": 2027, "unprocessed": True,
+     "sample_by": "frame", "loss": "log-l1"},
 )  # fmt: skip
 #: Settings all phases share.
 COMMON = {
@@ -132,6 +144,13 @@ def build_unprocessed(sources: Path, data: Path, out: Path, overwrite: bool = Fa
     return targets
 
 
+def _float16_path(name: str) -> Path:
+    """Where ``train`` packs phase ``name``'s model as float16, for ``init_float16``."""
+    from rawdenoise.dirs import cache_dir
+
+    return cache_dir() / "recipe" / f"{name}-float16.safetensors"
+
+
 def _phase_checkpoint(name: str) -> Path:
     """Where the pretrain run of phase ``name`` keeps its checkpoint."""
     from rawdenoise.training.checkpoint import checkpoint_path
@@ -143,8 +162,9 @@ def recipe_command(data: Path, phase: dict, unprocessed: Path = Path("unprocesse
     """The ``rawdenoise pretrain`` command line of one phase.
 
     A phase starts from random weights (``arch``, ``options``), from an earlier phase's model
-    (``init``; ``options`` then grow it) or from an earlier phase's checkpoint
-    (``init_checkpoint``: that phase paused at its ``stop_at`` iteration).
+    (``init``; ``options`` then grow it; with ``init_float16`` from that model packed as
+    float16, as it was shipped) or from an earlier phase's checkpoint (``init_checkpoint``:
+    that phase paused at its ``stop_at`` iteration).
     """
     r = {**COMMON, **phase}
     frames = [str(data / f) for f in TRAIN_FRAMES]
@@ -154,7 +174,8 @@ def recipe_command(data: Path, phase: dict, unprocessed: Path = Path("unprocesse
     if "init_checkpoint" in r:
         start = ["--init", str(_phase_checkpoint(r["init_checkpoint"])), *options]
     elif "init" in r:
-        start = ["--init", r["init"], *options]
+        init = str(_float16_path(r["init"])) if r.get("init_float16") else r["init"]
+        start = ["--init", init, *options]
     else:
         start = ["--arch", r["arch"], *options]
     return [
@@ -201,41 +222,13 @@ def train(data: Path, sources: Path, resume: bool, device: str) -> Path:
             continue
         else:
             again = resume
+        if phase.get("init_float16") and not _float16_path(phase["init"]).exists():
+            pack(model_path(phase["init"]), _float16_path(phase["init"]))
         argv = recipe_command(data, phase, unprocessed)[1:] + ["--device", device]
         code = main(argv + (["--resume"] if again else []))
         if code:
             raise SystemExit(code)
     return model_path(NAME)
-
-
-def _from_checkpoint(path: Path):
-    """A RepNR wrapper and ModelInfo from an interrupted run's checkpoint (generalized)."""
-    from rawdenoise.networks.repnr import RepNR
-    from rawdenoise.registry import create_network, get_architecture
-    from rawdenoise.specs import ModelInfo
-    from rawdenoise.training.checkpoint import load_checkpoint
-
-    ckpt = load_checkpoint(path)
-    fp = ckpt.fingerprint
-    spec = get_architecture(fp["arch"])
-    branches = max(
-        int(k.rsplit(".", 1)[1]) for k in ckpt.model if ".align_weights." in k
-    )  # the last index is the target branch
-    repnr = RepNR(
-        create_network(spec, fp["options"]), branches=branches, exclude=spec.repnr_exclude
-    )
-    repnr.load_state_dict(ckpt.model)
-    repnr.generalize()
-    info = ModelInfo(
-        architecture=spec.name,
-        options=fp["options"],
-        name="default",
-        ratio_range=tuple(float(x) for x in fp["ratio_range"]),
-        trained_on=f"{len(fp['frames'])} clean RAW frame(s) ({', '.join(fp['frames'])}) with "
-        f"{fp['noise']}",
-        extra={"command": "pretrain", "iterations_done": ckpt.iteration, **fp},
-    )
-    return repnr, info
 
 
 def pack(source: Path, out: Path = PACKAGED) -> Path:
@@ -247,9 +240,9 @@ def pack(source: Path, out: Path = PACKAGED) -> Path:
     from rawdenoise.weights import load_model, read_header, save_model
 
     tmp_full = out.with_suffix(".full.safetensors")
-    if source.suffix == ".ckpt":
-        repnr, info = _from_checkpoint(source)
-        save_model(tmp_full, repnr, info, overwrite=True)
+    if source.suffix == ".ckpt":  # an unfinished run: its camera branches, averaged
+        loaded = load_model(str(source))
+        save_model(tmp_full, loaded.repnr, loaded.info, overwrite=True)
         source = tmp_full
     metadata, _ = read_header(source)
     meta = json.loads(metadata["rawdenoise"])
