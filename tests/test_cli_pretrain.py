@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -375,9 +376,12 @@ def test_default_model_recipe_is_a_valid_chain_of_pretrain_commands(capsys, tmp_
         argv = recipe.recipe_command(tmp_path, phase)
         assert argv[:2] == ["rawdenoise", "pretrain"]
         assert main([*argv[1:], "--help"]) == 0, capsys.readouterr().err
-        if names:  # the model of the phase before, or the checkpoint where it paused
+        if names:  # the phase before: its model (or its float16 cast), or its checkpoint
             start = argv[argv.index("--init") + 1]
-            assert start == names[-1] or start.endswith(f"pretrain-{names[-1]}.ckpt")
+            assert start == names[-1] or Path(start).name in (
+                f"{names[-1]}-float16.safetensors",
+                f"pretrain-{names[-1]}.ckpt",
+            )
         names.append(argv[argv.index("--name") + 1])
     assert names[-1] == recipe.NAME
     assert main(["pretrain", str(tmp_path), "--name", "x", "--no-such-option", "--help"]) != 0
@@ -395,7 +399,9 @@ def test_recipe_phases_can_pause_and_continue_from_the_checkpoint(
     monkeypatch.setattr(recipe, "build_unprocessed", lambda *_a, **_k: [])
     monkeypatch.setattr(recipe, "COMMON", {**recipe.COMMON, "batch": 2, "crop": 32})
     phases = (
-        {"name": "t1", "arch": "tiny", "options": {"channels": 4}, "iterations": 4,
+        {"name": "t0", "arch": "tiny", "options": {"channels": 4}, "iterations": 1,
+         "lr": 1e-3, "min_lr": 1e-4, "warmup": 0},
+        {"name": "t1", "init": "t0", "init_float16": True, "iterations": 4,
          "lr": 1e-3, "min_lr": 1e-4, "warmup": 0, "stop_at": 2},
         {"name": "t2", "init_checkpoint": "t1", "iterations": 2, "lr": 1e-3, "min_lr": 1e-4,
          "warmup": 0, "seed": 7},
@@ -407,6 +413,10 @@ def test_recipe_phases_can_pause_and_continue_from_the_checkpoint(
     )
     ckpt = data_dir() / "checkpoints" / "pretrain-t1.ckpt"
     assert load_checkpoint(ckpt).iteration == 2 and not (models_dir() / "t1.safetensors").exists()
+    # t1 started from t0 cast to float16, as a shipped default is
+    half = cache_dir() / "recipe" / "t0-float16.safetensors"
+    assert load_checkpoint(ckpt).fingerprint["init"] == str(half)
+    assert {t.dtype for t in load_file(str(half)).values()} == {torch.float16}
     made = load_model("t2").info
     assert made.extra["init"] == str(ckpt) and made.options["channels"] == 4
     assert (
@@ -415,7 +425,7 @@ def test_recipe_phases_can_pause_and_continue_from_the_checkpoint(
     capsys.readouterr()
     recipe.train(data.clean_dir, tmp_path, resume=False, device="cpu")
     out = capsys.readouterr().out
-    assert "t1: done already" in out and "t2: done already" in out
+    assert all(f"t{i}: done already" in out for i in range(3))
     packed = recipe.pack(models_dir() / "t2.safetensors", tmp_path / "packed.safetensors")
     text = load_model(str(packed)).info.extra["recipe"]
     assert "t1: 4 iterations, lr 0.001 cosine to 0.0001, paused at 2" in text
