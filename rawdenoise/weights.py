@@ -215,7 +215,8 @@ def parse_options(pairs: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- metadata
 
 
-def _is_safetensors(path: Path) -> bool:
+def is_safetensors(path: Path) -> bool:
+    """Whether ``path`` is laid out as safetensors (8-byte size, then the JSON header)."""
     with path.open("rb") as fh:
         head = fh.read(9)
     return len(head) == 9 and head[8:9] == b"{"
@@ -581,7 +582,7 @@ def load_model(
     notes: list[str] = []
     info: ModelInfo | None = None
     param_key: str | None = None
-    if _is_safetensors(path):
+    if is_safetensors(path):
         state, metadata = _read_safetensors(path)
         info = _info_from_metadata(path, metadata)
         source = "rawdenoise" if info is not None else "state_dict"

@@ -204,6 +204,10 @@ def test_target_exposure_and_auto_ratio(tmp_path, make_dng, tiny_model, capsys) 
     weights.save_model(plain, TinyNet(), ModelInfo(architecture="tiny"))
     code, _, err = run(capsys, a, "-m", plain, "--ratio", "auto")
     assert code == 2 and "target exposure" in err
+    led = tmp_path / "led.pth"  # an LED checkpoint (or a training one) records none either
+    torch.save({"params": TinyNet().state_dict()}, led)
+    code, _, err = run(capsys, a, "-m", led, "--ratio", "auto", "--arch", "tiny")
+    assert code == 2 and "target exposure" in err, err
     assert run(capsys, a, "-m", tiny_model, "--ratio", "2", "--target-exposure", "5")[0] == 2
 
 

@@ -207,10 +207,10 @@ def info_(
 
     Our files are described from their header alone; other files (LED .pth) are loaded.
     """
-    from rawdenoise.weights import _is_safetensors, load_model, parse_options, resolve_model
+    from rawdenoise.weights import is_safetensors, load_model, parse_options, resolve_model
 
     path = resolve_model(model)
-    row = _summary(path.stem, path) if _is_safetensors(path) else {}
+    row = _summary(path.stem, path) if is_safetensors(path) else {}
     if not row or "architecture" not in row or arch or option:
         loaded = load_model(path, arch=arch, options=parse_options(option))
         row = {

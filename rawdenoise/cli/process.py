@@ -142,6 +142,8 @@ def _model_target_exposure(ref: str) -> float | None:
     from rawdenoise import weights
 
     path = weights.resolve_model(ref)
+    if not weights.is_safetensors(path):  # LED .pth files and training checkpoints record none
+        return None
     info_ = weights.read_model_info(path)
     return info_.target_exposure if info_ is not None else None
 
