@@ -234,9 +234,9 @@ def train(data: Path, sources: Path, resume: bool, device: str) -> Path:
 def pack(source: Path, out: Path = PACKAGED) -> Path:
     """Write ``source`` (model file or checkpoint) as float16 safetensors to ``out``."""
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
 
-    from rawdenoise.atomic import atomic_path
+    from rawdenoise.atomic import write_bytes_atomic
     from rawdenoise.weights import load_model, read_header, save_model
 
     tmp_full = out.with_suffix(".full.safetensors")
@@ -266,8 +266,7 @@ def pack(source: Path, out: Path = PACKAGED) -> Path:
     )
     metadata["rawdenoise"] = json.dumps(meta)
     state = {k: v.to(torch.float16).contiguous() for k, v in load_file(str(source)).items()}
-    with atomic_path(out, overwrite=True) as tmp:
-        save_file(state, str(tmp), metadata=metadata)
+    write_bytes_atomic(out, save(state, metadata=metadata), overwrite=True)
     tmp_full.unlink(missing_ok=True)
     load_model(out)  # must load back
     return out
