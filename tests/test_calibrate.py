@@ -347,6 +347,18 @@ def test_error_unscannable_folder(tmp_path, capsys, monkeypatch):
     one_error(run_error(capsys, dark, flat), "--flat", "cannot scan", "Permission denied")
 
 
+def test_error_a_folder_far_too_big_to_be_frames(tmp_path, capsys, monkeypatch):
+    """``--dark /`` (or a home folder) is refused once the walk passes the cap, not walked
+    for minutes; a frame folder below the cap is read as before."""
+    from rawdenoise.calibration import frames
+
+    dark, flat = small_shoot(tmp_path)
+    monkeypatch.setattr(frames, "MAX_SCANNED", len(list(flat.rglob("*"))))
+    assert len(frames.find_raw_files(flat, "flat")) > 0  # exactly at the cap: fine
+    (flat / "notes.txt").write_text("one entry more")
+    one_error(run_error(capsys, dark, flat), "--flat", "not a folder of flat frames")
+
+
 def test_empty_paths_are_usage_errors(tmp_path, capsys):
     dark, flat = small_shoot(tmp_path)
     for args in (

@@ -6,7 +6,7 @@ calibration shoot never has to fit in memory at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -38,6 +38,24 @@ class FrameInfo:
         return f"{self.make} {self.model}".strip()
 
 
+#: More entries than any capture session holds: the folder given is not one of frames (``/``,
+#: a home folder) and walking it all would take minutes before any message.
+MAX_SCANNED = 20_000
+
+
+def _walk(folder: Path, option: str, kind: str) -> Iterator[Path]:
+    """``folder.rglob("*")``, refusing a folder with more than :data:`MAX_SCANNED` entries."""
+    for seen, path in enumerate(folder.rglob("*"), start=1):
+        if seen > MAX_SCANNED:
+            raise InputError(
+                f"{option} {folder}: more than {MAX_SCANNED:,} files and folders below it: "
+                f"not a folder of {kind} frames",
+                hint=f"give the folder that holds only your {kind} frames (sub-folders per ISO "
+                "are fine)",
+            )
+        yield path
+
+
 def find_raw_files(folder: Path, kind: str) -> list[Path]:
     """Every RAW file under ``folder`` (sub-folders too, e.g. one per ISO), sorted."""
     from rawdenoise.rawio import is_raw_path
@@ -48,7 +66,7 @@ def find_raw_files(folder: Path, kind: str) -> list[Path]:
     if not folder.is_dir():
         raise InputError(f"{option} {folder}: not a folder", hint=f"give a folder of {kind} frames")
     try:
-        files = sorted(p for p in folder.rglob("*") if is_raw_path(p) and p.is_file())
+        files = sorted(p for p in _walk(folder, option, kind) if is_raw_path(p) and p.is_file())
     except OSError as exc:  # an unreadable sub-folder (e.g. under /proc), a vanished file
         where = f" ({exc.filename})" if exc.filename else ""
         raise InputError(
