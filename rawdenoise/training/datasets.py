@@ -120,54 +120,52 @@ def prune_frame_cache(cache: Path) -> int:
 
     An entry is stale when it was written by another cache version (they have no ``version``
     before 2) or its source file is gone or changed (its key would differ). Without this,
-    every frame a user ever trained on would stay cached (about 100 MB per 24 MP frame).
+    every frame a user ever trained on would stay cached (about 100 MB per 24 MP frame). An
+    array whose ``.json`` was never written (a crash between the two writes) goes once it is
+    :data:`ORPHAN_AGE` old.
     """
-    removed = 0
     try:
-        metas = sorted(cache.glob("*.json"))
+        listing = sorted(cache.iterdir())
     except OSError:
         return 0
-    for meta in metas:
-        try:
-            info = json.loads(meta.read_text(encoding="utf-8"))
-            source = Path(info["source"]) if info.get("version") == CACHE_VERSION else None
-            if source is not None and source.is_file() and _cache_key(source) == meta.stem:
-                continue
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass  # unreadable: stale too
-        for stale in (meta.with_suffix(".npy"), meta):
-            try:
-                stale.unlink(missing_ok=True)
-            except OSError:
-                break  # in use (Windows) or read-only: left for next time
-        else:
-            removed += 1
-    return removed + _prune_orphans(cache)
+    metas = [p for p in listing if p.suffix == ".json"]
+    described = {m.stem for m in metas}
+    orphans = [p for p in listing if p.suffix == ".npy" and p.stem not in described]
+    return sum(_prune_entry(meta) for meta in metas) + sum(_prune_orphan(n) for n in orphans)
 
 
 #: an entry's .npy is written before its .json: younger orphans may be another run's writing
 ORPHAN_AGE = 3600.0
 
 
-def _prune_orphans(cache: Path) -> int:
-    """Delete ``.npy`` files whose ``.json`` was never written (a crash between the two
-    writes) once they are an hour old; the number deleted."""
+def _prune_entry(meta: Path) -> bool:
+    """Delete the entry described by ``meta`` if it is stale; whether it was deleted."""
+    try:
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        source = Path(info["source"]) if info.get("version") == CACHE_VERSION else None
+        if source is not None and source.is_file() and _cache_key(source) == meta.stem:
+            return False
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # unreadable: stale too
+    try:
+        for stale in (meta.with_suffix(".npy"), meta):
+            stale.unlink(missing_ok=True)
+    except OSError:
+        return False  # in use (Windows) or read-only: left for next time
+    return True
+
+
+def _prune_orphan(npy: Path) -> bool:
+    """Delete an array without its ``.json`` once it is :data:`ORPHAN_AGE` old."""
     import time
 
-    removed = 0
     try:
-        arrays = sorted(cache.glob("*.npy"))
+        if time.time() - npy.stat().st_mtime < ORPHAN_AGE:
+            return False
+        npy.unlink()
     except OSError:
-        return 0
-    for npy in arrays:
-        try:
-            if npy.with_suffix(".json").exists() or time.time() - npy.stat().st_mtime < ORPHAN_AGE:
-                continue
-            npy.unlink()
-        except OSError:
-            continue  # gone meanwhile, in use or read-only: left for next time
-        removed += 1
-    return removed
+        return False  # gone meanwhile, in use or read-only: left for next time
+    return True
 
 
 def list_raw_inputs(inputs: Sequence[Path]) -> list[Path]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -456,19 +456,20 @@ def _pretrain(
             find_unused_parameters=source.branches > 1,
         )
         result = loop.run(repnr, [stage], step, lcfg)
+        outcome = PretrainResult(
+            path=ckpt,  # paused (--stop-at): the checkpoint is the result, no model
+            iterations=cfg.iterations,
+            seconds=result.seconds,
+            iterations_per_second=result.iterations_per_second,
+            main_process=ctx.is_main,
+            loss=result.smoothed_loss,
+            holdout=None,
+            crop=data.crop,
+            frames=len(frames),
+            paused_at=result.paused_at,
+        )
         if result.paused_at is not None:
-            return PretrainResult(
-                path=ckpt,
-                iterations=cfg.iterations,
-                seconds=result.seconds,
-                iterations_per_second=result.iterations_per_second,
-                main_process=ctx.is_main,
-                loss=result.smoothed_loss,
-                holdout=None,
-                crop=data.crop,
-                frames=len(frames),
-                paused_at=result.paused_at,
-            )
+            return outcome
 
         scores = evaluate_holdout(repnr, holdout_items, device) if holdout_items else None
         repnr.generalize()
@@ -510,17 +511,7 @@ def _pretrain(
         devices.barrier(ctx)
     finally:
         devices.teardown(ctx)
-    return PretrainResult(
-        path=out_path,
-        iterations=cfg.iterations,
-        seconds=result.seconds,
-        iterations_per_second=result.iterations_per_second,
-        main_process=ctx.is_main,
-        loss=result.smoothed_loss,
-        holdout=scores,
-        crop=data.crop,
-        frames=len(frames),
-    )
+    return replace(outcome, path=out_path, holdout=scores)
 
 
 def _quiet(_message: str) -> None:
