@@ -342,7 +342,12 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], str | None, Mappin
             hint="a checkpoint must be a state_dict or LED's {'params': state_dict, ...}",
         )
     from rawdenoise.training.checkpoint import FORMAT as CHECKPOINT_FORMAT
+    from rawdenoise.training.checkpoint import is_newer
 
+    if obj.get("format") == CHECKPOINT_FORMAT and is_newer(obj):
+        raise ModelFileError(
+            f"{path} is a training checkpoint from a newer rawdenoise", hint="upgrade rawdenoise"
+        )
     if obj.get("format") == CHECKPOINT_FORMAT and isinstance(obj.get("model"), Mapping):
         _check_tensor_dict(path, obj["model"], "model")
         return dict(obj["model"]), CHECKPOINT_KEY, obj

@@ -205,6 +205,14 @@ def test_a_training_checkpoint_works_as_a_model_and_as_init(data, capsys, tmp_pa
         if not key.endswith(".5"):  # main weights and camera branches; .5 is the target's
             torch.testing.assert_close(annealed.repnr.state_dict()[key], value)
 
+    # a checkpoint written by a newer rawdenoise is refused as a model, as --resume refuses it
+    future = torch.load(ckpt, map_location="cpu", weights_only=True)
+    future["version"] += 1
+    torch.save(future, tmp_path / "future.ckpt")
+    assert main(["models", "info", str(tmp_path / "future.ckpt")]) == 3
+    err = capsys.readouterr().err
+    assert "training checkpoint from a newer rawdenoise" in err and "upgrade" in err
+
 
 def test_a_checkpoint_from_before_augment_resumes_only_with_packed_flips(data, capsys) -> None:
     """Checkpoints made before ``--augment`` flipped the packed array: resuming one with the

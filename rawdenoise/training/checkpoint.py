@@ -87,7 +87,7 @@ def load_checkpoint(path: Path, fingerprint: dict[str, Any] | None = None) -> Ch
         ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{path}: not a rawdenoise training checkpoint")
-    if int(data.get("version", 0)) > VERSION:
+    if is_newer(data):
         raise InputError(f"{path}: checkpoint from a newer rawdenoise", hint="upgrade rawdenoise")
     saved = dict(data.get("fingerprint") or {})
     if fingerprint is not None:
@@ -108,6 +108,15 @@ def load_checkpoint(path: Path, fingerprint: dict[str, Any] | None = None) -> Ch
         rng=dict(data.get("rng") or {}),
         extra=dict(data.get("extra") or {}),
     )
+
+
+def is_newer(data: Any) -> bool:
+    """Whether a loaded checkpoint object was written by a newer checkpoint format version
+    (whose fields this rawdenoise may misread, so it is refused rather than guessed at)."""
+    try:
+        return int(data.get("version", 0)) > VERSION
+    except (TypeError, ValueError):
+        return True
 
 
 def fingerprint_diff(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
