@@ -303,5 +303,12 @@ def test_the_frame_cache_drops_entries_nothing_can_hit_again(make_dng, tmp_path)
     for orphan in (old, young):
         orphan.write_bytes(b"array")
     os.utime(old, (os.path.getatime(old), os.path.getmtime(old) - 2 * 3600))
+    # the atomic writer's temporary files (another run's write in progress, or a crash's
+    # leftovers) are judged by age too, not read as entries: a young one is kept
+    part_old, part_young = cache / ".0001.x1.part.json", cache / ".0002.x2.part.json"
+    for part in (part_old, part_young):
+        part.write_text('{"blac')
+    os.utime(part_old, (os.path.getatime(part_old), os.path.getmtime(part_old) - 2 * 3600))
     load_clean_frames([kept], cache=cache)
     assert not old.exists() and young.exists()
+    assert not part_old.exists() and part_young.exists()

@@ -121,16 +121,20 @@ def prune_frame_cache(cache: Path) -> int:
     An entry is stale when it was written by another cache version (they have no ``version``
     before 2) or its source file is gone or changed (its key would differ). Without this,
     every frame a user ever trained on would stay cached (about 100 MB per 24 MP frame). An
-    array whose ``.json`` was never written (a crash between the two writes) goes once it is
-    :data:`ORPHAN_AGE` old.
+    array whose ``.json`` was never written (a crash between the two writes) and a temporary
+    file of the atomic writer go once they are :data:`ORPHAN_AGE` old.
     """
     try:
         listing = sorted(cache.iterdir())
     except OSError:
         return 0
-    metas = [p for p in listing if p.suffix == ".json"]
+    # the atomic writer's temporary files start with a dot: another run may be writing them
+    temporary = [p for p in listing if p.name.startswith(".")]
+    metas = [p for p in listing if p.suffix == ".json" and not p.name.startswith(".")]
     described = {m.stem for m in metas}
-    orphans = [p for p in listing if p.suffix == ".npy" and p.stem not in described]
+    orphans = temporary + [
+        p for p in listing if p.suffix == ".npy" and p.stem not in described and p not in temporary
+    ]
     return sum(_prune_entry(meta) for meta in metas) + sum(_prune_orphan(n) for n in orphans)
 
 
@@ -156,7 +160,8 @@ def _prune_entry(meta: Path) -> bool:
 
 
 def _prune_orphan(npy: Path) -> bool:
-    """Delete an array without its ``.json`` once it is :data:`ORPHAN_AGE` old."""
+    """Delete an array without its ``.json`` (or a temporary file) once it is
+    :data:`ORPHAN_AGE` old."""
     import time
 
     try:
