@@ -38,12 +38,26 @@ def manifest_path() -> Path:
     return plugin_cache_dir() / f"manifest-{_environment_id()}.json"
 
 
+def _spec_fields() -> str:
+    """A digest of the fields cached specs have: a development build that adds one (under an
+    unchanged version string) must not read entries that lack it."""
+    from dataclasses import fields
+
+    from rawdenoise import specs
+
+    kinds = (specs.ArchitectureSpec, specs.CameraProfile, specs.NoiseParams, specs.LogLinear,
+             specs.IsoPoint)  # fmt: skip
+    names = ";".join(f"{k.__name__}:{','.join(f.name for f in fields(k))}" for k in kinds)
+    return hashlib.sha256(names.encode()).hexdigest()[:12]
+
+
 def _header() -> dict[str, Any]:
     from rawdenoise import __version__
 
     return {
         "schema": MANIFEST_SCHEMA,
         "rawdenoise": __version__,
+        "spec_fields": _spec_fields(),
         "prefix": os.path.realpath(sys.prefix),
     }
 
@@ -51,8 +65,9 @@ def _header() -> dict[str, Any]:
 def read_manifest() -> tuple[dict[str, dict[str, Any]], str]:
     """``(entries by key, status)``; status is "ok", "missing", "corrupt" or "stale".
 
-    "stale" means the file was written by another rawdenoise version or schema (hook semantics
-    may differ): its entries are dropped and the plugins are imported again.
+    "stale" means the file was written by another rawdenoise version or schema, or for specs
+    with other fields (hook semantics may differ): its entries are dropped and the plugins are
+    imported again.
     """
     path = manifest_path()
     try:

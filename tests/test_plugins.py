@@ -452,6 +452,28 @@ def test_discovery_cache_rebuilt_when_a_plugin_version_changes(tmp_path: Path) -
     assert probe(site)["imported"] == []
 
 
+def test_discovery_cache_written_for_other_spec_fields_is_not_trusted(tmp_path: Path) -> None:
+    """A manifest written by a build whose specs had other fields (same version string, as
+    during development) lacks the new fields: its entries are dropped and plugins imported."""
+    from rawdenoise.dirs import plugin_cache_dir
+
+    site = tmp_path / "site"
+    add_dist(site, "fake-fields", "1.0", "fake_fields", plugin_source("fake_fields", "f1", "ff"))
+    assert probe(site)["imported"] == ["fake_fields"]
+    (manifest,) = plugin_cache_dir().glob("manifest-*.json")
+    data = json.loads(manifest.read_text())
+    assert data["spec_fields"]
+    data["spec_fields"] = "0" * 12
+    for entry in data["entries"].values():
+        for arch in entry["architectures"]:
+            arch.pop("widen", None)  # what a build from before ``widen`` wrote
+    manifest.write_text(json.dumps(data))
+    again = probe(site)
+    assert again["imported"] == ["fake_fields"] and "fake-fields:f1" in again["architectures"]
+    assert json.loads(manifest.read_text())["spec_fields"] != "0" * 12
+    assert probe(site)["imported"] == []
+
+
 def test_editable_plugins_are_never_cached(tmp_path: Path) -> None:
     site = tmp_path / "site"
     source = plugin_source("fake_edit", "edit-arch", "pe")
