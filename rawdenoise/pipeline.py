@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 #: output folder beside each input when ``--out`` is not given
 DEFAULT_OUT_DIR = "denoised"
-EXTENSIONS = {"png": ".png", "tiff": ".tif", "dng": ".dng"}
+EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "dng": ".dng"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def plan_jobs(collected: Collected, *, out_dir: Path | None, suffix: str, fmt: s
     output that would be the input itself is refused: inputs are never written.
     """
     if fmt not in EXTENSIONS:
-        raise UsageError(f"unknown format {fmt!r}", hint="choose png, tiff or dng")
+        raise UsageError(f"unknown format {fmt!r}", hint="choose png, tiff, jpeg or dng")
     ext = EXTENSIONS[fmt]
 
     def folder(src: Path, root: Path | None) -> Path:
@@ -339,6 +339,7 @@ class RunSettings:
     multiple_of: int
     fmt: str = "png"
     bit_depth: int = 16
+    quality: int = 95  #: JPEG quality (jpeg only)
     tile: int | None = None
     overlap: int | None = None
     device: Any = "cpu"
@@ -391,6 +392,7 @@ def process_file(
         read_metadata,
         render_rgb,
         write_denoised_dng,
+        write_jpeg,
         write_png,
         write_tiff,
     )
@@ -417,6 +419,8 @@ def process_file(
             del mosaic
             if settings.fmt == "png":
                 write_png(tmp, rgb, exif=exif_blob(meta))
+            elif settings.fmt == "jpeg":
+                write_jpeg(tmp, rgb, exif=exif_blob(meta), quality=settings.quality)
             else:
                 write_tiff(tmp, rgb, meta=meta)
     h, w = frame.shape

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -33,7 +33,7 @@ from rawdenoise.errors import InputError
 if TYPE_CHECKING:
     from rawdenoise.rawio import RawFrame
 
-FORMATS = ("png", "tiff", "dng")
+FORMATS = ("png", "tiff", "jpeg", "dng")
 SOFTWARE = f"rawdenoise {__version__}"
 
 #: LibRaw ``sizes.flip`` -> EXIF/TIFF Orientation (measured with LibRaw 0.22 on written DNGs).
@@ -365,6 +365,24 @@ def write_tiff(path: Path, rgb: np.ndarray, *, meta: OutputMetadata | None = Non
     )
 
 
+def write_jpeg(
+    path: Path, rgb: np.ndarray, *, exif: bytes | None = None, quality: int = 95
+) -> None:
+    """Write an 8-bit RGB JPEG (baseline, 4:4:4 chroma: no colour bleeding at edges) with EXIF.
+
+    ``exif`` is a TIFF-structured block as :func:`exif_blob` makes; JPEG's APP1 segment holds
+    it behind the ``Exif\\0\\0`` header.
+    """
+    from PIL import Image
+
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise InputError(f"expected (H, W, 3) uint8 RGB for JPEG, got {rgb.shape} {rgb.dtype}")
+    if not 1 <= quality <= 100:
+        raise InputError(f"JPEG quality must be 1-100, got {quality}")
+    extra = {"exif": b"Exif\x00\x00" + exif} if exif else {}
+    Image.fromarray(rgb).save(path, "JPEG", quality=quality, subsampling=0, optimize=True, **extra)
+
+
 # --------------------------------------------------------------------------------------------
 # DNG
 # --------------------------------------------------------------------------------------------
@@ -474,13 +492,4 @@ def write_denoised_dng(
         orientation=orientation,
         software=meta.software,
         extra_tags=extra,
-    )
-
-
-def describe_outputs() -> Iterable[str]:
-    """One line per output format, for help texts."""
-    return (
-        "png: 8/16-bit sRGB (camera white balance, no auto-brightness), EXIF in an eXIf chunk",
-        "tiff: 8/16-bit sRGB, uncompressed, key EXIF tags",
-        "dng: denoised CFA mosaic with the source's levels, colour calibration and EXIF",
     )

@@ -66,6 +66,40 @@ def test_folder_to_16bit_png_beside_inputs(tmp_path, make_dng, tiny_model, capsy
     assert not list((folder / "denoised").glob(".*"))  # no temporary files left
 
 
+def test_jpeg_output_matches_the_8bit_png_and_keeps_exif(
+    tmp_path, make_dng, tiny_model, capsys
+) -> None:
+    """--format jpg writes a baseline JPEG of the same picture as the 8-bit PNG (quality 95,
+    4:4:4), with the source's EXIF; --quality trades size for fidelity."""
+    from PIL import Image
+
+    src = make_dng("a.dng", folder=tmp_path / "in", h=96, w=128, iso=3200, exposure="1/50")
+    outs = {}
+    for name, args in {
+        "png": ["-f", "png", "--bit-depth", "8"],
+        "jpg": ["-f", "jpg"],
+        "q30": ["-f", "jpeg", "--quality", "30", "--suffix", "_q30"],
+    }.items():
+        code, _, err = run(capsys, src, "-m", tiny_model, "-o", tmp_path / "out", *args)
+        assert code == 0, err
+        outs[name] = tmp_path / "out" / ("a_q30.jpg" if name == "q30" else f"a.{name}")
+    assert outs["jpg"].read_bytes()[:3] == b"\xff\xd8\xff"
+    with Image.open(outs["jpg"]) as im:
+        assert im.format == "JPEG" and im.mode == "RGB"
+        jpeg = np.asarray(im)
+    png = iio.imread(outs["png"])
+    assert jpeg.shape == png.shape and png.dtype == np.uint8
+    mse = np.mean((jpeg.astype(float) - png.astype(float)) ** 2)
+    assert 10 * np.log10(255**2 / mse) > 38  # the same picture, barely compressed
+    with Image.open(outs["q30"]) as im:
+        low = np.asarray(im).astype(float)
+    assert np.mean((low - png.astype(float)) ** 2) > mse
+    assert outs["q30"].stat().st_size < outs["jpg"].stat().st_size
+    exif = read_exif(outs["jpg"])
+    assert exif.make == "Test" and exif.iso == 3200
+    assert exif.exposure_time == Fraction(1, 50)
+
+
 def test_bad_files_reported_the_others_processed(tmp_path, make_dng, tiny_model, capsys) -> None:
     folder = tmp_path / "mixed"
     good = make_dng("good.dng", folder=folder)
@@ -318,7 +352,10 @@ def test_recursive_keeps_tree_and_skips_own_outputs(tmp_path, make_dng, tiny_mod
     [
         (["--precision", "fp16"], "fp16 runs only on a GPU"),
         (["--format", "dng", "--bit-depth", "8"], "bit-depth"),
-        (["--format", "jpeg"], "unknown --format"),
+        (["--format", "webp"], "unknown --format"),
+        (["--format", "jpg", "--bit-depth", "16"], "JPEG is 8-bit"),
+        (["--quality", "90"], "--quality applies to --format jpeg only"),
+        (["-f", "jpeg", "--quality", "0"], "--quality must be 1-100"),
         (["--ratio", "-3"], "invalid --ratio"),
         (["--device", "tpu"], "unknown device"),
         (["-O", "channels=abc"], "invalid option for architecture"),

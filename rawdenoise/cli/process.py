@@ -43,9 +43,17 @@ def process(
         "", "--suffix", help="Added to each output name: `<stem><suffix>.<ext>`."
     ),
     fmt: str = typer.Option(
-        "png", "--format", "-f", help="png | tiff (16/8-bit sRGB) | dng (denoised CFA mosaic)."
+        "png",
+        "--format",
+        "-f",
+        help="png | tiff (16/8-bit sRGB) | jpeg (8-bit sRGB) | dng (denoised CFA mosaic).",
     ),
-    bit_depth: int = typer.Option(16, "--bit-depth", help="8 or 16 (png, tiff)."),
+    bit_depth: int | None = typer.Option(
+        None, "--bit-depth", help="8 or 16 (png, tiff; default 16; jpeg is 8-bit)."
+    ),
+    quality: int | None = typer.Option(
+        None, "--quality", help="JPEG quality 1-100 (default 95; jpeg only)."
+    ),
     ratio: str | None = typer.Option(
         None,
         "--ratio",
@@ -83,7 +91,7 @@ def process(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
-    """Denoise RAW files: 16-bit PNG (default), TIFF or a denoised DNG for raw editors.
+    """Denoise RAW files: 16-bit PNG (default), TIFF, JPEG or a denoised DNG for raw editors.
 
     Each frame is normalized with its black/white levels, multiplied by the ratio, clipped at 1
     (as LED does), denoised at full resolution in overlapping tiles that fit the device's
@@ -94,14 +102,20 @@ def process(
     from rawdenoise.errors import UsageError
 
     fmt = fmt.strip().lower()
-    if fmt == "tif":
-        fmt = "tiff"
+    fmt = {"tif": "tiff", "jpg": "jpeg"}.get(fmt, fmt)
     if fmt not in pipeline.EXTENSIONS:
-        raise UsageError(f"unknown --format {fmt!r}", hint="choose png, tiff or dng")
-    if bit_depth not in (8, 16):
+        raise UsageError(f"unknown --format {fmt!r}", hint="choose png, tiff, jpeg or dng")
+    if bit_depth is not None and bit_depth not in (8, 16):
         raise UsageError(f"--bit-depth must be 8 or 16, got {bit_depth}")
-    if fmt == "dng" and bit_depth != 16:
+    if fmt == "dng" and bit_depth not in (None, 16):
         raise UsageError("--bit-depth applies to png and tiff; a DNG keeps the RAW's 16-bit data")
+    if fmt == "jpeg" and bit_depth not in (None, 8):
+        raise UsageError("JPEG is 8-bit", hint="use --format png or tiff for 16-bit output")
+    bit_depth = 8 if fmt == "jpeg" else bit_depth or 16
+    if quality is not None and fmt != "jpeg":
+        raise UsageError("--quality applies to --format jpeg only")
+    if quality is not None and not 1 <= quality <= 100:
+        raise UsageError(f"--quality must be 1-100, got {quality}")
     from rawdenoise.inference import check_threads, check_tiling
 
     check_threads(threads)
@@ -131,7 +145,10 @@ def process(
             raise typer.Exit(code)
         return
     runner = _Runner(jobs, rule, overwrite=overwrite, json_out=json_out)
-    runner.setup(model_ref, arch, option, device, precision, threads, fmt, bit_depth, tile, overlap)
+    runner.setup(
+        model_ref, arch, option, device, precision, threads, tile, overlap,
+        fmt=fmt, bit_depth=bit_depth, quality=95 if quality is None else quality,
+    )  # fmt: skip
     code = runner.run()
     if code:
         raise typer.Exit(code)
@@ -225,10 +242,12 @@ class _Runner:
         device: str,
         precision: str,
         threads: int | None,
-        fmt: str,
-        bit_depth: int,
         tile: int | None,
         overlap: int | None,
+        *,
+        fmt: str,
+        bit_depth: int,
+        quality: int,
     ) -> None:
         from rawdenoise import inference, weights
         from rawdenoise.pipeline import RunSettings
@@ -259,6 +278,7 @@ class _Runner:
             multiple_of=self.loaded.spec.multiple_of if self.loaded else 1,
             fmt=fmt,
             bit_depth=bit_depth,
+            quality=quality,
             tile=tile,
             overlap=overlap,
             device=dev,
