@@ -33,7 +33,6 @@ from rawdenoise.errors import InputError
 if TYPE_CHECKING:
     from rawdenoise.rawio import RawFrame
 
-FORMATS = ("png", "tiff", "jpeg", "dng")
 SOFTWARE = f"rawdenoise {__version__}"
 
 #: LibRaw ``sizes.flip`` -> EXIF/TIFF Orientation (measured with LibRaw 0.22 on written DNGs).

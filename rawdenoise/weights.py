@@ -344,13 +344,15 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], str | None, Mappin
     from rawdenoise.training.checkpoint import FORMAT as CHECKPOINT_FORMAT
     from rawdenoise.training.checkpoint import is_newer
 
-    if obj.get("format") == CHECKPOINT_FORMAT and is_newer(obj):
-        raise ModelFileError(
-            f"{path} is a training checkpoint from a newer rawdenoise", hint="upgrade rawdenoise"
-        )
-    if obj.get("format") == CHECKPOINT_FORMAT and isinstance(obj.get("model"), Mapping):
-        _check_tensor_dict(path, obj["model"], "model")
-        return dict(obj["model"]), CHECKPOINT_KEY, obj
+    if obj.get("format") == CHECKPOINT_FORMAT:
+        if is_newer(obj):
+            raise ModelFileError(
+                f"{path} is a training checkpoint from a newer rawdenoise",
+                hint="upgrade rawdenoise",
+            )
+        if isinstance(obj.get("model"), Mapping):
+            _check_tensor_dict(path, obj["model"], "model")
+            return dict(obj["model"]), CHECKPOINT_KEY, obj
     key = next((k for k in LED_PARAM_KEYS if isinstance(obj.get(k), Mapping)), None)
     if key is None and isinstance(obj.get("state_dict"), Mapping):
         key = "state_dict"

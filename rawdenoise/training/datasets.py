@@ -130,11 +130,10 @@ def prune_frame_cache(cache: Path) -> int:
         return 0
     # the atomic writer's temporary files start with a dot: another run may be writing them
     temporary = [p for p in listing if p.name.startswith(".")]
-    metas = [p for p in listing if p.suffix == ".json" and not p.name.startswith(".")]
+    entries = [p for p in listing if not p.name.startswith(".")]
+    metas = [p for p in entries if p.suffix == ".json"]
     described = {m.stem for m in metas}
-    orphans = temporary + [
-        p for p in listing if p.suffix == ".npy" and p.stem not in described and p not in temporary
-    ]
+    orphans = temporary + [p for p in entries if p.suffix == ".npy" and p.stem not in described]
     return sum(_prune_entry(meta) for meta in metas) + sum(_prune_orphan(n) for n in orphans)
 
 
