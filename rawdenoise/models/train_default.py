@@ -80,14 +80,14 @@ PHASES: tuple[dict, ...] = (
      "loss": "log-l1"},
     # the 16-channel network had levelled off: grow it to 24 channels (Net2WiderNet, same
     # output to start from) and train at a high learning rate on a long cosine... (it started
-    # from the float16 file phase 3 was shipped as, and was paused at iteration 12000)
+    # from the float16 file phase 3 was shipped as, and was paused at iteration 15400)
     {"name": "default-recipe-4", "init": "default-recipe-3", "init_float16": True,
      "options": {"channels": 24}, "iterations": 30000, "lr": 2e-4, "min_lr": 5e-6,
      "warmup": 200, "unprocessed": True, "sample_by": "frame", "loss": "log-l1",
-     "stop_at": 12000},
+     "stop_at": 15400},
     # ...then anneal from its checkpoint: a short cosine from where its learning rate was
     {"name": "default-recipe-5", "init_checkpoint": "default-recipe-4", "iterations": 3000,
-     "lr": 1.34e-4, "min_lr": 5e-6, "warmup": 50, "seed": 2027, "unprocessed": True,
+     "lr": 9.94e-5, "min_lr": 5e-6, "warmup": 50, "seed": 2027, "unprocessed": True,
      "sample_by": "frame", "loss": "log-l1"},
 )  # fmt: skip
 #: Settings all phases share.
