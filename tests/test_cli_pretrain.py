@@ -395,6 +395,20 @@ def test_default_model_recipe_is_a_valid_chain_of_pretrain_commands(capsys, tmp_
     assert main(["pretrain", str(tmp_path), "--name", "x", "--no-such-option", "--help"]) != 0
 
 
+def test_recipe_pack_refuses_a_source_that_is_neither_a_file_nor_a_model(capsys, tmp_path) -> None:
+    """``pack NAME`` resolves a model's name; anything else is one usage line, no traceback."""
+    from rawdenoise.models import train_default as recipe
+
+    out = tmp_path / "packed.safetensors"
+    for bad in ("no-such-model", str(tmp_path / "missing.safetensors")):
+        with pytest.raises(SystemExit) as exc:
+            recipe.main(["pack", bad, "--out", str(out)])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and f"no model file, checkpoint or model named {bad!r}" in err
+        assert "Traceback" not in err
+    assert not out.exists()
+
+
 def test_recipe_phases_can_pause_and_continue_from_the_checkpoint(
     data, capsys, monkeypatch, tmp_path
 ) -> None:
@@ -434,7 +448,9 @@ def test_recipe_phases_can_pause_and_continue_from_the_checkpoint(
     recipe.train(data.clean_dir, tmp_path, resume=False, device="cpu")
     out = capsys.readouterr().out
     assert all(f"t{i}: done already" in out for i in range(3))
-    packed = recipe.pack(models_dir() / "t2.safetensors", tmp_path / "packed.safetensors")
+    packed = tmp_path / "packed.safetensors"
+    recipe.main(["pack", "t2", "--out", str(packed)])  # a model's name, as the card says
+    assert capsys.readouterr().out == f"packed {packed}\n"
     text = load_model(str(packed)).info.extra["recipe"]
     assert "t1: 4 iterations, lr 0.001 cosine to 0.0001, paused at 2" in text
     assert "t2: 2 iterations, lr 0.001 cosine to 0.0001, from t1's checkpoint" in text

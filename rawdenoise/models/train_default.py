@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--resume", action="store_true")
     t.add_argument("--device", default="auto")
     p = sub.add_parser("pack", help="cast a model or checkpoint to float16 as the bundled default")
-    p.add_argument("source", type=Path, nargs="?")
+    p.add_argument("source", nargs="?", help=f"a file or a model's name (default: {NAME})")
     p.add_argument("--out", type=Path, default=PACKAGED)
     sub.add_parser("show", help="print the recipe as a rawdenoise command")
     args = ap.parse_args(argv)
@@ -298,10 +298,24 @@ def main(argv: list[str] | None = None) -> None:
         print(f"trained {model}; pack it with: python -m rawdenoise.models.train_default pack")
         pack(model)
     else:
-        from rawdenoise.weights import model_path
-
-        source = args.source or model_path(NAME)
+        source = _pack_source(args.source or NAME)
+        if source is None:
+            ap.error(f"no model file, checkpoint or model named {args.source or NAME!r}")
         print(f"packed {pack(source, args.out)}")
+
+
+def _pack_source(given: str) -> Path | None:
+    """``given`` as a file if it is one, else as a model's name; None if neither exists."""
+    from rawdenoise.errors import UsageError
+    from rawdenoise.weights import model_path
+
+    if Path(given).is_file():
+        return Path(given)
+    try:
+        named = model_path(given)
+    except UsageError:  # not a valid name (a path, say)
+        return None
+    return named if named.is_file() else None
 
 
 if __name__ == "__main__":
