@@ -156,6 +156,52 @@ def test_killed_finetune_resumes_to_identical_weights(data, capsys, stop_at: int
     assert not ckpt.exists()
 
 
+def test_finetune_stop_at_pauses_across_the_stages_and_resume_finishes_identically(
+    data, capsys
+) -> None:
+    """``--stop-at N``: exit 0 after iteration N (alignment + aux) with a checkpoint and no
+    model, JSON saying so; resuming with later pauses ends where an unbroken run ends."""
+    from rawdenoise.training.checkpoint import load_checkpoint
+
+    run = ["finetune", str(data.pairs), "--model", str(data.base)]
+    common = ["--iterations", "4,3", "--lr", "1e-2,1e-3", "--seed", "2", *FAST]
+    assert main([*run, "--name", "full", *common]) == 0
+    ckpt = data_dir() / "checkpoints" / "finetune-part.ckpt"
+    capsys.readouterr()
+    for attempt, pause in enumerate((2, 5)):  # in the alignment stage, then in the aux stage
+        resume = ["--resume"] * attempt
+        code = main([*run, "--name", "part", *common, "--stop-at", str(pause), "--json", *resume])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert json.loads(out) | {"seconds": 0, "iterations_per_second": 0, "loss": 0} == {
+            "model": "part",
+            "paused_at": pause,
+            "path": str(ckpt),
+            "camera": "Synthetic A7S2",
+            "pairs": 4,
+            "iterations": [4, 3],
+            "crop": 48,
+            "seconds": 0,
+            "iterations_per_second": 0,
+            "loss": 0,
+        }
+        err = "".join(err.split())  # rich wraps inside long paths
+        assert (
+            "".join(f"paused at iteration {pause}/7 (--stop-at); checkpoint {ckpt}".split()) in err
+        )
+        assert load_checkpoint(ckpt).iteration == pause
+        assert not (models_dir() / "part.safetensors").exists()
+    assert main([*run, "--name", "part", *common, "--resume", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["paused_at"] is None
+    assert not ckpt.exists()
+    full, part = _weights("full"), _weights("part")
+    assert full.keys() == part.keys()
+    for key in full:
+        assert torch.equal(full[key], part[key]), key
+    assert main([*run, "--name", "zero", *common, "--stop-at", "0"]) == 2
+    assert "--stop-at must be at least 1" in capsys.readouterr().err
+
+
 def _one_error(capsys) -> str:
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.strip()]

@@ -47,6 +47,14 @@ def finetune(
     checkpoint_every: int | None = typer.Option(
         None, "--checkpoint-every", help="Write a checkpoint every N iterations (default 100)."
     ),
+    stop_at: int | None = typer.Option(
+        None,
+        "--stop-at",
+        help="Pause once iteration N (alignment + aux) is done: write the checkpoint and exit 0 "
+        "without saving a model (time-sliced runs: --resume continues). The checkpoint works as "
+        "--model meanwhile.",
+        show_default=False,
+    ),
     config: Path | None = typer.Option(
         None,
         "--config",
@@ -114,16 +122,18 @@ def finetune(
         resume=resume,
         overwrite=overwrite,
         threads=threads,
+        stop_at=stop_at,
         **settings,
     )
     progress = make_progress(None if state.quiet else err_console())
     result = run_finetune(cfg, progress=progress, info=info, warn=warn)
     if not result.main_process:
         return
-    if json_out:
+    if json_out:  # paused (--stop-at): path is the checkpoint
         emit_json(
             {
                 "model": name,
+                "paused_at": result.paused_at,
                 "path": str(result.path),
                 "camera": result.camera,
                 "pairs": result.pairs,
@@ -134,6 +144,12 @@ def finetune(
                 "loss": result.loss,
             }
         )
+    if result.paused_at is not None:
+        info(
+            f"paused at iteration {result.paused_at}/{sum(result.iterations)} (--stop-at); "
+            f"checkpoint {result.path}; run the same command with --resume to continue"
+        )
+        return
     info(
         f"saved {result.path} ({sum(result.iterations)} iterations, "
         f"{result.iterations_per_second:.2f} it/s); denoise with: rawdenoise process FILES "

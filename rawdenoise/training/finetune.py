@@ -58,6 +58,7 @@ class FinetuneConfig:
     checkpoint_every: int = 100
     overwrite: bool = False
     stop_after: int | None = None  #: stop (with a checkpoint) after N iterations this session
+    stop_at: int | None = None  #: pause (with a checkpoint) once iteration N is done (--stop-at)
     threads: int | None = None  #: torch CPU threads (None: torch's default)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -73,6 +74,8 @@ class FinetuneResult:
     crop: int
     pairs: int
     camera: str
+    #: ``--stop-at``: the iteration it paused at; ``path`` is then the checkpoint, no model
+    paused_at: int | None = None
 
 
 def _as_pair(value: Any, what: str, kind: type) -> tuple[Any, Any]:
@@ -125,6 +128,8 @@ def _validate(cfg: FinetuneConfig) -> None:
     _check_lr(cfg.lr, "--lr")
     for key in _INTEGER_KEYS:
         _check_integer(key, getattr(cfg, key), "--" + key.replace("_", "-"))
+    if cfg.stop_at is not None and cfg.stop_at < 1:
+        raise UsageError(f"--stop-at must be at least 1, got {cfg.stop_at}")
 
 
 def _check_iterations(value: tuple[int, int], what: str) -> None:
@@ -303,10 +308,24 @@ def _finetune(
             progress=progress,
             description="finetune",
             stop_after=cfg.stop_after,
+            stop_at=cfg.stop_at,
             # a checkpoint loads as a model (--model): the fine-tuned network so far
             extra={"arch": spec.name, "options": dict(loaded.info.options)},
         )
         result = loop.run(repnr, stages, step, lcfg)
+        if result.paused_at is not None:  # the checkpoint is the result, no model
+            return FinetuneResult(
+                path=ckpt,
+                iterations=cfg.iterations,
+                seconds=result.seconds,
+                iterations_per_second=result.iterations_per_second,
+                main_process=ctx.is_main,
+                loss=result.smoothed_loss,
+                crop=data.crop,
+                pairs=len(pairs),
+                camera=camera,
+                paused_at=result.paused_at,
+            )
 
         deployed = repnr.deploy(-1).cpu().eval()
         clean_levels = [p.clean_level for p in pairs]
