@@ -241,6 +241,46 @@ def test_crop_augmentation_keeps_the_bayer_geometry(cfa, flips) -> None:
         assert abs(int(y.min()) - 2 * top) <= 3 and abs(int(x.min()) - 2 * left) <= 3
 
 
+def mosaic_domain_crop(data: np.ndarray, d, crop: int) -> np.ndarray:
+    """The definition ``apply_crop`` implements with strided views: unpack the window (with a
+    packed pixel of margin where the frame has it), flip/transpose the mosaic, repack."""
+    from rawdenoise.rawio import RGGB, pack_bayer, unpack_bayer
+
+    h, w = data.shape[1:]
+    vflip, hflip = d.vflip and h > crop, d.hflip and w > crop
+    if not (vflip or hflip or d.transpose):
+        return data[:, d.top : d.top + crop, d.left : d.left + crop]
+    top, left = min(d.top, max(h - crop - 1, 0)), min(d.left, max(w - crop - 1, 0))
+    mosaic = unpack_bayer(data[:, top : top + crop + 1, left : left + crop + 1], RGGB)
+    mosaic = mosaic[-2::-1] if vflip else mosaic
+    mosaic = mosaic[:, -2::-1] if hflip else mosaic
+    mosaic = mosaic[: 2 * crop, : 2 * crop]
+    return pack_bayer(np.ascontiguousarray(mosaic.T if d.transpose else mosaic), RGGB)
+
+
+@pytest.mark.parametrize("shape", [(9, 11), (6, 11), (9, 6), (6, 6), (7, 7)])
+def test_bayer_crops_equal_the_mosaic_domain_flips_exactly(shape) -> None:
+    """Every draw, the frame's edges and frames no larger than the crop included; and a batch
+    holds exactly the crops its draws give one by one."""
+    from rawdenoise.training.datasets import CleanCrops, CropDraw, PackedFrame, apply_crop
+
+    h, w = shape
+    data = np.random.default_rng(h * w).random((4, h, w), dtype=np.float32)
+    for top in range(h - 6 + 1):
+        for left in range(w - 6 + 1):
+            for k in range(8):
+                d = CropDraw(0, top, left, bool(k & 1), bool(k & 2), bool(k & 4))
+                expected = mosaic_domain_crop(data, d, 6)
+                assert np.array_equal(apply_crop(data, d, 6).numpy(), expected), (d, shape)
+    crops = CleanCrops([PackedFrame(Path("f"), data, (0.0,) * 4, (1.0,) * 4, "c")], 6, (1, 1))
+    clean, _, _ = crops.batch(16, torch.Generator().manual_seed(3))
+    from rawdenoise.training.datasets import draw_crops
+
+    draws = draw_crops([(h, w)], 16, 6, torch.Generator().manual_seed(3), weights=[1.0])
+    for k, d in enumerate(draws):
+        assert np.array_equal(clean[k].numpy(), mosaic_domain_crop(data, d, 6))
+
+
 def test_untransformed_crops_are_the_drawn_window() -> None:
     from rawdenoise.training.datasets import CropDraw, apply_crop
 

@@ -279,37 +279,58 @@ AUGMENT = ("bayer", "packed", "none")
 
 
 def apply_crop(
-    data: np.ndarray | torch.Tensor, d: CropDraw, crop: int, *, packed: bool = False
+    data: np.ndarray | torch.Tensor,
+    d: CropDraw,
+    crop: int,
+    *,
+    packed: bool = False,
+    out: np.ndarray | None = None,
 ) -> torch.Tensor:
     """The crop of a packed RGGB-layout (4, H, W) array with the draw's flips and transpose.
 
     The flips and the transpose act on the Bayer mosaic, and the window then moves by one RAW
     pixel where needed, so the result keeps the R G1 / G2 B block (module docstring). A flip
     that would need a pixel the frame does not have (a crop as large as the frame) is left out.
-    ``packed``: flip the packed array instead (LED's augmentation).
+    ``packed``: flip the packed array instead (LED's augmentation). ``out``: a float32
+    (4, crop, crop) array to write the crop into (returned as a tensor sharing it).
     """
     h, w = int(data.shape[1]), int(data.shape[2])
     vflip, hflip = d.vflip and (packed or h > crop), d.hflip and (packed or w > crop)
+    if out is None:
+        out = np.empty((int(data.shape[0]), crop, crop), dtype=np.float32)
     if packed or not (vflip or hflip or d.transpose):
-        window = data[:, d.top : d.top + crop, d.left : d.left + crop]
-        t = torch.from_numpy(np.array(window, dtype=np.float32, copy=True))  # never a memmap
-        dims = [dim for dim, on in ((-1, hflip), (-2, vflip)) if on]
-        t = t.flip(dims) if dims else t
-        return (t.transpose(-1, -2) if d.transpose else t).contiguous()
-    from rawdenoise.rawio import RGGB, pack_bayer, unpack_bayer
-
-    # one packed pixel of margin below and to the right where the frame has it
+        # flips and transpose as strided views: one copy from the frame (often a memmap)
+        view = np.asarray(data[:, d.top : d.top + crop, d.left : d.left + crop])
+        view = view[:, ::-1] if vflip else view
+        view = view[:, :, ::-1] if hflip else view
+        np.copyto(out, view.transpose(0, 2, 1) if d.transpose else view, casting="same_kind")
+        return torch.from_numpy(out)
+    # One packed pixel of margin below and to the right where the frame has it. The mosaic's
+    # flips and transpose are strided views of each packed channel (no unpack/repack): under
+    # a flip that keeps the block, a channel on the block's first row (column) takes the
+    # window's rows 1..crop reversed, one on its second row rows 0..crop-1 reversed; the
+    # transpose swaps G1 and G2.
     top, left = min(d.top, max(h - crop - 1, 0)), min(d.left, max(w - crop - 1, 0))
-    window = np.array(data[:, top : top + crop + 1, left : left + crop + 1], dtype=np.float32)
-    mosaic = unpack_bayer(window, RGGB)
-    if vflip:  # flipped, the mosaic would start on a G2/B row: start one row later
-        mosaic = mosaic[-2::-1]
-    if hflip:  # ... on a G1/B column
-        mosaic = mosaic[:, -2::-1]
-    mosaic = mosaic[: 2 * crop, : 2 * crop]
-    if d.transpose:  # R and B stay on the diagonal; packing swaps G1 and G2 back into place
-        mosaic = mosaic.T
-    return torch.from_numpy(pack_bayer(np.ascontiguousarray(mosaic), RGGB))
+    window = np.asarray(data[:, top : top + crop + 1, left : left + crop + 1])
+    for channel in range(4):
+        source = _TRANSPOSED[channel] if d.transpose else channel
+        row, col = _PARITY[source]
+        view = window[source, _span(crop, row, vflip), _span(crop, col, hflip)]
+        np.copyto(out[channel], view.T if d.transpose else view, casting="same_kind")
+    return torch.from_numpy(out)
+
+
+#: Packed channel (R, G1, B, G2) -> its (row, column) in the RGGB block.
+_PARITY = ((0, 0), (0, 1), (1, 1), (1, 0))
+#: The channel each one takes under a transpose of the mosaic (G1 <-> G2).
+_TRANSPOSED = (0, 3, 2, 1)
+
+
+def _span(crop: int, parity: int, flip: bool) -> slice:
+    """A channel's window rows (or columns) for a crop, flipped so the block is kept."""
+    if not flip:
+        return slice(0, crop)
+    return slice(crop - parity, None if parity else 0, -1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -362,9 +383,10 @@ class CleanCrops:
             augment=self.augment != "none",
         )
         packed = self.augment == "packed"
-        clean = torch.stack(
-            [apply_crop(self.frames[d.index].data, d, self.crop, packed=packed) for d in draws]
-        )
+        buf = np.empty((n, 4, self.crop, self.crop), dtype=np.float32)
+        for k, d in enumerate(draws):  # straight into the batch: one copy per crop
+            apply_crop(self.frames[d.index].data, d, self.crop, packed=packed, out=buf[k])
+        clean = torch.from_numpy(buf)
         scale = torch.tensor([self.frames[d.index].scale for d in draws], dtype=torch.float32)
         lo, hi = self.ratio_range
         ratio = torch.randint(lo, hi + 1, (n,), generator=generator).to(torch.float32)
