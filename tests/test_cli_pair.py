@@ -120,8 +120,14 @@ def test_json_lists_pairs_ratios_isos_warnings_skipped(make_dng, tmp_path: Path,
     shots = [SESSION[0], replace(SESSION[1], shift=24), SESSION[2]]
     shoot(make_dng, tmp_path, shots)
     (tmp_path / "broken.ARW").write_bytes(b"\x00" * 100)
-    assert main(["pair", str(tmp_path), "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    assert main(["pair", str(tmp_path), "--json"]) == 3  # the list is written; one file is not
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert (tmp_path / "pairs.txt").is_file()
+    assert err.strip().splitlines()[-2] == (
+        f"rawdenoise: error: 1 of the 4 RAW files could not be read and is not in "
+        f"{tmp_path / 'pairs.txt'} (reasons above)"
+    )
     assert data["pair_list"] == str(tmp_path / "pairs.txt")
     assert [(Path(p["noisy"]).name, p["ratio"]) for p in data["pairs"]] == [
         ("DSC00002.dng", 10),
@@ -200,8 +206,9 @@ def test_pair_list_never_overwrites_an_input_frame(make_dng, tmp_path: Path, cap
 
 def test_frames_whose_names_break_the_list_are_skipped(make_dng, tmp_path: Path, capsys) -> None:
     shoot(make_dng, tmp_path, SESSION[:3], ["IMG_0001.dng", "IMG\n0002.dng", "IMG_0003.dng"])
-    assert main(["pair", str(tmp_path), "--no-verify"]) == 0
-    err = capsys.readouterr().err
+    assert main(["pair", str(tmp_path), "--no-verify"]) == 3
+    out, err = capsys.readouterr()
+    assert out == f"{tmp_path / 'pairs.txt'}\n"
     assert "rawdenoise: warning: skipped IMG\\n0002.dng: file name contains a control" in err
     assert (tmp_path / "pairs.txt").read_text().splitlines() == [
         "IMG_0003.dng IMG_0001.dng ISO3200 ISO100 x10"

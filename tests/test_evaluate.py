@@ -121,3 +121,78 @@ def test_evaluate_warns_about_pairs_whose_scores_mean_nothing(make_dng, tmp_path
     err = capsys.readouterr().err
     assert "EXIF" in err  # one frame's data is as bright as the other: the ratio 10 is wrong
     assert "black.dng is uniform" in err and "PSNR is undefined" in err
+
+
+def test_evaluate_scores_the_usable_pairs_and_reports_the_others(
+    tmp_path_factory, make_dng, capsys
+) -> None:
+    """A pair list is a batch: bad lines are reported and skipped, the rest scored, exit 3."""
+    from fractions import Fraction
+
+    data = training_set(tmp_path_factory)
+    folder = data.held.parent
+    # a second camera's pair: evaluate (unlike finetune) takes a list that mixes cameras
+    other = dict(model="OtherCam", folder=folder, h=128, w=128)
+    make_dng("other_clean.dng", iso=100, exposure=Fraction(1, 10), seed=5, **other)
+    make_dng("other_dark.dng", iso=100, exposure=Fraction(1, 1000), seed=6, **other)
+    listed = folder / "mixed.txt"
+    listed.write_text(
+        "scene3_x100.dng scene3_clean.dng\n"
+        "gone.dng scene3_clean.dng\n"
+        "scene3_clean.dng scene3_x250.dng\n"  # swapped: the clean frame first
+        "other_dark.dng other_clean.dng\n"
+    )
+    argv = ["evaluate", str(listed), "--model", str(data.base), "--threads", "1", "--json"]
+    assert main(argv) == 3
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert [p["noisy"] for p in result["pairs"]] == ["scene3_x100.dng", "other_dark.dng"]
+    assert result["psnr"] == pytest.approx(np.mean([p["psnr"] for p in result["pairs"]]))
+    assert len(result["skipped"]) == 2
+    assert result["skipped"][0].startswith("line 2: gone.dng not found")
+    assert result["skipped"][1].startswith("line 3: ") and "swap" in result["skipped"][1]
+    assert "rawdenoise: warning: skipped line 2: gone.dng" in err
+    last = err.strip().splitlines()
+    assert last[-2].startswith("rawdenoise: error: ") and "2 lines skipped" in last[-2]
+    assert "over the other 2 pairs" in last[-2] and last[-1].startswith("hint: ")
+    # the same scores as a clean list of those two pairs
+    clean_list = folder / "good.txt"
+    clean_list.write_text("scene3_x100.dng scene3_clean.dng\nother_dark.dng other_clean.dng\n")
+    assert main([*argv[:1], str(clean_list), *argv[2:]]) == 0
+    assert json.loads(capsys.readouterr().out)["pairs"] == result["pairs"]
+    # nothing usable: one error, nothing scored
+    bad = folder / "bad.txt"
+    bad.write_text("gone.dng scene3_clean.dng\n")
+    assert main([*argv[:1], str(bad), *argv[2:]]) == 3
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("rawdenoise: error: pair list ")
+
+
+def test_evaluate_pairs_skips_a_frame_that_changed_since_the_check(
+    tmp_path_factory, tmp_path
+) -> None:
+    import shutil
+
+    from rawdenoise.errors import InputError
+    from rawdenoise.pairing import load_pairs
+    from rawdenoise.training.evaluate import evaluate_pairs
+    from rawdenoise.weights import load_model
+
+    data = training_set(tmp_path_factory)
+    for f in data.held.parent.glob("scene3_*"):
+        shutil.copy(f, tmp_path / f.name)
+    shutil.copy(data.held, tmp_path / "pairs.txt")
+    pairs = load_pairs(tmp_path / "pairs.txt")
+    (tmp_path / "scene3_x100.dng").write_bytes(b"not a raw file any more")
+    loaded = load_model(str(data.base))
+    skipped: list[tuple[str, str]] = []
+    scores = evaluate_pairs(
+        pairs,
+        loaded.network,
+        multiple_of=loaded.multiple_of,
+        on_skip=lambda pair, reason: skipped.append((pair.noisy.name, reason)),
+    )
+    assert [s.noisy for s in scores] == ["scene3_x250.dng"]
+    assert [name for name, _ in skipped] == ["scene3_x100.dng"] and skipped[0][1]
+    with pytest.raises(InputError):
+        evaluate_pairs(pairs, loaded.network, multiple_of=loaded.multiple_of)

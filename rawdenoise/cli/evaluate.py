@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from rawdenoise.cli._console import emit_json, info, out_console, warn
-from rawdenoise.cli._errors import handle_errors
+from rawdenoise.cli._errors import handle_errors, print_error
+from rawdenoise.errors import ExitCode
 
 
 @handle_errors
@@ -38,10 +40,12 @@ def evaluate(
     LED's protocol, in the packed raw domain: input min(noisy x ratio, 1) with the ratio from
     EXIF; the output is clamped to [0, 1] and scaled by the least-squares gain onto the clean
     frame (illumination correction); 2 border pixels are cut; PSNR in float64, SSIM (Gaussian
-    window 11, sigma 1.5) on values x255; means per image.
+    window 11, sigma 1.5) on values x255; means per image. A line that cannot be scored (a
+    missing or unreadable file, a swapped pair...) is reported and skipped, the others are
+    scored, and the exit code is 3 at the end; the list may mix cameras.
     """
     from rawdenoise import inference
-    from rawdenoise.pairing import load_pairs
+    from rawdenoise.pairing import check_pair_list
     from rawdenoise.training.device import cpu_threads
     from rawdenoise.training.evaluate import evaluate_pairs, summarize
     from rawdenoise.weights import load_model
@@ -49,9 +53,15 @@ def evaluate(
     inference.check_threads(threads)  # the settings first: one error, nothing loaded
     inference.choose_device(device)
     inference.check_tiling(tile, None, 1)  # its sign now; the network's stride once loaded
-    pair_list = load_pairs(pairs, root)
+    check = check_pair_list(pairs, root, verify=False, one_camera=False)
+    if not check.pairs:
+        check.raise_for_problems()
+    pair_list = check.pairs
     loaded = load_model(model)
     inference.check_tiling(tile, None, loaded.multiple_of)
+    skipped = list(check.problems)
+    for problem in skipped:
+        warn(f"skipped {problem}")
     info(f"evaluating {loaded.path.name} on {len(pair_list)} pair(s)")
 
     def progress(i: int, score) -> None:
@@ -69,6 +79,7 @@ def evaluate(
             tile=tile,
             on_pair=progress,
             on_warning=warn,
+            on_skip=lambda pair, reason: _skip(skipped, f"line {pair.line}: {reason}"),
         )
     means = summarize(scores)
     if json_out:
@@ -78,14 +89,33 @@ def evaluate(
                 "model_path": str(loaded.path),
                 "pairs": [s.to_dict() for s in scores],
                 **means,
+                "skipped": skipped,
                 "protocol": "LED raw-domain: clamp, illumination correction, crop_border 2, "
                 "PSNR float64, SSIM gaussian 11/1.5 on x255",
             }
         )
-        return
+    else:
+        _print_table(scores, means, f"{loaded.path.name} on {pairs.name}")
+    if skipped:
+        n = len(skipped)
+        print_error(
+            f"pair list {pairs}: {n} line{'s' if n != 1 else ''} skipped (reasons "
+            f"above); the means are over the other {len(scores)} pair"
+            f"{'s' if len(scores) != 1 else ''}",
+            hint=f"'rawdenoise pair --check {pairs}' lists every problem",
+        )
+        raise typer.Exit(int(ExitCode.BAD_INPUT))
+
+
+def _skip(skipped: list[str], problem: str) -> None:
+    warn(f"skipped {problem}")
+    skipped.append(problem)
+
+
+def _print_table(scores: list[Any], means: dict[str, float], title: str) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{loaded.path.name} on {pairs.name}", title_justify="left")
+    table = Table(title=title, title_justify="left")
     for column in ("noisy frame", "ratio", "PSNR dB", "SSIM", "input PSNR", "input SSIM"):
         table.add_column(column, justify="left" if column == "noisy frame" else "right")
     for s in scores:

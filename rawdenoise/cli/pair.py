@@ -86,7 +86,8 @@ def pair(
     (largest ISO x seconds) is the clean reference and every darker frame is paired with it,
     ratio from EXIF. The list is LED's format, 'NOISY CLEAN' per line, paths relative to the
     list's folder. A coverage report says which ratios have a low-ISO (<= 500) and a high-ISO
-    (>= 3200) pair, as LED asks, and what to shoot to complete the set.
+    (>= 3200) pair, as LED asks, and what to shoot to complete the set. A RAW file that cannot
+    be read is reported and left out, and the exit code is 3 once the list is written.
     """
     from typer._click.core import ParameterSource
 
@@ -224,6 +225,18 @@ def _pair_folder(
         raise problem
     if not json_out:
         typer.echo(str(written))
+    if result.skipped:  # a batch goes on past a bad file, then says so in its exit code
+        from rawdenoise.cli._errors import print_error
+        from rawdenoise.errors import ExitCode
+
+        n = len(result.skipped)
+        verb = "is" if n == 1 else "are"
+        print_error(
+            f"{n} of the {result.frames} RAW files could not be read and {verb} not in "
+            f"{written} (reasons above)",
+            hint="fix or move them away, then run pair again with --overwrite",
+        )
+        raise typer.Exit(int(ExitCode.BAD_INPUT))
 
 
 def _refuse_input_as_output(target: Path, frames: list[Path]) -> None:

@@ -62,14 +62,17 @@ def check_pair_list(
     verify: bool = True,
     min_ratio: float = 1.0,
     max_ratio: float | None = None,
+    one_camera: bool = True,
 ) -> PairListCheck:
     """Validate every line of a pair list; collect problems instead of stopping at the first.
 
     Problems: malformed lines, missing or undecodable files, missing ISO/exposure time, the
     same file twice, frames from different cameras or of different sizes (within a pair, and
-    cameras across the list), a clean frame not brighter than its noisy one (ratio <=
-    ``min_ratio``, typically a swapped line), a ratio above ``max_ratio``. Warnings: repeated
-    lines, content-check findings (with ``verify``), names LED's own loader cannot read.
+    cameras across the list unless ``one_camera`` is false), a clean frame not brighter than its
+    noisy one (ratio <= ``min_ratio``, typically a swapped line), a ratio above ``max_ratio``.
+    Every problem but the mixed cameras and an empty list is one line's and starts with
+    ``line N:``; ``pairs`` holds the lines without one. Warnings: repeated lines, content-check
+    findings (with ``verify``), names LED's own loader cannot read.
     """
     path = Path(path)
     base = Path(root) if root is not None else path.parent
@@ -147,7 +150,7 @@ def check_pair_list(
         pairs.append(pair)
 
     cameras = _count(p.camera for p in pairs)
-    if len(cameras) > 1:
+    if one_camera and len(cameras) > 1:
         problems.append(
             "the list mixes cameras ("
             + ", ".join(f"{cam}: {n} pair{'s' if n != 1 else ''}" for cam, n in cameras.items())

@@ -49,25 +49,35 @@ def evaluate_pairs(
     tile: int | None = None,
     on_pair: Callable[[int, PairScore], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    on_skip: Callable[[Any, str], None] | None = None,
 ) -> list[PairScore]:
     """Denoise every pair's noisy frame and score it against the clean one.
 
     ``pairs`` are :class:`rawdenoise.pairing.Pair`. The input is LED's ``min(noisy * ratio, 1)``
     with the ratio from EXIF; the output and the input are both scored, in the packed raw
-    domain, by :func:`rawdenoise.training.metrics.raw_metrics`.
+    domain, by :func:`rawdenoise.training.metrics.raw_metrics`. A pair whose file can no longer
+    be decoded (changed since the list was checked) goes to ``on_skip(pair, reason)`` and the
+    others are scored; without ``on_skip`` the error is raised.
     """
+    from rawdenoise.errors import InputError
     from rawdenoise.inference import denoise
     from rawdenoise.training.datasets import decode
 
     scores = []
     last_clean: tuple[Any, np.ndarray] | None = None
     for i, pair in enumerate(pairs):
-        if last_clean is not None and last_clean[0] == pair.clean:
-            clean = last_clean[1]
-        else:
-            clean = np.clip(decode(pair.clean).data, 0.0, 1.0)
-            last_clean = (pair.clean, clean)
-        noisy = decode(pair.noisy).data
+        try:
+            if last_clean is not None and last_clean[0] == pair.clean:
+                clean = last_clean[1]
+            else:
+                clean = np.clip(decode(pair.clean).data, 0.0, 1.0)
+                last_clean = (pair.clean, clean)
+            noisy = decode(pair.noisy).data
+        except InputError as exc:
+            if on_skip is None:
+                raise
+            on_skip(pair, exc.message)
+            continue
         if on_warning is not None:
             for message in _pair_warnings(pair, noisy, clean):
                 on_warning(message)
