@@ -7,10 +7,14 @@ import subprocess
 import sys
 
 import pytest
-import rawdenoise_camera_nikon_d850_lrd as pkg
 
-from rawdenoise.plugins import PluginRecord, call_hooks, new_plugin_manager
-from rawdenoise.specs import CameraProfile
+pkg = pytest.importorskip(
+    "rawdenoise_camera_nikon_d850_lrd",
+    reason="plugin not installed: pip install -e plugins/rawdenoise-camera-nikon-d850-lrd",
+)
+
+from rawdenoise.plugins import PluginRecord, call_hooks, new_plugin_manager  # noqa: E402
+from rawdenoise.specs import CameraProfile  # noqa: E402
 
 
 def test_hook_registers_the_profile() -> None:

@@ -7,6 +7,10 @@ import sys
 
 import pytest
 import torch
+
+pytest.importorskip(
+    "rawdenoise_nafnet", reason="plugin not installed: pip install -e plugins/rawdenoise-nafnet"
+)
 from rawdenoise_nafnet import plugin
 from rawdenoise_nafnet.network import NAFNet
 
