@@ -531,6 +531,7 @@ def denoise(
     batch: int | None = None,
     progress: ProgressCallback | None = None,
     max_pixels: int | None = None,
+    ensemble: int = 1,
 ) -> np.ndarray:
     """Run ``network`` over a normalized, ratio-scaled packed image; returns (C, H, W) in [0, 1].
 
@@ -539,7 +540,8 @@ def denoise(
     memory; 0: the whole frame in one pass); ``overlap`` defaults to :func:`default_overlap`
     (at most half of ``tile``) and is rounded up to a multiple of ``multiple_of``.
     ``progress(done, total)`` is called after every batch of tiles. ``max_pixels`` bounds the
-    pixels of one network input (default: ``tile**2`` or the memory budget).
+    pixels of one network input (default: ``tile**2`` or the memory budget). ``ensemble`` > 1
+    averages that many flipped/transposed copies (:mod:`rawdenoise.ensemble`).
     """
     import torch
 
@@ -547,6 +549,17 @@ def denoise(
         raise UsageError(f"expected a packed (C, H, W) array, got shape {x.shape}")
     if multiple_of < 1:
         raise UsageError(f"multiple_of must be >= 1, got {multiple_of}")
+    if ensemble != 1:
+        from rawdenoise.ensemble import averaged
+
+        def one(copy: np.ndarray, report: ProgressCallback | None) -> np.ndarray:
+            return denoise(
+                network, copy, multiple_of=multiple_of, tile=tile, overlap=overlap,
+                device=device, precision=precision, batch=batch, progress=report,
+                max_pixels=max_pixels,
+            )  # fmt: skip
+
+        return averaged(one, x, ensemble, progress)
     dev = device if isinstance(device, torch.device) else choose_device(device)
     dtype = resolve_precision(precision, dev)
     channels, height, width = x.shape

@@ -345,6 +345,7 @@ class RunSettings:
     device: Any = "cpu"
     precision: str = "fp32"
     overwrite: bool = False
+    ensemble: int = 1  #: flipped/transposed copies averaged (rawdenoise.ensemble)
 
 
 def denoise_mosaic(
@@ -372,6 +373,7 @@ def denoise_mosaic(
         device=settings.device,
         precision=settings.precision,
         progress=progress,
+        ensemble=settings.ensemble,
     )
     del x
     return frame.from_normalized_layout(denormalize(y, frame.black_level, frame.white_level))

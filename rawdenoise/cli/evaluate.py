@@ -34,6 +34,9 @@ def evaluate(
     tile: int | None = typer.Option(
         None, "--tile", help="Tile side in packed pixels (default: from free memory; 0: none)."
     ),
+    ensemble: int = typer.Option(
+        1, "--ensemble", help="Average N mirrored copies (1, 2, 4 or 8), as process does."
+    ),
 ) -> None:
     """PSNR and SSIM of a model's output on noisy/clean pairs, and of the noisy input.
 
@@ -45,12 +48,14 @@ def evaluate(
     scored, and the exit code is 3 at the end; the list may mix cameras.
     """
     from rawdenoise import inference
+    from rawdenoise.ensemble import check_ensemble
     from rawdenoise.pairing import check_pair_list
     from rawdenoise.training.device import cpu_threads
     from rawdenoise.training.evaluate import evaluate_pairs, summarize
     from rawdenoise.weights import load_model
 
     inference.check_threads(threads)  # the settings first: one error, nothing loaded
+    check_ensemble(ensemble)
     inference.choose_device(device)
     inference.check_tiling(tile, None, 1)  # its sign now; the network's stride once loaded
     check = check_pair_list(pairs, root, verify=False, one_camera=False)
@@ -80,6 +85,7 @@ def evaluate(
             on_pair=progress,
             on_warning=warn,
             on_skip=lambda pair, reason: _skip(skipped, f"line {pair.line}: {reason}"),
+            ensemble=ensemble,
         )
     means = summarize(scores)
     if json_out:
@@ -87,6 +93,7 @@ def evaluate(
             {
                 "model": model,
                 "model_path": str(loaded.path),
+                "ensemble": ensemble,
                 "pairs": [s.to_dict() for s in scores],
                 **means,
                 "skipped": skipped,

@@ -77,6 +77,11 @@ def process(
         "auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda[:N], mps."
     ),
     precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (GPU only)."),
+    ensemble: int = typer.Option(
+        1,
+        "--ensemble",
+        help="Average N mirrored copies (1, 2, 4 or 8): N times the time, less noise left.",
+    ),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Look into sub-folders."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
@@ -116,9 +121,11 @@ def process(
         raise UsageError("--quality applies to --format jpeg only")
     if quality is not None and not 1 <= quality <= 100:
         raise UsageError(f"--quality must be 1-100, got {quality}")
+    from rawdenoise.ensemble import check_ensemble
     from rawdenoise.inference import check_threads, check_tiling
 
     check_threads(threads)
+    check_ensemble(ensemble)
     check_tiling(tile, overlap, 1)  # the signs now; the network's stride once it is loaded
     if "/" in suffix or "\\" in suffix:
         raise UsageError(f"--suffix must not contain a path separator: {suffix!r}")
@@ -148,6 +155,7 @@ def process(
     runner.setup(
         model_ref, arch, option, device, precision, threads, tile, overlap,
         fmt=fmt, bit_depth=bit_depth, quality=95 if quality is None else quality,
+        ensemble=ensemble,
     )  # fmt: skip
     code = runner.run()
     if code:
@@ -248,6 +256,7 @@ class _Runner:
         fmt: str,
         bit_depth: int,
         quality: int,
+        ensemble: int = 1,
     ) -> None:
         from rawdenoise import inference, weights
         from rawdenoise.pipeline import RunSettings
@@ -284,6 +293,7 @@ class _Runner:
             device=dev,
             precision=precision,
             overwrite=self.overwrite,
+            ensemble=ensemble,
         )
         self.device, self.precision = dev, precision
 
@@ -371,6 +381,7 @@ class _Runner:
             "architecture": self.loaded.spec.name if self.loaded else None,
             "device": str(self.device),
             "precision": self.precision,
+            "ensemble": self.settings.ensemble,
             "format": self.settings.fmt,
             "files": [r.to_dict() for r in self.results],
             "processed": counts["done"],

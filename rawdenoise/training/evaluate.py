@@ -50,6 +50,7 @@ def evaluate_pairs(
     on_pair: Callable[[int, PairScore], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     on_skip: Callable[[Any, str], None] | None = None,
+    ensemble: int = 1,
 ) -> list[PairScore]:
     """Denoise every pair's noisy frame and score it against the clean one.
 
@@ -57,7 +58,8 @@ def evaluate_pairs(
     with the ratio from EXIF; the output and the input are both scored, in the packed raw
     domain, by :func:`rawdenoise.training.metrics.raw_metrics`. A pair whose file can no longer
     be decoded (changed since the list was checked) goes to ``on_skip(pair, reason)`` and the
-    others are scored; without ``on_skip`` the error is raised.
+    others are scored; without ``on_skip`` the error is raised. ``ensemble``: see
+    :func:`rawdenoise.inference.denoise`.
     """
     from rawdenoise.errors import InputError
     from rawdenoise.inference import denoise
@@ -82,7 +84,9 @@ def evaluate_pairs(
             for message in _pair_warnings(pair, noisy, clean):
                 on_warning(message)
         x = np.minimum(noisy * np.float32(pair.ratio), np.float32(1.0))
-        out = denoise(network, x, multiple_of=multiple_of, tile=tile, device=device)
+        out = denoise(
+            network, x, multiple_of=multiple_of, tile=tile, device=device, ensemble=ensemble
+        )
         p, s = raw_metrics(out, clean)
         np_, ns = raw_metrics(x, clean)
         score = PairScore(pair.noisy.name, pair.clean.name, float(pair.ratio), p, s, np_, ns)

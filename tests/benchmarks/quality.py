@@ -20,11 +20,12 @@ illumination-corrected PSNR, SSIM, 2 px border):
 - the model after ``finetune --preset quick`` on two pairs synthesized from the same profile
   on *training* frames (never the held-out ones), as LED's capture plan (and ``rawdenoise
   ratio``) asks: one at each ratio, at two very different ISOs (400 and 3200, K from the
-  profile's K = 9.563e-4 x ISO).
+  profile's K = 9.563e-4 x ISO);
+- with ``--ensemble 2,8``: each model also with that self-ensemble (``process --ensemble``).
 
     python tests/benchmarks/quality.py [--model default] [--data ../shared/data]
         [--crops 4] [--crop 256] [--ratios 100,250] [--no-finetune] [--no-bm3d]
-        [--per-crop] [--json out.json]
+        [--ensemble 2,8] [--per-crop] [--json out.json]
 
 Held-out frames: the GoPro HERO7 ISO 252 DNG (the default model is trained on the HERO6 and
 FUSION frames only). Figures depend on the seed only, not on the machine; timings do.
@@ -120,8 +121,9 @@ def run_bm3d_blind(noisy: np.ndarray, ratio: float) -> np.ndarray:
     return run_bm3d(noisy, ratio, k, sigma, np.zeros(4))
 
 
-def run_model(network, multiple_of: int, noisy: np.ndarray) -> np.ndarray:
-    return np.clip(denoise(network, noisy, multiple_of=multiple_of, device="cpu"), 0, 1)
+def run_model(network, multiple_of: int, noisy: np.ndarray, ensemble: int = 1) -> np.ndarray:
+    out = denoise(network, noisy, multiple_of=multiple_of, device="cpu", ensemble=ensemble)
+    return np.clip(out, 0, 1)
 
 
 def synth_pairs(folder: Path, data: Path, seed: int) -> Path:
@@ -184,9 +186,15 @@ def main() -> None:
         action="store_true",
         help="also print each crop's mean level, K and PSNR per method (which crops lose)",
     )
+    ap.add_argument(
+        "--ensemble",
+        default="",
+        help="also score the models with these self-ensemble sizes, e.g. 2,8 (process --ensemble)",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     ratios = [float(r) for r in args.ratios.split(",")]
+    ensembles = [int(n) for n in args.ensemble.split(",") if n.strip() and int(n) != 1]
 
     have_bm3d = not args.no_bm3d
     try:
@@ -242,8 +250,10 @@ def main() -> None:
                     raw_metrics(run_bm3d(noisy, ratio, k, sigma, bias), clean)
                 )
             for label, m in models.items():
-                out = run_model(m.network, m.spec.multiple_of, noisy)
-                rows.setdefault(label, []).append(raw_metrics(out, clean))
+                for n in [1, *ensembles]:
+                    out = run_model(m.network, m.spec.multiple_of, noisy, n)
+                    key = label if n == 1 else f"{label}, ensemble {n}"
+                    rows.setdefault(key, []).append(raw_metrics(out, clean))
 
     print(
         f"\nheld-out: {', '.join(HELD_OUT)}, {len(crops)} crops of {args.crop} packed px, "
@@ -257,12 +267,12 @@ def main() -> None:
             p = float(np.mean([v[0] for v in values]))
             s = float(np.mean([v[1] for v in values]))
             summary.setdefault(ratio_label, {})[label] = {"psnr": p, "ssim": s}
-            print(f"  {label:<22} {p:8.2f}   {s:.4f}")
+            print(f"  {label:<26} {p:8.2f}   {s:.4f}")
         for baseline in (BLIND, ORACLE):
             if baseline not in rows:
                 continue
             base = summary[ratio_label][baseline]["psnr"]
-            for label in models:
+            for label in (lab for lab in rows if lab not in (BLIND, ORACLE, "noisy input")):
                 gain = summary[ratio_label][label]["psnr"] - base
                 print(f"  {label} vs {baseline}: {gain:+.2f} dB")
     if args.per_crop:
