@@ -56,8 +56,8 @@ def child(raw: Path, crop: int, size: int, ratio: float) -> None:
     start = time.perf_counter()
     y = denoise(loaded.network, x, multiple_of=loaded.multiple_of, device="cpu", ensemble=size)
     seconds = time.perf_counter() - start
+    peak = _peak_rss_mb() - before  # before scoring: SSIM on a whole frame takes GBs itself
     psnr, _ = raw_metrics(y, clean)
-    peak = _peak_rss_mb() - before
     result = {"size": size, "seconds": seconds, "psnr": psnr, "peak_extra_mb": peak}
     result["megapixels"] = 4 * clean.shape[1] * clean.shape[2] / 1e6
     print("RESULT " + json.dumps(result), flush=True)
