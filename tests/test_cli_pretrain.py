@@ -245,6 +245,8 @@ def test_a_checkpoint_from_before_augment_resumes_only_with_packed_flips(data, c
         (["--sample-by", "area"], 2, "sample-by"),
         (["--loss", "l2"], 2, "--loss"),
         (["--augment", "rotate"], 2, "--augment"),
+        (["--precision", "fp16"], 2, "loss scaling"),
+        (["--precision", "int8"], 2, "precision"),
     ],
 )
 def test_pretrain_usage_errors(data, capsys, args, code, text) -> None:

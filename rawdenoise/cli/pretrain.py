@@ -108,6 +108,12 @@ def pretrain(
         "arrangement), 'packed' (LED's flips of the packed array, which mirror the block; "
         "the bundled default was trained so) or 'none'.",
     ),
+    precision: str = typer.Option(
+        "fp32",
+        "--precision",
+        help="fp32, or bf16: the network's forward pass in bfloat16 (several times faster on "
+        "CPUs with AMX/AVX512-BF16 and on recent GPUs; weights stay float32).",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace a model of that name (and discard a checkpoint)."
     ),
@@ -156,6 +162,7 @@ def pretrain(
         loss=loss,
         augment=augment,
         stop_at=stop_at,
+        precision=precision,
     )
     progress = make_progress(None if state.quiet else err_console())
     result = run_pretrain(cfg, progress=progress, info=info, warn=warn)

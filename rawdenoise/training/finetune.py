@@ -26,6 +26,7 @@ from rawdenoise.training import device as devices
 from rawdenoise.training import loop
 from rawdenoise.training.checkpoint import checkpoint_path, refuse_stale_checkpoint
 from rawdenoise.training.datasets import PairCrops, load_pair_data
+from rawdenoise.training.precision import check_training_precision, precision_warning
 from rawdenoise.training.progress import ProgressSink
 from rawdenoise.training.seeding import seed_everything
 
@@ -36,7 +37,9 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
     "paper": {"iterations": (1000, 500), "lr": (1e-4, 1e-5), "crop": 1024, "batch": 1},
     "quick": {"iterations": (150, 50), "lr": (1e-4, 1e-5), "crop": 256, "batch": 1},
 }
-SETTINGS = ("iterations", "lr", "crop", "batch", "seed", "device", "checkpoint_every")
+SETTINGS = (
+    "iterations", "lr", "crop", "batch", "seed", "device", "checkpoint_every", "precision",
+)  # fmt: skip
 #: keys a ``--config`` TOML file may hold
 CONFIG_KEYS = ("model", "name", "root", "preset", *SETTINGS)
 
@@ -60,6 +63,7 @@ class FinetuneConfig:
     stop_after: int | None = None  #: stop (with a checkpoint) after N iterations this session
     stop_at: int | None = None  #: pause (with a checkpoint) once iteration N is done (--stop-at)
     threads: int | None = None  #: torch CPU threads (None: torch's default)
+    precision: str = "fp32"  #: see :mod:`rawdenoise.training.precision`
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -103,6 +107,7 @@ def resolve_settings(
         "seed": 0,
         "device": "auto",
         "checkpoint_every": 100,
+        "precision": "fp32",
     }
     for layer in (config, given):
         out.update({k: v for k, v in layer.items() if k in SETTINGS and v is not None})
@@ -114,12 +119,13 @@ def resolve_settings(
         except (TypeError, ValueError) as exc:
             raise UsageError(f"{key} must be an integer, got {out[key]!r}") from exc
     out["device"] = str(out["device"])
+    out["precision"] = check_training_precision(str(out["precision"]))
     return out
 
 
 #: torch.manual_seed takes any 64-bit seed, signed or not
 SEED_RANGE = (-(2**63), 2**64 - 1)
-_STRING_KEYS = ("model", "name", "root", "preset", "device")
+_STRING_KEYS = ("model", "name", "root", "preset", "device", "precision")
 _INTEGER_KEYS = ("crop", "batch", "seed", "checkpoint_every")
 
 
@@ -130,6 +136,7 @@ def _validate(cfg: FinetuneConfig) -> None:
         _check_integer(key, getattr(cfg, key), "--" + key.replace("_", "-"))
     if cfg.stop_at is not None and cfg.stop_at < 1:
         raise UsageError(f"--stop-at must be at least 1, got {cfg.stop_at}")
+    cfg.precision = check_training_precision(cfg.precision)
 
 
 def _check_iterations(value: tuple[int, int], what: str) -> None:
@@ -237,6 +244,9 @@ def _finetune(
     spec = loaded.spec
     ctx, device = devices.setup(cfg.device)
     try:
+        slow = precision_warning(cfg.precision, device)
+        if slow and ctx.is_main:
+            warn(slow)
         if not ctx.is_main:  # one voice: rank 0 reports for all processes
             info = _quiet
         data = PairCrops(load_pair_data(pairs), cfg.crop, multiple_of=spec.multiple_of)
@@ -311,6 +321,7 @@ def _finetune(
             stop_at=cfg.stop_at,
             # a checkpoint loads as a model (--model): the fine-tuned network so far
             extra={"arch": spec.name, "options": dict(loaded.info.options)},
+            precision=cfg.precision,
         )
         result = loop.run(repnr, stages, step, lcfg)
         if result.paused_at is not None:  # the checkpoint is the result, no model
@@ -361,6 +372,7 @@ def _finetune(
                 "batch": cfg.batch,
                 "seed": cfg.seed,
                 "preset": cfg.preset,
+                "precision": cfg.precision,
                 "final_loss": result.smoothed_loss,
                 **cfg.extra,
             },

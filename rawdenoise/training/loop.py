@@ -26,6 +26,7 @@ from torch import nn
 from rawdenoise.errors import ExitCode, RawDenoiseError, UsageError
 from rawdenoise.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from rawdenoise.training.device import DistContext, any_rank, barrier, wrap
+from rawdenoise.training.precision import with_precision
 from rawdenoise.training.progress import ProgressSink
 from rawdenoise.training.schedule import lr_factor
 from rawdenoise.training.seeding import IterationRng, iteration_rng, restore_rng_state, rng_state
@@ -81,6 +82,8 @@ class LoopConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     #: DDP: some trainable parameters may be unused in a step (one RepNR branch per iteration)
     find_unused_parameters: bool = False
+    #: "fp32", or "bf16": the forward pass under autocast (:mod:`rawdenoise.training.precision`)
+    precision: str = "fp32"
 
 
 @dataclass
@@ -163,6 +166,7 @@ def run(module: nn.Module, stages: list[Stage], step: StepFn, config: LoopConfig
                 if not params:
                     raise UsageError(f"stage {stage.name!r} has no trainable parameters")
                 net = wrap(module, ctx, device, find_unused=config.find_unused_parameters)
+                net = with_precision(net, config.precision, device)
                 net.train()
                 optimizer = torch.optim.Adam(
                     params, lr=stage.lr, betas=stage.betas, weight_decay=stage.weight_decay

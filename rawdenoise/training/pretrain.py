@@ -36,6 +36,7 @@ from rawdenoise.training.noise_source import (
     profile_source,
     virtual_source,
 )
+from rawdenoise.training.precision import check_training_precision, precision_warning
 from rawdenoise.training.progress import ProgressSink
 from rawdenoise.training.schedule import SCHEDULES
 from rawdenoise.training.seeding import derive_seed, seed_everything
@@ -75,6 +76,7 @@ class PretrainConfig:
     sample_by: str = "pixel"  #: "pixel" (area-weighted) or "frame" (each frame equally often)
     loss: str = "l1"  #: see :mod:`rawdenoise.training.losses`
     augment: str = "bayer"  #: see :data:`rawdenoise.training.datasets.AUGMENT`
+    precision: str = "fp32"  #: see :mod:`rawdenoise.training.precision`
 
 
 @dataclass
@@ -125,6 +127,7 @@ def _validate(cfg: PretrainConfig) -> None:
         raise UsageError(f"--sample-by must be one of {', '.join(SAMPLE_BY)}")
     if cfg.augment not in AUGMENT:
         raise UsageError(f"--augment must be one of {', '.join(AUGMENT)}")
+    cfg.precision = check_training_precision(cfg.precision)
     if cfg.camera and cfg.dark_frames is None and cfg.virtual_cameras != 5:
         raise UsageError("--virtual-cameras does not apply with --camera")
 
@@ -349,6 +352,9 @@ def _pretrain(
     held_files = files[len(files) - cfg.holdout :]
     ctx, device = devices.setup(cfg.device)
     try:
+        slow = precision_warning(cfg.precision, device)
+        if slow and ctx.is_main:
+            warn(slow)
         if not ctx.is_main:  # one voice: rank 0 reports for all processes
             info = warn = _quiet
         cache = cache_dir() / "frames"
@@ -435,7 +441,9 @@ def _pretrain(
                 f"pretraining {spec.name} {options} on {len(frames)} clean frame(s), "
                 f"{source.description}, ratios {cfg.ratio_range[0]}-{cfg.ratio_range[1]}, "
                 f"{cfg.iterations} iterations of batch {cfg.batch} x {data.crop}px crops on "
-                f"{device}" + (f" x {ctx.world_size} processes" if ctx.enabled else "")
+                f"{device}"
+                + (f" x {ctx.world_size} processes" if ctx.enabled else "")
+                + (f", {cfg.precision}" if cfg.precision != "fp32" else "")
             )
             info(f"checkpoint: {ckpt}")
         lcfg = loop.LoopConfig(
@@ -454,6 +462,7 @@ def _pretrain(
             # a checkpoint loads as a model (--init, --model) with its cameras
             extra={"arch": spec.name, "options": options, **source.metadata},
             find_unused_parameters=source.branches > 1,
+            precision=cfg.precision,
         )
         result = loop.run(repnr, [stage], step, lcfg)
         outcome = PretrainResult(
@@ -488,6 +497,7 @@ def _pretrain(
             "loss": cfg.loss,
             "sample_by": cfg.sample_by,
             "augment": cfg.augment,
+            "precision": cfg.precision,
             "noise": source.description,
             "noise_type": cfg.noise_type,
             "noise_scale": list(source.scale),
