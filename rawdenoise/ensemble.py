@@ -7,7 +7,7 @@ which is what any model has seen in training, whether its crops were flipped in 
 (``--augment bayer``) or in the packed array (LED, ``--augment packed``). Flipping the packed
 array instead would change each 2x2 block's arrangement, which a ``bayer``-trained model never
 sees. Each output is mapped back exactly and the copies are averaged: N times the work for a
-smaller error, most of it from the first four (measured in the model card).
+smaller error, most of it from the first two (measured in the model card).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def check_ensemble(size: int) -> None:
     if size not in SIZES:
         raise UsageError(
             f"--ensemble must be one of {', '.join(map(str, SIZES))}, got {size}",
-            hint="4 gives most of the gain of 8 at half the time",
+            hint="2 (the frame and its 180-degree rotation) gives most of the gain",
         )
 
 
