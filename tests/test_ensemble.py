@@ -98,6 +98,8 @@ def test_process_and_evaluate_take_ensemble_and_it_cleans_more(tmp_path, capsys)
         assert result["ensemble"] == n
         scores[n] = result["pairs"][0]["psnr"]
     assert scores[2] > scores[1] + 0.05, scores
+    assert main(["evaluate", str(pairs), "--ensemble", "2", "--threads", "2"]) == 0
+    assert ", ensemble 2" in capsys.readouterr().out  # the table says how it was scored
 
     out = tmp_path / "out"
     argv = ["process", str(DARK), "--ratio", "100", "--out", str(out), "-f", "dng", "--json"]

@@ -102,7 +102,8 @@ def evaluate(
             }
         )
     else:
-        _print_table(scores, means, f"{loaded.path.name} on {pairs.name}")
+        title = f"{loaded.path.name} on {pairs.name}"
+        _print_table(scores, means, title + (f", ensemble {ensemble}" if ensemble > 1 else ""))
     if skipped:
         n = len(skipped)
         print_error(
