@@ -118,7 +118,7 @@ def averaged(
             progress(k * unit[0] + done * unit[0] // max(tiles, 1), len(chosen) * unit[0])
 
         y = from_variant(run(to_variant(x, v), step), v, shape)
-        total = y.astype(np.float32) if total is None else np.add(total, y, out=total)
+        total = y if total is None else np.add(total, y, out=total)  # y: a new float32 array
     assert total is not None
     total /= np.float32(len(chosen))
     return total

@@ -150,6 +150,17 @@ def cpu_has_native_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
+def emulated_bf16_warning(slower: str) -> str | None:
+    """The warning for bf16 on a CPU that emulates it (``slower``: how it compares with fp32),
+    or None where the CPU has it natively."""
+    if cpu_has_native_bf16():
+        return None
+    return (
+        f"this CPU has no AVX512-BF16/AMX: bf16 is emulated and {slower} than fp32 here "
+        "(use --precision fp32)"
+    )
+
+
 def check_threads(threads: int | None) -> None:
     """Refuse thread counts torch cannot run with (0, or so many that OpenMP crashes)."""
     if threads is None:

@@ -64,9 +64,9 @@ def evaluate(
     pair_list = check.pairs
     loaded = load_model(model)
     inference.check_tiling(tile, None, loaded.multiple_of)
-    skipped = list(check.problems)
-    for problem in skipped:
-        warn(f"skipped {problem}")
+    skipped: list[str] = []
+    for problem in check.problems:
+        _skip(skipped, problem)
     info(f"evaluating {loaded.path.name} on {len(pair_list)} pair(s)")
 
     def progress(i: int, score) -> None:

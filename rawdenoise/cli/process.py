@@ -264,11 +264,10 @@ class _Runner:
         inference.set_threads(threads)
         dev = inference.choose_device(device)
         inference.resolve_precision(precision, dev)  # refuse fp16 on CPU before loading
-        if precision == "bf16" and dev.type == "cpu" and not inference.cpu_has_native_bf16():
-            warn(
-                "this CPU has no AVX512-BF16/AMX: bf16 is emulated and runs many times slower "
-                "than fp32 here (use --precision fp32)"
-            )
+        if precision == "bf16" and dev.type == "cpu":
+            slow = inference.emulated_bf16_warning("runs many times slower")
+            if slow:
+                warn(slow)
         todo = [j for j in self.jobs if j.error is None]
         self.loaded = None
         if todo:  # an empty or all-bad run does not need a model

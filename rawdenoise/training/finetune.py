@@ -119,7 +119,7 @@ def resolve_settings(
         except (TypeError, ValueError) as exc:
             raise UsageError(f"{key} must be an integer, got {out[key]!r}") from exc
     out["device"] = str(out["device"])
-    out["precision"] = check_training_precision(str(out["precision"]))
+    out["precision"] = str(out["precision"])  # checked with the rest in _validate
     return out
 
 

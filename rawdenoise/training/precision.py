@@ -8,12 +8,11 @@ to keep small gradients, and bfloat16 has float32's range without it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import torch
 
 from rawdenoise.errors import UsageError
-
-if TYPE_CHECKING:
-    import torch
 
 TRAIN_PRECISIONS = ("fp32", "bf16")
 
@@ -39,17 +38,10 @@ def precision_warning(precision: str, device: torch.device) -> str | None:
     where it can but slowly; else None."""
     if precision == "fp32":
         return None
-    import torch
-
-    from rawdenoise.inference import cpu_has_native_bf16
+    from rawdenoise.inference import emulated_bf16_warning
 
     if device.type == "cpu":
-        if not cpu_has_native_bf16():
-            return (
-                "this CPU has no AVX512-BF16/AMX: bf16 is emulated and trains slower than fp32 "
-                "here (use --precision fp32)"
-            )
-        return None
+        return emulated_bf16_warning("trains slower")
     if device.type == "cuda":
         if not torch.cuda.is_bf16_supported():
             raise UsageError(
@@ -61,21 +53,20 @@ def precision_warning(precision: str, device: torch.device) -> str | None:
     )
 
 
-def with_precision(module: Any, precision: str, device: torch.device) -> Any:
-    """``module`` itself for fp32; else a wrapper running its forward under autocast and
-    returning float32 (so that the loss is computed in float32)."""
-    if precision == "fp32":
-        return module
-    import torch
+class _Autocast(torch.nn.Module):
+    """``inner``'s forward under bf16 autocast, its output back in float32 (for the loss)."""
 
-    class Autocast(torch.nn.Module):
-        def __init__(self, inner: torch.nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
+    def __init__(self, inner: torch.nn.Module, device_type: str) -> None:
+        super().__init__()
+        self.inner = inner
+        self.device_type = device_type
 
-        def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-            with torch.autocast(device.type, dtype=torch.bfloat16):
-                out = self.inner(*args, **kwargs)
-            return out.float()
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            out = self.inner(*args, **kwargs)
+        return out.float()
 
-    return Autocast(module)
+
+def with_precision(module: torch.nn.Module, precision: str, device: torch.device) -> Any:
+    """``module`` itself for fp32; else it wrapped to run its forward pass in bf16."""
+    return module if precision == "fp32" else _Autocast(module, device.type)
