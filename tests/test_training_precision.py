@@ -36,12 +36,26 @@ def test_bf16_runs_the_convolutions_in_bfloat16_and_returns_float32() -> None:
     seen: list[torch.dtype] = []
     conv.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
     x = torch.rand(1, 4, 8, 8)
-    assert prec.with_precision(conv, "fp32", torch.device("cpu")) is conv
+    assert prec.with_precision(conv, "fp32", torch.device("mps")) is conv
     out = prec.with_precision(conv, "bf16", torch.device("cpu"))(x)
     assert seen == [torch.bfloat16] and out.dtype == torch.float32
     assert conv.weight.dtype == torch.float32  # the weights stay float32
     out.sum().backward()
     assert conv.weight.grad is not None and conv.weight.grad.dtype == torch.float32
+
+
+def test_training_runs_the_network_on_channels_last_inputs_on_cpu() -> None:
+    conv = torch.nn.Conv2d(4, 4, 3, padding=1)
+    layouts: list[bool] = []
+    conv.register_forward_pre_hook(
+        lambda _m, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    x = torch.rand(2, 4, 8, 8)
+    fast = prec.with_precision(conv, "fp32", torch.device("cpu"))
+    assert fast is not conv
+    torch.testing.assert_close(fast(x), conv(x), rtol=1e-5, atol=1e-6)
+    assert layouts == [True, False]  # the wrapped call got NHWC, the plain call NCHW
+    assert conv.weight.is_contiguous()  # the weights keep their layout
 
 
 def test_pretrain_and_finetune_train_in_bf16_and_record_it(tmp_path_factory, capsys) -> None:

@@ -53,20 +53,33 @@ def precision_warning(precision: str, device: torch.device) -> str | None:
     )
 
 
-class _Autocast(torch.nn.Module):
-    """``inner``'s forward under bf16 autocast, its output back in float32 (for the loss)."""
+class _FastForward(torch.nn.Module):
+    """``inner``'s forward on an input in the device's fast layout (:mod:`rawdenoise.layout`),
+    under bf16 autocast when asked; the output in float32 (for the loss)."""
 
-    def __init__(self, inner: torch.nn.Module, device_type: str) -> None:
+    def __init__(self, inner: torch.nn.Module, device: torch.device, bf16: bool) -> None:
         super().__init__()
         self.inner = inner
-        self.device_type = device_type
+        self.device = device
+        self.bf16 = bf16
 
-    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        with torch.autocast(self.device_type, dtype=torch.bfloat16):
-            out = self.inner(*args, **kwargs)
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        from rawdenoise.layout import to_device_layout
+
+        x = to_device_layout(x, self.device)
+        if not self.bf16:
+            return self.inner(x, *args, **kwargs)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            out = self.inner(x, *args, **kwargs)
         return out.float()
 
 
 def with_precision(module: torch.nn.Module, precision: str, device: torch.device) -> Any:
-    """``module`` itself for fp32; else it wrapped to run its forward pass in bf16."""
-    return module if precision == "fp32" else _Autocast(module, device.type)
+    """``module`` wrapped to run its forward pass in the device's fast memory layout and, for
+    bf16, under autocast; ``module`` itself where neither applies (fp32 on MPS)."""
+    from rawdenoise.layout import prefers_channels_last
+
+    bf16 = precision != "fp32"
+    if not bf16 and not prefers_channels_last(device):
+        return module
+    return _FastForward(module, device, bf16)

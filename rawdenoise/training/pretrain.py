@@ -422,10 +422,14 @@ def _pretrain(
             final_lr_factor=min(cfg.min_lr / cfg.lr, 1.0) if cfg.schedule == "cosine" else 1.0,
         )
 
-        def step(net: torch.nn.Module, iteration: int, rng) -> torch.Tensor:
+        def prepare(iteration: int, rng) -> tuple[torch.Tensor, torch.Tensor, int]:
             clean, _scale, ratio = data.batch(cfg.batch, rng.local)
             camera = int(torch.randint(source.branches, (1,), generator=rng.shared))
             noisy, target = source(clean.to(device), ratio, camera, rng.device)
+            return noisy, target, camera
+
+        def step(net: torch.nn.Module, iteration: int, batch) -> torch.Tensor:
+            noisy, target, camera = batch
             return training_loss(cfg.loss, net(noisy, branch=camera), target)
 
         def on_checkpoint(iteration: int) -> None:
@@ -464,7 +468,7 @@ def _pretrain(
             find_unused_parameters=source.branches > 1,
             precision=cfg.precision,
         )
-        result = loop.run(repnr, [stage], step, lcfg)
+        result = loop.run(repnr, [stage], step, lcfg, prepare=prepare)
         outcome = PretrainResult(
             path=ckpt,  # paused (--stop-at): the checkpoint is the result, no model
             iterations=cfg.iterations,
