@@ -348,23 +348,26 @@ class RunSettings:
     ensemble: int = 1  #: flipped/transposed copies averaged (rawdenoise.ensemble)
 
 
-def denoise_mosaic(
-    network: Any,
-    frame: Any,
-    ratio: float,
-    settings: RunSettings,
-    progress: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """The denoised uint16 mosaic of ``frame`` (same shape, CFA and levels)."""
+def network_input(frame: Any, ratio: float) -> np.ndarray:
+    """The normalized, ratio-scaled packed frame with LED's upper clip at 1 (float32)."""
     import numpy as np
-
-    from rawdenoise.inference import denoise
-    from rawdenoise.rawio import denormalize
 
     x = frame.normalized()
     x *= np.float32(ratio)
     np.minimum(x, np.float32(1.0), out=x)  # LED: an upper clip only
-    y = denoise(
+    return x
+
+
+def run_network(
+    network: Any,
+    x: np.ndarray,
+    settings: RunSettings,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """The network's output for :func:`network_input`'s array (tiled, clipped to [0, 1])."""
+    from rawdenoise.inference import denoise
+
+    return denoise(
         network,
         x,
         multiple_of=settings.multiple_of,
@@ -375,23 +378,59 @@ def denoise_mosaic(
         progress=progress,
         ensemble=settings.ensemble,
     )
+
+
+def denoise_mosaic(
+    network: Any,
+    frame: Any,
+    ratio: float,
+    settings: RunSettings,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """The denoised uint16 mosaic of ``frame`` (same shape, CFA and levels)."""
+    x = network_input(frame, ratio)
+    y = run_network(network, x, settings, progress)
     del x
+    return to_mosaic(frame, y)
+
+
+def to_mosaic(frame: Any, y: np.ndarray) -> np.ndarray:
+    """The network's output back in DN with the frame's levels, as a mosaic of its shape."""
+    from rawdenoise.rawio import denormalize
+
     return frame.from_normalized_layout(denormalize(y, frame.black_level, frame.white_level))
 
 
-def process_file(
-    job: Job,
-    network: Any,
-    rule: RatioRule,
-    settings: RunSettings,
-    progress: Callable[[int, int], None] | None = None,
-) -> FileResult:
-    """Denoise ``job.source`` into ``job.output`` (atomic). Raises on a bad file."""
-    from rawdenoise.atomic import atomic_path
+@dataclass
+class Prepared:
+    """A file read and made ready for the network (:func:`read_job`)."""
+
+    job: Job
+    frame: Any  #: rawdenoise.rawio.RawFrame
+    meta: Any  #: rawdenoise.render.OutputMetadata
+    ratio: float
+    x: np.ndarray | None  #: the network's input; dropped once the network has run
+    started: float  #: perf_counter() when reading began
+    tiles: int = 0
+
+
+def read_job(job: Job, rule: RatioRule) -> Prepared:
+    """Decode ``job.source``, read its metadata and ratio, make the network's input."""
     from rawdenoise.rawio import read_raw
+    from rawdenoise.render import read_metadata
+
+    start = time.perf_counter()
+    frame = read_raw(job.source)
+    meta = read_metadata(job.source, frame)
+    ratio = rule.ratio_for(job.source, meta)
+    return Prepared(job, frame, meta, ratio, network_input(frame, ratio), start)
+
+
+def write_job(prepared: Prepared, y: np.ndarray, settings: RunSettings) -> FileResult:
+    """Write the network's output ``y`` for ``prepared`` as the job's output (atomically)."""
+    from rawdenoise.atomic import atomic_path
     from rawdenoise.render import (
         exif_blob,
-        read_metadata,
         render_rgb,
         write_denoised_dng,
         write_jpeg,
@@ -399,20 +438,10 @@ def process_file(
         write_tiff,
     )
 
+    job, frame, meta = prepared.job, prepared.frame, prepared.meta
     assert job.output is not None
-    start = time.perf_counter()
-    frame = read_raw(job.source)
-    meta = read_metadata(job.source, frame)
-    ratio = rule.ratio_for(job.source, meta)
-    tiles = 0
-
-    def on_tiles(done: int, total: int) -> None:
-        nonlocal tiles
-        tiles = total
-        if progress is not None:
-            progress(done, total)
-
-    mosaic = denoise_mosaic(network, frame, ratio, settings, on_tiles)
+    mosaic = to_mosaic(frame, y)
+    del y
     with atomic_path(job.output, overwrite=settings.overwrite) as tmp:
         if settings.fmt == "dng":
             write_denoised_dng(tmp, frame, mosaic, meta=meta)
@@ -431,7 +460,32 @@ def process_file(
         job.output,
         "done",
         megapixels=h * w / 1e6,
-        seconds=time.perf_counter() - start,
-        ratio=ratio,
-        tiles=tiles,
+        seconds=time.perf_counter() - prepared.started,
+        ratio=prepared.ratio,
+        tiles=prepared.tiles,
     )
+
+
+def process_file(
+    job: Job,
+    network: Any,
+    rule: RatioRule,
+    settings: RunSettings,
+    progress: Callable[[int, int], None] | None = None,
+) -> FileResult:
+    """Denoise ``job.source`` into ``job.output`` (atomic), one step after the other.
+
+    Raises on a bad file. :mod:`rawdenoise.batch` runs the same steps for many files,
+    overlapping one file's reading and another's writing with the network.
+    """
+    prepared = read_job(job, rule)
+
+    def on_tiles(done: int, total: int) -> None:
+        prepared.tiles = total
+        if progress is not None:
+            progress(done, total)
+
+    assert prepared.x is not None
+    y = run_network(network, prepared.x, settings, on_tiles)
+    prepared.x = None
+    return write_job(prepared, y, settings)

@@ -151,13 +151,20 @@ def process(
         if code:
             raise typer.Exit(code)
         return
+    from rawdenoise.batch import Batch
+
     runner = _Runner(jobs, rule, overwrite=overwrite, json_out=json_out)
-    runner.setup(
-        model_ref, arch, option, device, precision, threads, tile, overlap,
-        fmt=fmt, bit_depth=bit_depth, quality=95 if quality is None else quality,
-        ensemble=ensemble,
-    )  # fmt: skip
-    code = runner.run()
+    # the first file is read while the model (and torch) loads
+    batch = Batch(jobs, rule, overwrite=overwrite, debug=state.debug)
+    try:
+        runner.setup(
+            model_ref, arch, option, device, precision, threads, tile, overlap,
+            fmt=fmt, bit_depth=bit_depth, quality=95 if quality is None else quality,
+            ensemble=ensemble,
+        )  # fmt: skip
+        code = runner.run(batch)
+    finally:
+        batch.close()
     if code:
         raise typer.Exit(code)
 
@@ -296,13 +303,19 @@ class _Runner:
         )
         self.device, self.precision = dev, precision
 
-    def run(self) -> int:
+    def run(self, batch) -> int:
         import time
 
+        from rawdenoise.batch import BatchEvents
+
         start = time.perf_counter()
+        network = self.loaded.network if self.loaded else None
         with _progress(len(self.jobs)) as bar:
-            for index, job in enumerate(self.jobs):
-                result = self._one(job, index, bar)
+            events = BatchEvents(
+                file_started=lambda index, job: bar.start_file(index, job.source.name),
+                tiles=bar.tiles,
+            )
+            for index, result in batch.run(network, self.settings, events):
                 self.results.append(result)
                 bar.file_done(index + 1)
                 if result.status == "failed":
@@ -313,62 +326,6 @@ class _Runner:
         elif not state.quiet:
             self._summary(elapsed)
         return _batch_exit_code(self.results)
-
-    def _one(self, job, index: int, bar):
-        from rawdenoise.errors import RawDenoiseError
-        from rawdenoise.pipeline import FileResult, process_file
-
-        if job.error is not None:
-            return FileResult(
-                job.source,
-                None,
-                "failed",
-                error=job.error.message,
-                hint=job.error.hint,
-                exit_code=int(job.error.exit_code),
-            )
-        if job.output.is_file() and not self.overwrite:
-            return FileResult(job.source, job.output, "skipped", error="output exists")
-        bar.start_file(index, job.source.name)
-        try:
-            return process_file(
-                job,
-                self.loaded.network,
-                self.rule,
-                self.settings,
-                progress=lambda done, total: bar.tiles(index, done, total),
-            )
-        except RawDenoiseError as exc:
-            if state.debug:
-                raise
-            return FileResult(
-                job.source,
-                job.output,
-                "failed",
-                error=exc.message,
-                hint=exc.hint,
-                exit_code=int(exc.exit_code),
-            )
-        except MemoryError:
-            return FileResult(
-                job.source,
-                job.output,
-                "failed",
-                error=f"{job.source.name}: out of memory",
-                hint="use a smaller --tile, or --precision bf16/fp16",
-                exit_code=5,
-            )
-        except Exception as exc:  # a bug: report it, keep going with the other files
-            if state.debug:
-                raise
-            return FileResult(
-                job.source,
-                job.output,
-                "failed",
-                error=f"{job.source.name}: internal error: {type(exc).__name__}: {exc}",
-                hint="this is a bug; run again with --debug for the traceback and report it",
-                exit_code=1,
-            )
 
     def _payload(self, elapsed: float) -> dict:
         counts = {
