@@ -108,6 +108,18 @@ def pretrain(
         "arrangement), 'packed' (LED's flips of the packed array, which mirror the block; "
         "the bundled default was trained so) or 'none'.",
     ),
+    ratio_sampling: str = typer.Option(
+        "uniform",
+        "--ratio-sampling",
+        help="How ratios are drawn from --ratio-range: 'uniform' integers (LED) or 'log' "
+        "(log-uniform: a range such as 1,300 trains ratio 1-2 as often as 150-300).",
+    ),
+    augment_colour: bool = typer.Option(
+        False,
+        "--augment-colour",
+        help="Random exposure and red/blue gains per crop (white balance): the network learns "
+        "to denoise any colour and level instead of its training frames' statistics.",
+    ),
     precision: str = typer.Option(
         "fp32",
         "--precision",
@@ -161,6 +173,8 @@ def pretrain(
         sample_by=sample_by,
         loss=loss,
         augment=augment,
+        ratio_sampling=ratio_sampling,
+        augment_colour=augment_colour,
         stop_at=stop_at,
         precision=precision,
     )

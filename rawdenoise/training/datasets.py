@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -340,6 +341,36 @@ def _span(crop: int, parity: int, flip: bool) -> slice:
 
 #: How ``CleanCrops`` picks the frame of each crop.
 SAMPLE_BY = ("pixel", "frame")
+#: How ``CleanCrops`` draws the ratio of each crop: LED's integers uniform over the range, or
+#: log-uniform (every factor of two of the range equally often: ratio 1-300 spends as many
+#: crops on 1-2 as on 150-300).
+RATIO_SAMPLING = ("uniform", "log")
+
+
+@dataclass(frozen=True)
+class ColourJitter:
+    """Random per-crop exposure and white balance of the clean crops (``--augment-colour``).
+
+    Each crop is multiplied by an exposure factor and its red and blue planes by their own
+    gains (the greens by none), all log-uniform, then clipped at 1 (highlights that clip are
+    real photographs too). Trained on a few scenes without it, a network learns their colour
+    and level statistics instead of denoising: it pushes every input towards them (Brooks et
+    al., CVPR 2019, randomize the white balance when unprocessing for the same reason).
+    """
+
+    exposure: tuple[float, float] = (0.25, 2.0)
+    red: tuple[float, float] = (0.4, 2.5)
+    blue: tuple[float, float] = (0.4, 2.5)
+
+    def gains(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """(N, 4, 1, 1) per-plane gains (R, G1, B, G2) for ``n`` crops."""
+        u = torch.rand((n, 3), generator=generator, dtype=torch.float64)
+        lo = torch.tensor([self.exposure[0], self.red[0], self.blue[0]], dtype=torch.float64)
+        hi = torch.tensor([self.exposure[1], self.red[1], self.blue[1]], dtype=torch.float64)
+        factor = torch.exp(torch.log(lo) + u * (torch.log(hi) - torch.log(lo)))
+        exposure, red, blue = factor[:, 0], factor[:, 1], factor[:, 2]
+        gains = torch.stack([exposure * red, exposure, exposure * blue, exposure], dim=1)
+        return gains.to(torch.float32).reshape(n, 4, 1, 1)
 
 
 class CleanCrops:
@@ -354,9 +385,15 @@ class CleanCrops:
         multiple_of: int = 1,
         augment: str = "bayer",
         sample_by: str = "pixel",
+        ratio_sampling: str = "uniform",
+        colour: ColourJitter | None = None,
     ) -> None:
         if sample_by not in SAMPLE_BY:
             raise ValueError(f"sample_by must be one of {', '.join(SAMPLE_BY)}")
+        if ratio_sampling not in RATIO_SAMPLING:
+            raise ValueError(f"ratio_sampling must be one of {', '.join(RATIO_SAMPLING)}")
+        self.ratio_sampling = ratio_sampling
+        self.colour = colour
         if augment not in AUGMENT:
             raise ValueError(f"augment must be one of {', '.join(AUGMENT)}")
         self.frames = list(frames)
@@ -389,7 +426,13 @@ class CleanCrops:
         clean = torch.from_numpy(buf)
         scale = torch.tensor([self.frames[d.index].scale for d in draws], dtype=torch.float32)
         lo, hi = self.ratio_range
-        ratio = torch.randint(lo, hi + 1, (n,), generator=generator).to(torch.float32)
+        if self.ratio_sampling == "log":
+            u = torch.rand(n, generator=generator, dtype=torch.float64)
+            ratio = torch.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))).to(torch.float32)
+        else:
+            ratio = torch.randint(lo, hi + 1, (n,), generator=generator).to(torch.float32)
+        if self.colour is not None:
+            clean.mul_(self.colour.gains(n, generator)).clamp_(max=1.0)
         return clean, scale, ratio
 
 

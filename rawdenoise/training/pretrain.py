@@ -22,8 +22,10 @@ from rawdenoise.training import loop
 from rawdenoise.training.checkpoint import checkpoint_path, refuse_stale_checkpoint
 from rawdenoise.training.datasets import (
     AUGMENT,
+    RATIO_SAMPLING,
     SAMPLE_BY,
     CleanCrops,
+    ColourJitter,
     PackedFrame,
     list_raw_inputs,
     load_clean_frames,
@@ -76,6 +78,8 @@ class PretrainConfig:
     sample_by: str = "pixel"  #: "pixel" (area-weighted) or "frame" (each frame equally often)
     loss: str = "l1"  #: see :mod:`rawdenoise.training.losses`
     augment: str = "bayer"  #: see :data:`rawdenoise.training.datasets.AUGMENT`
+    ratio_sampling: str = "uniform"  #: see :data:`rawdenoise.training.datasets.RATIO_SAMPLING`
+    augment_colour: bool = False  #: random exposure / white balance per crop (ColourJitter)
     precision: str = "fp32"  #: see :mod:`rawdenoise.training.precision`
 
 
@@ -127,6 +131,8 @@ def _validate(cfg: PretrainConfig) -> None:
         raise UsageError(f"--sample-by must be one of {', '.join(SAMPLE_BY)}")
     if cfg.augment not in AUGMENT:
         raise UsageError(f"--augment must be one of {', '.join(AUGMENT)}")
+    if cfg.ratio_sampling not in RATIO_SAMPLING:
+        raise UsageError(f"--ratio-sampling must be one of {', '.join(RATIO_SAMPLING)}")
     cfg.precision = check_training_precision(cfg.precision)
     if cfg.camera and cfg.dark_frames is None and cfg.virtual_cameras != 5:
         raise UsageError("--virtual-cameras does not apply with --camera")
@@ -200,7 +206,8 @@ def _holdout_set(
 ) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
     """Fixed noisy crops of the held-out frames: (input, target, camera) each."""
     out = []
-    ratio = (cfg.ratio_range[0] + cfg.ratio_range[1]) // 2
+    lo, hi = cfg.ratio_range  # the middle of the range as it is drawn
+    ratio = round(math.sqrt(lo * hi)) if cfg.ratio_sampling == "log" else (lo + hi) // 2
     for i, frame in enumerate(frames):
         h, w = frame.size
         side = min(HOLDOUT_CROP, h, w)
@@ -371,6 +378,8 @@ def _pretrain(
             multiple_of=spec.multiple_of,
             sample_by=cfg.sample_by,
             augment=cfg.augment,
+            ratio_sampling=cfg.ratio_sampling,
+            colour=ColourJitter() if cfg.augment_colour else None,
         )
         if data.crop < cfg.crop:
             info(f"crop clamped to {data.crop} packed pixels (the smallest frame)")
@@ -410,6 +419,8 @@ def _pretrain(
             **({"loss": cfg.loss} if cfg.loss != "l1" else {}),
             # checkpoints from before the option flipped the packed array
             **({"augment": cfg.augment} if cfg.augment != "packed" else {}),
+            **({"ratio_sampling": cfg.ratio_sampling} if cfg.ratio_sampling != "uniform" else {}),
+            **({"augment_colour": True} if cfg.augment_colour else {}),
             "world_size": ctx.world_size,
         }
         stage = loop.Stage(
@@ -501,6 +512,8 @@ def _pretrain(
             "loss": cfg.loss,
             "sample_by": cfg.sample_by,
             "augment": cfg.augment,
+            "ratio_sampling": cfg.ratio_sampling,
+            "augment_colour": cfg.augment_colour,
             "precision": cfg.precision,
             "noise": source.description,
             "noise_type": cfg.noise_type,

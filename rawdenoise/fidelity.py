@@ -1,0 +1,89 @@
+"""Is a denoised frame faithful to its input? Level, colour, geometry and periodic artefacts.
+
+PSNR after a gain correction hides what a photographer sees first: a colour cast (one Bayer
+plane darker than it should be), colour fringes along edges (the planes displaced against one
+another) and a regular dot grid on flat areas (energy at the packed array's Nyquist
+frequency, the signature of transposed convolutions that did not learn to blend). Each
+function here measures one of these on packed (4, H, W) arrays in R, G1, B, G2 order,
+normalized as the network sees them; :mod:`tests/benchmarks/fidelity.py` applies them to real
+held-out content.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PLANES = ("R", "G1", "B", "G2")
+
+
+def plane_means(packed: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Mean of each packed plane (optionally over the pixels where ``mask`` is true)."""
+    x = np.asarray(packed, dtype=np.float64)
+    if mask is None:
+        return x.reshape(x.shape[0], -1).mean(axis=1)
+    return np.array([plane[mask].mean() for plane in x])
+
+
+def mean_ratios(output: np.ndarray, reference: np.ndarray, mask=None) -> np.ndarray:
+    """Per plane, the output's mean over the reference's (1.0: level and colour kept)."""
+    return plane_means(output, mask) / np.maximum(plane_means(reference, mask), 1e-12)
+
+
+def plane_shift(reference: np.ndarray, moved: np.ndarray, border: int = 4) -> tuple[float, float]:
+    """The sub-pixel (dy, dx) by which ``moved`` is displaced against ``reference`` (2-D).
+
+    Least squares on the linearized difference: ``moved(p) ~ reference(p - d)``, so
+    ``moved - reference ~ -grad(reference) . d``. Exact for small shifts of smooth content;
+    gain differences are removed first (each plane scaled to the reference's mean), so that a
+    level change does not read as a shift.
+    """
+    ref = np.asarray(reference, dtype=np.float64)
+    mov = np.asarray(moved, dtype=np.float64)
+    mov = mov * (ref.mean() / mov.mean()) if mov.mean() > 0 else mov
+    gy, gx = np.gradient(ref)
+    b = slice(border, -border) if border else slice(None)
+    gy, gx, diff = gy[b, b].ravel(), gx[b, b].ravel(), (mov - ref)[b, b].ravel()
+    a = np.stack([gy, gx], axis=1)
+    normal = a.T @ a
+    if np.linalg.cond(normal) > 1e12:
+        return 0.0, 0.0  # flat content: no shift can be measured
+    d = -np.linalg.solve(normal, a.T @ diff)
+    return float(d[0]), float(d[1])
+
+
+def registration_error(output: np.ndarray, reference: np.ndarray) -> float:
+    """The largest displacement (packed px) of an output plane against its own input plane,
+    after removing the shift all four share (a shared shift moves the image, not the colours)."""
+    shifts = np.array([plane_shift(r, o) for r, o in zip(reference, output, strict=True)])
+    shifts -= shifts.mean(axis=0)
+    return float(np.abs(shifts).max())
+
+
+def nyquist_energy(packed: np.ndarray) -> float:
+    """Power at the packed array's Nyquist row and column (period 2 packed px), summed over
+    the planes: where a transposed convolution's checkerboard lives."""
+    total = 0.0
+    for plane in np.asarray(packed, dtype=np.float64):
+        h, w = plane.shape
+        h, w = h - h % 2, w - w % 2
+        spectrum = np.abs(np.fft.fft2(plane[:h, :w] - plane[:h, :w].mean())) ** 2
+        total += spectrum[h // 2, :].sum() + spectrum[:, w // 2].sum() - spectrum[h // 2, w // 2]
+    return float(total)
+
+
+def grid_peak(packed: np.ndarray, periods: tuple[int, ...] = (2, 4)) -> float:
+    """How far a regular dot grid stands out: the largest power at the frequencies of
+    ``periods`` (packed px, along rows, columns and both) over the median power of the
+    spectrum, for the worst plane. Noise and natural content give a few; a grid tens or more."""
+    worst = 0.0
+    for plane in np.asarray(packed, dtype=np.float64):
+        h, w = plane.shape
+        spectrum = np.abs(np.fft.fft2(plane - plane.mean())) ** 2
+        median = float(np.median(spectrum)) or 1e-30
+        for p in periods:
+            if h % p or w % p:
+                continue
+            fy, fx = h // p, w // p
+            for y, x in ((fy, 0), (0, fx), (fy, fx)):
+                worst = max(worst, float(spectrum[y, x]) / median)
+    return worst

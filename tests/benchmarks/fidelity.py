@@ -1,0 +1,330 @@
+"""Fidelity of ``rawdenoise process -f dng`` on held-out real content (run by hand).
+
+    .venv/bin/python tests/benchmarks/fidelity.py [--model default] [--precision fp32]
+        [--draws 2] [--crops 4] [--out tests/benchmarks/out/fidelity] [--json FILE]
+
+Content the default model never saw (``../shared/data``): crops of the GoPro HERO7 frame,
+crops of the Sony A7R III ARW binned 2x2 per Bayer plane (a cleaner frame of the concert
+scene: blue stage light, near-black areas), and a chart of flat patches (9 hues x 4 levels).
+Each is written as a 14-bit DNG (black 512, white 16383) and run through the real command,
+``rawdenoise process -f dng``, then compared in the raw domain:
+
+- **clean at --ratio 1**: the crop itself; the output should be the input;
+- **dark at --ratio 10, 100, 300**: the crop divided by the ratio with Sony A7S2 noise (the
+  published calibration at a mid ISO: shot, Tukey-lambda read, row and quantization noise, all
+  zero-mean), ``--draws`` draws each; the output should be the clean crop.
+
+Figures (thresholds of issue "A default model that keeps colour, brightness and geometry"):
+
+- *mean*: per Bayer plane, output mean / reference mean; worst |ratio - 1| (1% at ratio 1,
+  3% in the dark, averaged over draws); for the flat patches per patch and plane;
+- *shift*: the largest displacement of an output plane against its input plane in packed px
+  after the shift all planes share (:func:`rawdenoise.fidelity.registration_error`; <= 0.03);
+- *Nyquist*: energy at the packed Nyquist frequency, output / clean (<= 1.5);
+- *grid*: on the flat patches and the real ARW, the spectral peak at periods 2 and 4 over the
+  spectrum's median (:func:`rawdenoise.fidelity.grid_peak`), output against input.
+
+Then the whole real ARW at ``--ratio 1`` (ISO 3200 as shot): mid-tone channel means of the
+output against the input's (within 2%), grid peaks, and ``ARW_SHEET.png``: four crops, input
+above output, rendered the same way (the file's white balance and colour, sRGB), to look at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve()
+REPO = HERE.parents[2]
+SHARED = Path(os.environ.get("RAWDENOISE_SHARED_DATA", HERE.parents[3] / "shared" / "data"))
+HERO7 = "gopro_hero7_iso252_GOPR9231.dng"
+ARW = "sony_ilce7rm3_iso3200_DSC2164.ARW"
+BLACK, WHITE = 512.0, 16383.0
+SCALE = WHITE - BLACK
+RATIOS = (10, 100, 300)
+#: the A7S2 profile's K at ISO 1600 (K = 9.563e-4 x ISO, LRD's table)
+NOISE_K = 9.563e-4 * 1600
+#: raw-space colours of the flat patches (R, G, B), scaled by each level
+HUES = {
+    "grey": (1.0, 1.0, 1.0), "red": (1.0, 0.25, 0.12), "green": (0.3, 1.0, 0.3),
+    "blue": (0.15, 0.35, 1.0), "yellow": (1.0, 1.0, 0.2), "cyan": (0.2, 0.9, 1.0),
+    "magenta": (1.0, 0.3, 1.0), "orange": (1.0, 0.55, 0.1), "stage blue": (0.05, 0.2, 1.0),
+}  # fmt: skip
+LEVELS = (0.02, 0.05, 0.15, 0.4)
+PATCH = 48  # packed px
+THRESHOLDS = {"mean_r1": 0.01, "mean_dark": 0.03, "shift": 0.03, "nyquist": 1.5, "arw_mean": 0.02}
+
+sys.path.insert(0, str(REPO))
+
+
+def _crops(packed: np.ndarray, count: int, side: int, seed: int) -> list[np.ndarray]:
+    _, h, w = packed.shape
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        top, left = int(rng.integers(0, h - side)), int(rng.integers(0, w - side))
+        out.append(np.ascontiguousarray(packed[:, top : top + side, left : left + side]))
+    return out
+
+
+def content(crops: int, side: int) -> dict[str, np.ndarray]:
+    """Clean held-out content, packed RGGB in [0, 1]: HERO7 crops, binned ARW crops, chart."""
+    from rawdenoise.rawio import read_raw
+
+    items: dict[str, np.ndarray] = {}
+    hero = np.clip(read_raw(SHARED / HERO7).normalized(), 0, 1)
+    for i, c in enumerate(_crops(hero, crops, side, 23)):
+        items[f"hero7_{i}"] = c
+    arw = np.clip(read_raw(SHARED / ARW).normalized(), 0, 1)
+    _, h, w = arw.shape
+    binned = arw[:, : h // 2 * 2, : w // 2 * 2].reshape(4, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
+    for i, c in enumerate(_crops(binned, crops, side, 29)):
+        items[f"arw_binned_{i}"] = c
+    items["chart"] = chart()
+    return items
+
+
+def chart() -> np.ndarray:
+    """Flat patches: one row per level, one column per hue (packed R, G1, B, G2)."""
+    out = np.zeros((4, PATCH * len(LEVELS), PATCH * len(HUES)), dtype=np.float32)
+    for r, level in enumerate(LEVELS):
+        for c, (red, green, blue) in enumerate(HUES.values()):
+            values = np.array([red, green, blue, green]) * level
+            out[:, r * PATCH : (r + 1) * PATCH, c * PATCH : (c + 1) * PATCH] = values[:, None, None]
+    return out
+
+
+def dark_version(clean: np.ndarray, ratio: float, seed: int) -> np.ndarray:
+    """DN above black of a dark capture of ``clean`` at ``ratio`` with A7S2 noise (ptrq)."""
+    import torch
+
+    from rawdenoise.noise import NoisyPairGenerator, synthesize_dn
+    from rawdenoise.registry import get_camera_profile
+
+    gen = NoisyPairGenerator.from_profile(get_camera_profile("sony-a7s2"), k=NOISE_K)
+    g = torch.Generator().manual_seed(seed)
+    c = torch.from_numpy(clean)[None]
+    params = gen.sample_params(1, c.shape[2], c.shape[3], generator=g)
+    return synthesize_dn(c * SCALE / ratio, params, "ptrq", generator=g)[0].numpy()
+
+
+def write(path: Path, dn_above_black: np.ndarray) -> None:
+    from rawdenoise.rawio import RGGB, unpack_bayer, write_dng
+
+    dn = np.clip(np.rint(dn_above_black + BLACK), 0, WHITE)
+    write_dng(path, unpack_bayer(dn.astype(np.uint16), RGGB), cfa="RGGB",
+              black_level=BLACK, white_level=WHITE, iso=100, exposure_time=0.01)  # fmt: skip
+
+
+def read_packed(path: Path) -> np.ndarray:
+    from rawdenoise.rawio import read_raw
+
+    return read_raw(path).normalized()
+
+
+def process(folder: Path, out: Path, ratio: float, args: argparse.Namespace) -> float:
+    cmd = [sys.executable, "-m", "rawdenoise", "process", str(folder), "-f", "dng", "--ratio",
+           f"{ratio:g}", "--out", str(out), "--model", args.model, "--precision", args.precision,
+           "-q" if False else "--overwrite"]  # fmt: skip
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"process failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def chart_means(output: np.ndarray, reference: np.ndarray) -> list[dict]:
+    rows = []
+    m = PATCH // 4  # patch interiors only
+    for r, level in enumerate(LEVELS):
+        for c, hue in enumerate(HUES):
+            ys = slice(r * PATCH + m, (r + 1) * PATCH - m)
+            xs = slice(c * PATCH + m, (c + 1) * PATCH - m)
+            got = output[:, ys, xs].reshape(4, -1).mean(axis=1)
+            want = reference[:, ys, xs].reshape(4, -1).mean(axis=1)
+            rows.append({"hue": hue, "level": level, "ratios": (got / want).tolist()})
+    return rows
+
+
+def evaluate_content(args: argparse.Namespace, work: Path) -> dict:
+    from rawdenoise.fidelity import grid_peak, mean_ratios, nyquist_energy, registration_error
+
+    items = content(args.crops, args.side)
+    cases = [(1.0, None)] + [(r, d) for r in RATIOS for d in range(args.draws)]
+    results: dict = {}
+    for ratio, draw in cases:
+        tag = f"r{ratio:g}" + ("" if draw is None else f"_d{draw}")
+        src, dst = work / tag, work / f"{tag}_out"
+        src.mkdir(parents=True, exist_ok=True)
+        for k, (name, clean) in enumerate(items.items()):
+            dn = clean * SCALE if draw is None else dark_version(clean, ratio, 1000 * draw + k)
+            write(src / f"{name}.dng", dn)
+        seconds = process(src, dst, ratio, args)
+        for name, clean in items.items():
+            out = read_packed(dst / f"{name}.dng")
+            entry = results.setdefault(name, {}).setdefault(f"r{ratio:g}", [])
+            record = {"mean": mean_ratios(out, clean).tolist()}
+            if name == "chart":
+                record["patches"] = chart_means(out, clean)
+                record["grid"] = grid_peak(out[:, :, : out.shape[2] // 4 * 4])
+                record["grid_input"] = grid_peak(clean[:, :, : clean.shape[2] // 4 * 4])
+            else:
+                record["shift"] = registration_error(out, clean)
+                record["nyquist"] = nyquist_energy(out) / max(nyquist_energy(clean), 1e-30)
+            entry.append(record)
+        print(f"  {tag}: {len(items)} files in {seconds:.1f} s", flush=True)
+    return results
+
+
+def summarize(results: dict) -> dict:
+    """Worst figures per case over the crops (means averaged over draws first)."""
+    summary: dict = {}
+    for ratio in ["r1"] + [f"r{r}" for r in RATIOS]:
+        mean_err, shift, nyq, patch_err, grid = [], [], [], [], []
+        for name, by_ratio in results.items():
+            records = by_ratio[ratio]
+            means = np.mean([r["mean"] for r in records], axis=0)
+            mean_err.append(float(np.abs(means - 1).max()))
+            if name == "chart":
+                per_patch = np.mean(
+                    [[p["ratios"] for p in r["patches"]] for r in records], axis=0
+                )  # (patches, 4)
+                patch_err.append(float(np.abs(per_patch - 1).max()))
+                grid.append(max(r["grid"] for r in records))
+            else:
+                shift.append(max(r["shift"] for r in records))
+                nyq.append(max(r["nyquist"] for r in records))
+        crops = [e for e, n in zip(mean_err, results, strict=True) if n != "chart"]
+        summary[ratio] = {
+            "crop_mean_err_max": max(crops),
+            "crop_mean_err_avg": float(np.mean(crops)),
+            "patch_mean_err_max": max(patch_err),
+            "shift_max": max(shift),
+            "nyquist_max": max(nyq),
+            "chart_grid": max(grid),
+        }
+    return summary
+
+
+def arw_whole(args: argparse.Namespace, work: Path) -> dict:
+    """The real ARW at --ratio 1: mid-tone means, grid, and the sheet of rendered crops."""
+    from scipy.ndimage import uniform_filter
+
+    from rawdenoise.fidelity import grid_peak
+    from rawdenoise.rawio import read_raw
+
+    src = work / "arw"
+    src.mkdir(exist_ok=True)
+    link = src / ARW
+    if not link.exists():
+        link.symlink_to(SHARED / ARW)
+    seconds = process(src, work / "arw_out", 1.0, args)
+    out_path = work / "arw_out" / (Path(ARW).stem + ".dng")
+    frame_in, frame_out = read_raw(SHARED / ARW), read_raw(out_path)
+    x, y = frame_in.normalized(), frame_out.normalized()
+    smooth = uniform_filter(np.clip(x, 0, 1).mean(axis=0), 9)
+    mid = (smooth > 0.05) & (smooth < 0.6)
+    ratios = (y[:, mid].mean(axis=1) / x[:, mid].mean(axis=1)).tolist()
+    # grid: flat, dark-ish 256 px windows of the output against the same of the input
+    peaks_in, peaks_out = [], []
+    for top in range(0, x.shape[1] - 256, 256):
+        for left in range(0, x.shape[2] - 256, 256):
+            win = smooth[top : top + 256, left : left + 256]
+            if win.std() < 0.01 and 0.01 < win.mean() < 0.3:
+                peaks_in.append(grid_peak(x[:, top : top + 256, left : left + 256]))
+                peaks_out.append(grid_peak(y[:, top : top + 256, left : left + 256]))
+    sheet = render_sheet(SHARED / ARW, frame_in.mosaic, frame_out.mosaic, args.out)
+    return {
+        "seconds": seconds,
+        "midtone_mean_ratios": ratios,
+        "midtone_pixels": int(mid.sum()),
+        "flat_windows": len(peaks_in),
+        "grid_input_median": float(np.median(peaks_in)) if peaks_in else None,
+        "grid_output_median": float(np.median(peaks_out)) if peaks_out else None,
+        "grid_output_max": float(max(peaks_out)) if peaks_out else None,
+        "sheet": str(sheet),
+    }
+
+
+#: ARW sheet crops: (top, left, size) in RAW pixels of the 5184x3464 frame (guitarist's hair
+#: and hand, blue stage light, the LED wall, a near-black area with a dim edge)
+SHEET_CROPS = ((1100, 2300, 512), (300, 600, 512), (200, 3900, 512), (2700, 400, 512))
+
+
+def render_sheet(source: Path, mosaic_in: np.ndarray, mosaic_out: np.ndarray, out: Path) -> Path:
+    import imageio.v3 as iio
+
+    from rawdenoise.render import render_rgb
+
+    rgb_in = render_rgb(source, mosaic_in, bit_depth=8)
+    rgb_out = render_rgb(source, mosaic_out, bit_depth=8)
+    tiles = []
+    for top, left, size in SHEET_CROPS:
+        a = rgb_in[top : top + size, left : left + size]
+        b = rgb_out[top : top + size, left : left + size]
+        tiles.append(np.concatenate([a, np.full((size, 8, 3), 255, np.uint8), b], axis=1))
+    sep = np.full((8, tiles[0].shape[1], 3), 255, np.uint8)
+    sheet = np.concatenate([t for tile in tiles for t in (tile, sep)][:-1], axis=0)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "ARW_SHEET.png"
+    iio.imwrite(path, sheet)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--draws", type=int, default=2)
+    ap.add_argument("--crops", type=int, default=4)
+    ap.add_argument("--side", type=int, default=256)
+    ap.add_argument("--out", type=Path, default=HERE.parent / "out" / "fidelity")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--no-arw", action="store_true", help="skip the whole-ARW run and sheet")
+    args = ap.parse_args()
+    if not (SHARED / HERO7).is_file() or not (SHARED / ARW).is_file():
+        raise SystemExit(f"held-out frames not found in {SHARED} (set RAWDENOISE_SHARED_DATA)")
+    print(f"model {args.model}, {args.precision}, {args.crops} crops of {args.side} packed px "
+          f"per source, {args.draws} noise draws per dark ratio")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        results = evaluate_content(args, Path(tmp))
+        summary = summarize(results)
+        arw = None if args.no_arw else arw_whole(args, Path(tmp))
+    t = THRESHOLDS
+    print(f"\n{'case':<6} {'crop mean err max/avg':>22} {'patch mean err':>15} "
+          f"{'shift px':>9} {'Nyquist x':>10} {'chart grid':>11}")  # fmt: skip
+    verdicts = []
+    for case, s in summary.items():
+        limit = t["mean_r1"] if case == "r1" else t["mean_dark"]
+        ok = (s["crop_mean_err_max"] <= limit and s["shift_max"] <= t["shift"]
+              and s["nyquist_max"] <= t["nyquist"])  # fmt: skip
+        verdicts.append(ok)
+        print(f"{case:<6} {s['crop_mean_err_max']:>13.2%} / {s['crop_mean_err_avg']:.2%} "
+              f"{s['patch_mean_err_max']:>15.1%} {s['shift_max']:>9.3f} {s['nyquist_max']:>10.2f} "
+              f"{s['chart_grid']:>11.1f}  {'pass' if ok else 'FAIL'} (mean <= {limit:.0%})")  # fmt: skip
+    if arw is not None:
+        worst = max(abs(r - 1) for r in arw["midtone_mean_ratios"])
+        ok = worst <= t["arw_mean"]
+        verdicts.append(ok)
+        ratios = " ".join(f"{p} {r:.3f}" for p, r in zip("R G1 B G2".split(),
+                                                           arw["midtone_mean_ratios"], strict=True))  # fmt: skip
+        print(f"\nARW at --ratio 1 ({arw['seconds']:.0f} s): mid-tone mean out/in {ratios} "
+              f"({'pass' if ok else 'FAIL'}, <= 2%); grid peak in flat windows "
+              f"({arw['flat_windows']}): input median {arw['grid_input_median']:.1f}, output "
+              f"median {arw['grid_output_median']:.1f}, max {arw['grid_output_max']:.1f}")  # fmt: skip
+        print(f"sheet: {arw['sheet']}")
+    print(f"\nfidelity: {'PASS' if all(verdicts) else 'FAIL'}")
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "arw": arw, "crops": results}))
+
+
+if __name__ == "__main__":
+    main()
