@@ -18,7 +18,7 @@ def evaluate(
         ..., help="Pair list, LED's format: 'NOISY CLEAN' per line.", show_default=False
     ),
     model: str = typer.Option(
-        "default", "--model", "-m", help="Model: a name, 'default', or a file."
+        "default", "--model", "-m", metavar="MODEL", help="Model: a name, 'default', or a file."
     ),
     root: Path | None = typer.Option(
         None,
@@ -27,7 +27,9 @@ def evaluate(
         file_okay=False,
     ),
     json_out: bool = typer.Option(False, "--json", help="Print per-pair values and means as JSON."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    device: str = typer.Option(
+        "auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."
+    ),
     threads: int | None = typer.Option(
         None, "--threads", help="CPU threads for torch (default: one per core)."
     ),

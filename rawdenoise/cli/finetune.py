@@ -16,9 +16,15 @@ def finetune(
         ..., help="Pair list, LED's format: 'NOISY CLEAN' per line.", show_default=False
     ),
     model: str | None = typer.Option(
-        None, "--model", "-m", help="Base model: a name, 'default', or a file (.safetensors/.pth)."
+        None,
+        "--model",
+        "-m",
+        metavar="MODEL",
+        help="Base model: a name, 'default', or a file (.safetensors/.pth).",
     ),
-    name: str | None = typer.Option(None, "--name", "-n", help="Save the result under this name."),
+    name: str | None = typer.Option(
+        None, "--name", "-n", metavar="NAME", help="Save the result under this name."
+    ),
     root: Path | None = typer.Option(
         None,
         "--root",
@@ -26,21 +32,30 @@ def finetune(
         file_okay=False,
     ),
     preset: str | None = typer.Option(
-        None, "--preset", help="paper (LED: 1000+500 iterations, 1024px crops) or quick (CPU)."
+        None,
+        "--preset",
+        metavar="paper|quick",
+        help="paper (LED: 1000+500 iterations, 1024px crops) or quick (CPU).",
     ),
     iterations: str | None = typer.Option(
-        None, "--iterations", help="Alignment,aux iterations (preset: paper 1000,500)."
+        None,
+        "--iterations",
+        metavar="A,B",
+        help="Alignment,aux iterations (preset: paper 1000,500).",
     ),
     lr: str | None = typer.Option(
-        None, "--lr", help="Alignment,aux learning rates (paper: 1e-4,1e-5)."
+        None, "--lr", metavar="A,B", help="Alignment,aux learning rates (paper: 1e-4,1e-5)."
     ),
     crop: int | None = typer.Option(None, "--crop", help="Crop side in packed pixels."),
     batch: int | None = typer.Option(None, "--batch", help="Crops per iteration (per process)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0)."),
-    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    device: str | None = typer.Option(
+        None, "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."
+    ),
     precision: str | None = typer.Option(
         None,
         "--precision",
+        metavar="fp32|bf16",
         help="fp32 (default) or bf16: the forward pass in bfloat16 (faster on AMX/AVX512-BF16 "
         "CPUs and recent GPUs).",
     ),

@@ -108,20 +108,35 @@ def list_(
 @handle_errors
 def import_(
     source: Path = typer.Argument(
-        ..., help="An LED checkpoint (.pth) or a model file (.safetensors).", show_default=False
+        ...,
+        metavar="FILE",
+        help="An LED checkpoint (.pth) or a model file (.safetensors).",
+        show_default=False,
     ),
     name: str = typer.Option(
-        ..., "--name", "-n", help="Name to register it under.", show_default=False
+        ..., "--name", "-n", metavar="NAME", help="Name to register it under.", show_default=False
     ),
     arch: str | None = typer.Option(
-        None, "--arch", help="Architecture of the file (default: recognised from its keys)."
+        None,
+        "--arch",
+        metavar="NAME",
+        help="Architecture of the file (default: recognised from its keys).",
     ),
     option: list[str] = typer.Option(
-        [], "--option", "-O", help="Architecture option KEY=VALUE (repeatable), e.g. channels=32."
+        [],
+        "--option",
+        "-O",
+        metavar="KEY=VALUE",
+        help="Architecture option KEY=VALUE (repeatable), e.g. channels=32.",
     ),
-    camera: str | None = typer.Option(None, "--camera", help='Record the camera ("Make Model").'),
+    camera: str | None = typer.Option(
+        None, "--camera", metavar="CAMERA", help='Record the camera ("Make Model").'
+    ),
     ratio_range: str | None = typer.Option(
-        None, "--ratio-range", help="Record the ratios it was trained for, e.g. 100-300."
+        None,
+        "--ratio-range",
+        metavar="LOW-HIGH",
+        help="Record the ratios it was trained for, e.g. 100-300.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model with that name."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -199,8 +214,12 @@ def _parse_range(text: str) -> tuple[float, float]:
 @handle_errors
 def info_(
     model: str = typer.Argument(..., help="A model name or a file path.", show_default=False),
-    arch: str | None = typer.Option(None, "--arch", help="Architecture of a foreign file."),
-    option: list[str] = typer.Option([], "--option", "-O", help="Architecture option KEY=VALUE."),
+    arch: str | None = typer.Option(
+        None, "--arch", metavar="NAME", help="Architecture of a foreign file."
+    ),
+    option: list[str] = typer.Option(
+        [], "--option", "-O", metavar="KEY=VALUE", help="Architecture option KEY=VALUE."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """What a model is: architecture and options, kind, camera, ratio range, training summary.

@@ -40,7 +40,7 @@ def pair(
         "-o",
         help="Pair list to write (default: FOLDER/pairs.txt).",
         parser=path_parser(dir_okay=False),
-        metavar="<file>",
+        metavar="FILE",
     ),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Also read sub-folders."),
     group_by: GroupBy = typer.Option(
@@ -61,21 +61,24 @@ def pair(
         True, "--verify/--no-verify", help="Check that both frames of a pair show one scene."
     ),
     camera: str | None = typer.Option(
-        None, "--camera", help="Keep only this camera's pairs (make/model, as in the report)."
+        None,
+        "--camera",
+        metavar="CAMERA",
+        help="Keep only this camera's pairs (make/model, as in the report).",
     ),
     check: Path | None = typer.Option(
         None,
         "--check",
         help="Validate an existing pair list instead.",
         parser=path_parser(dir_okay=False),
-        metavar="<file>",
+        metavar="FILE",
     ),
     root: Path | None = typer.Option(
         None,
         "--root",
         help="With --check: folder the list's paths are relative to.",
         parser=path_parser(file_okay=False),
-        metavar="<dir>",
+        metavar="DIR",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing pair list."),

@@ -20,17 +20,23 @@ def process(
         None,
         "--model",
         "-m",
+        metavar="MODEL",
         help="Model: a name (see 'rawdenoise models list'), a .safetensors or an LED .pth file. "
         "Default: the bundled 'default' model.",
     ),
     arch: str | None = typer.Option(
         None,
         "--arch",
+        metavar="NAME",
         help="Architecture of a checkpoint that does not say (e.g. an LED .pth of a NAFNet).",
         autocompletion=complete_arch,
     ),
     option: list[str] | None = typer.Option(
-        None, "--option", "-O", help="Architecture option KEY=VALUE (repeatable)."
+        None,
+        "--option",
+        "-O",
+        metavar="KEY=VALUE",
+        help="Architecture option KEY=VALUE (repeatable).",
     ),
     out: Path | None = typer.Option(
         None,
@@ -46,10 +52,11 @@ def process(
         "png",
         "--format",
         "-f",
+        metavar="FORMAT",
         help="png | tiff (16/8-bit sRGB) | jpeg (8-bit sRGB) | dng (denoised CFA mosaic).",
     ),
     bit_depth: int | None = typer.Option(
-        None, "--bit-depth", help="8 or 16 (png, tiff; default 16; jpeg is 8-bit)."
+        None, "--bit-depth", metavar="8|16", help="8 or 16 (png, tiff; default 16; jpeg is 8-bit)."
     ),
     quality: int | None = typer.Option(
         None, "--quality", help="JPEG quality 1-100 (default 95; jpeg only)."
@@ -57,12 +64,14 @@ def process(
     ratio: str | None = typer.Option(
         None,
         "--ratio",
+        metavar="N|auto",
         help="Digital gain applied before the network (default 1), or 'auto': the model's "
         "target exposure / (ISO x seconds).",
     ),
     target_exposure: float | None = typer.Option(
         None,
         "--target-exposure",
+        metavar="E",
         help="Per file ratio = E / (ISO x seconds) from EXIF (LED's --target_exposure).",
     ),
     tile: int | None = typer.Option(
@@ -74,9 +83,14 @@ def process(
         None, "--overlap", help="Tile overlap in packed pixels (default 64 for the UNet)."
     ),
     device: str = typer.Option(
-        "auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda[:N], mps."
+        "auto",
+        "--device",
+        metavar="DEVICE",
+        help="auto (cuda, then mps, then cpu), cpu, cuda[:N], mps.",
     ),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (GPU only)."),
+    precision: str = typer.Option(
+        "fp32", "--precision", metavar="fp32|bf16|fp16", help="fp32 | bf16 | fp16 (GPU only)."
+    ),
     ensemble: int = typer.Option(
         1,
         "--ensemble",
@@ -88,6 +102,7 @@ def process(
     shard: str | None = typer.Option(
         None,
         "--shard",
+        metavar="I/N",
         help="I/N: process the I-th of N shares of the sorted file list (torchrun's RANK and "
         "WORLD_SIZE do the same).",
     ),

@@ -18,12 +18,18 @@ def ratio(
     dark: Path | None = typer.Argument(
         None, help="The under-exposed (noisy) RAW file.", show_default=False
     ),
-    bright_iso: float | None = typer.Option(None, help="ISO of the bright frame (overrides EXIF)."),
-    bright_time: str | None = typer.Option(
-        None, help='Shutter time of the bright frame: 1/10, 0.1, 2s or 30".'
+    bright_iso: float | None = typer.Option(
+        None, metavar="ISO", help="ISO of the bright frame (overrides EXIF)."
     ),
-    dark_iso: float | None = typer.Option(None, help="ISO of the dark frame (overrides EXIF)."),
-    dark_time: str | None = typer.Option(None, help="Shutter time of the dark frame."),
+    bright_time: str | None = typer.Option(
+        None, metavar="SECONDS", help='Shutter time of the bright frame: 1/10, 0.1, 2s or 30".'
+    ),
+    dark_iso: float | None = typer.Option(
+        None, metavar="ISO", help="ISO of the dark frame (overrides EXIF)."
+    ),
+    dark_time: str | None = typer.Option(
+        None, metavar="SECONDS", help="Shutter time of the dark frame."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Exposure levels (ISO x seconds), their ratio, and the extra captures LED needs.
