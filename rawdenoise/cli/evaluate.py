@@ -7,6 +7,10 @@ from typing import Any
 
 import typer
 
+from rawdenoise.cli._completion import (
+    complete_device,
+    complete_model,
+)
 from rawdenoise.cli._console import emit_json, info, out_console, warn
 from rawdenoise.cli._errors import handle_errors, print_error
 from rawdenoise.errors import ExitCode
@@ -18,7 +22,12 @@ def evaluate(
         ..., help="Pair list, LED's format: 'NOISY CLEAN' per line.", show_default=False
     ),
     model: str = typer.Option(
-        "default", "--model", "-m", metavar="MODEL", help="Model: a name, 'default', or a file."
+        "default",
+        "--model",
+        "-m",
+        metavar="MODEL",
+        autocompletion=complete_model,
+        help="Model: a name, 'default', or a file.",
     ),
     root: Path | None = typer.Option(
         None,
@@ -28,7 +37,11 @@ def evaluate(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print per-pair values and means as JSON."),
     device: str = typer.Option(
-        "auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."
+        "auto",
+        "--device",
+        metavar="DEVICE",
+        autocompletion=complete_device,
+        help="auto, cpu, cuda, cuda:N or mps.",
     ),
     threads: int | None = typer.Option(
         None, "--threads", help="CPU threads for torch (default: one per core)."

@@ -6,6 +6,12 @@ from pathlib import Path
 
 import typer
 
+from rawdenoise.cli._completion import (
+    complete_device,
+    complete_model,
+    complete_preset,
+    complete_training_precision,
+)
 from rawdenoise.cli._console import emit_json, err_console, info, state, warn
 from rawdenoise.cli._errors import handle_errors
 
@@ -20,6 +26,7 @@ def finetune(
         "--model",
         "-m",
         metavar="MODEL",
+        autocompletion=complete_model,
         help="Base model: a name, 'default', or a file (.safetensors/.pth).",
     ),
     name: str | None = typer.Option(
@@ -35,6 +42,7 @@ def finetune(
         None,
         "--preset",
         metavar="paper|quick",
+        autocompletion=complete_preset,
         help="paper (LED: 1000+500 iterations, 1024px crops) or quick (CPU).",
     ),
     iterations: str | None = typer.Option(
@@ -50,12 +58,17 @@ def finetune(
     batch: int | None = typer.Option(None, "--batch", help="Crops per iteration (per process)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0)."),
     device: str | None = typer.Option(
-        None, "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."
+        None,
+        "--device",
+        metavar="DEVICE",
+        autocompletion=complete_device,
+        help="auto, cpu, cuda, cuda:N or mps.",
     ),
     precision: str | None = typer.Option(
         None,
         "--precision",
         metavar="fp32|bf16",
+        autocompletion=complete_training_precision,
         help="fp32 (default) or bf16: the forward pass in bfloat16 (faster on AMX/AVX512-BF16 "
         "CPUs and recent GPUs).",
     ),

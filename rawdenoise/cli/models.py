@@ -12,6 +12,10 @@ from typing import Any
 
 import typer
 
+from rawdenoise.cli._completion import (
+    complete_arch,
+    complete_model,
+)
 from rawdenoise.cli._console import emit_json, info, out_console
 from rawdenoise.cli._errors import handle_errors
 
@@ -215,7 +219,11 @@ def _parse_range(text: str) -> tuple[float, float]:
 def info_(
     model: str = typer.Argument(..., help="A model name or a file path.", show_default=False),
     arch: str | None = typer.Option(
-        None, "--arch", metavar="NAME", help="Architecture of a foreign file."
+        None,
+        "--arch",
+        metavar="NAME",
+        autocompletion=complete_arch,
+        help="Architecture of a foreign file.",
     ),
     option: list[str] = typer.Option(
         [], "--option", "-O", metavar="KEY=VALUE", help="Architecture option KEY=VALUE."
@@ -273,7 +281,9 @@ def info_(
 @app.command("remove")
 @handle_errors
 def remove(
-    name: str = typer.Argument(..., help="The model name.", show_default=False),
+    name: str = typer.Argument(
+        ..., help="The model name.", autocompletion=complete_model, show_default=False
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Delete a named model from the models folder."""

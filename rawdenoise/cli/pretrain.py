@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from rawdenoise.cli._completion import complete_arch
+from rawdenoise.cli._completion import (
+    complete_arch,
+    complete_camera_profile,
+    complete_device,
+    complete_model,
+    complete_training_precision,
+)
 from rawdenoise.cli._console import err_console, info, state, warn
 from rawdenoise.cli._errors import handle_errors
 
@@ -40,6 +46,7 @@ def pretrain(
         None,
         "--camera",
         metavar="ID",
+        autocompletion=complete_camera_profile,
         help="Noise of one calibrated camera profile (ID) instead of virtual cameras; with "
         "--dark-frames: the profile giving K per ISO.",
     ),
@@ -69,7 +76,11 @@ def pretrain(
     warmup: int = typer.Option(0, "--warmup", help="Linear warm-up iterations."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same model)."),
     device: str = typer.Option(
-        "auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."
+        "auto",
+        "--device",
+        metavar="DEVICE",
+        autocompletion=complete_device,
+        help="auto, cpu, cuda, cuda:N or mps.",
     ),
     threads: int | None = typer.Option(
         None, "--threads", help="CPU threads for torch (default: one per core)."
@@ -102,6 +113,7 @@ def pretrain(
         None,
         "--init",
         metavar="MODEL",
+        autocompletion=complete_model,
         help="Start from this model (name or file) instead of random weights, e.g. to train "
         "the default further or on more frames; its architecture, options and (for as many "
         "--virtual-cameras) virtual cameras are used. -O channels=N (more than it has) grows a "
@@ -133,6 +145,7 @@ def pretrain(
         "fp32",
         "--precision",
         metavar="fp32|bf16",
+        autocompletion=complete_training_precision,
         help="fp32, or bf16: the network's forward pass in bfloat16 (several times faster on "
         "CPUs with AMX/AVX512-BF16 and on recent GPUs; weights stay float32).",
     ),

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from rawdenoise.cli._completion import complete_arch
+from rawdenoise.cli._completion import (
+    complete_arch,
+    complete_device,
+    complete_format,
+    complete_model,
+    complete_precision,
+)
 from rawdenoise.cli._console import emit_json, err_console, info, state, warn
 from rawdenoise.cli._errors import handle_errors
 
@@ -21,6 +27,7 @@ def process(
         "--model",
         "-m",
         metavar="MODEL",
+        autocompletion=complete_model,
         help="Model: a name (see 'rawdenoise models list'), a .safetensors or an LED .pth file. "
         "Default: the bundled 'default' model.",
     ),
@@ -53,6 +60,7 @@ def process(
         "--format",
         "-f",
         metavar="FORMAT",
+        autocompletion=complete_format,
         help="png | tiff (16/8-bit sRGB) | jpeg (8-bit sRGB) | dng (denoised CFA mosaic).",
     ),
     bit_depth: int | None = typer.Option(
@@ -86,10 +94,15 @@ def process(
         "auto",
         "--device",
         metavar="DEVICE",
+        autocompletion=complete_device,
         help="auto (cuda, then mps, then cpu), cpu, cuda[:N], mps.",
     ),
     precision: str = typer.Option(
-        "fp32", "--precision", metavar="fp32|bf16|fp16", help="fp32 | bf16 | fp16 (GPU only)."
+        "fp32",
+        "--precision",
+        metavar="fp32|bf16|fp16",
+        autocompletion=complete_precision,
+        help="fp32 | bf16 | fp16 (GPU only).",
     ),
     ensemble: int = typer.Option(
         1,
