@@ -185,10 +185,7 @@ def test_finetune_stop_at_pauses_across_the_stages_and_resume_finishes_identical
             "iterations_per_second": 0,
             "loss": 0,
         }
-        err = "".join(err.split())  # rich wraps inside long paths
-        assert (
-            "".join(f"paused at iteration {pause}/7 (--stop-at); checkpoint {ckpt}".split()) in err
-        )
+        assert "run the same command with --resume to continue" in err
         assert load_checkpoint(ckpt).iteration == pause
         assert not (models_dir() / "part.safetensors").exists()
     assert main([*run, "--name", "part", *common, "--resume", "--json"]) == 0

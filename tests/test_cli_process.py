@@ -429,3 +429,28 @@ def test_the_readme_first_command_cleans_the_bundled_sample_with_the_default(
     noisy = np.minimum(decode(DARK).data * 100.0, 1.0)
     denoised = np.clip(decode(out / "dark_iso6400.dng").data, 0, 1)
     assert raw_metrics(denoised, clean)[0] > raw_metrics(noisy, clean)[0] + 6.0
+
+
+def test_results_on_stdout_one_log_line_per_file_on_stderr(
+    tmp_path, make_dng, tiny_model, capsys
+) -> None:
+    """The streams rule off a terminal: the summary table is the result (stdout, -q or not);
+    stderr has one line per file with full paths, never wrapped or cut at 80 columns."""
+    deep = tmp_path / ("a_folder_with_a_name_long_enough_to_pass_eighty_columns_" * 2)
+    a = make_dng("a.dng", folder=deep)
+    b = make_dng("b.dng", folder=deep, seed=1)
+    code, out, err = run(capsys, deep, "-m", tiny_model)
+    assert code == 0, err
+    lines = err.strip().splitlines()
+    assert lines == [
+        f"[1/2] done {a} -> {deep / 'denoised' / 'a.png'} (0.0 MP, ratio 1, "
+        + lines[0].rsplit(", ", 1)[1],
+        f"[2/2] done {b} -> {deep / 'denoised' / 'b.png'} (0.0 MP, ratio 1, "
+        + lines[1].rsplit(", ", 1)[1],
+    ]
+    assert "…" not in out + err
+    assert str(a) in out and str(deep / "denoised" / "b.png") in out  # whole paths, one line
+    assert "2 done, 0 skipped, 0 failed" in out
+    code, out, err = run(capsys, deep, "-m", tiny_model, "--overwrite", "-q")
+    assert code == 0 and err == ""
+    assert "2 done, 0 skipped, 0 failed" in out

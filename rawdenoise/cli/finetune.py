@@ -12,7 +12,7 @@ from rawdenoise.cli._completion import (
     complete_preset,
     complete_training_precision,
 )
-from rawdenoise.cli._console import emit_json, err_console, info, state, warn
+from rawdenoise.cli._console import emit_json, err_console, info, out_console, state, warn
 from rawdenoise.cli._errors import handle_errors
 
 
@@ -179,14 +179,20 @@ def finetune(
                 "loss": result.loss,
             }
         )
-    if result.paused_at is not None:
-        info(
-            f"paused at iteration {result.paused_at}/{sum(result.iterations)} (--stop-at); "
-            f"checkpoint {result.path}; run the same command with --resume to continue"
-        )
+    out = None if json_out else out_console()  # the result, unless it was JSON
+    if result.paused_at is not None:  # the result is the checkpoint
+        if out is not None:
+            out.print(
+                f"paused at iteration {result.paused_at}/{sum(result.iterations)} (--stop-at); "
+                f"checkpoint {result.path}",
+                soft_wrap=True,
+            )
+        info("run the same command with --resume to continue")
         return
-    info(
-        f"saved {result.path} ({sum(result.iterations)} iterations, "
-        f"{result.iterations_per_second:.2f} it/s); denoise with: rawdenoise process FILES "
-        f"--model {name}"
-    )
+    if out is not None:
+        out.print(
+            f"saved {result.path} ({sum(result.iterations)} iterations, "
+            f"{result.iterations_per_second:.2f} it/s)",
+            soft_wrap=True,
+        )
+    info(f"denoise with: rawdenoise process FILES --model {name}")

@@ -13,7 +13,7 @@ from rawdenoise.cli._completion import (
     complete_model,
     complete_training_precision,
 )
-from rawdenoise.cli._console import err_console, info, state, warn
+from rawdenoise.cli._console import err_console, info, out_console, state, warn
 from rawdenoise.cli._errors import handle_errors
 
 
@@ -203,11 +203,14 @@ def pretrain(
     result = run_pretrain(cfg, progress=progress, info=info, warn=warn)
     if not result.main_process:
         return
+    out = out_console()  # the result: what was saved
     if result.paused_at is not None:
-        info(
+        out.print(
             f"paused at iteration {result.paused_at}/{result.iterations} (--stop-at); checkpoint "
-            f"{result.path}; run the same command with --resume to continue"
+            f"{result.path}",
+            soft_wrap=True,
         )
+        info("run the same command with --resume to continue")
         return
     line = (
         f"saved {result.path} ({result.iterations} iterations, {result.iterations_per_second:.2f}"
@@ -218,4 +221,4 @@ def pretrain(
             f"; held-out PSNR {result.holdout['psnr']:.2f} dB "
             f"(noisy input {result.holdout['noisy_psnr']:.2f} dB)"
         )
-    info(line)
+    out.print(line, soft_wrap=True)

@@ -13,7 +13,7 @@ from rawdenoise.cli._completion import (
     complete_model,
     complete_precision,
 )
-from rawdenoise.cli._console import emit_json, err_console, info, state, warn
+from rawdenoise.cli._console import emit_json, info, out_console, state, warn
 from rawdenoise.cli._errors import handle_errors
 
 
@@ -246,7 +246,10 @@ def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> int:
 
     table = Table(title="rawdenoise process --dry-run", title_justify="left")
     for col in ("input", "output", "ratio", "status"):
-        table.add_column(col, justify="right" if col == "ratio" else "left")
+        if col == "ratio":
+            table.add_column(col, justify="right")
+        else:
+            table.add_column(col, overflow="fold")
     for r in results:
         table.add_row(
             str(r.source),
@@ -254,8 +257,6 @@ def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> int:
             f"{r.ratio:.4g}" if r.ratio is not None else "",
             r.status if r.error is None else f"error: {r.error}",
         )
-    from rawdenoise.cli._console import out_console
-
     out_console().print(table)
     return _batch_exit_code(results)
 
@@ -328,17 +329,17 @@ class _Runner:
         import time
 
         start = time.perf_counter()
-        with _progress(len(self.jobs)) as bar:
+        from rawdenoise.cli._file_progress import FileProgress
+
+        with FileProgress(len(self.jobs)) as bar:
             for index, job in enumerate(self.jobs):
                 result = self._one(job, index, bar)
                 self.results.append(result)
-                bar.file_done(index + 1)
-                if result.status == "failed":
-                    bar.report(result)
+                bar.file_done(index + 1, result)
         elapsed = time.perf_counter() - start
         if self.json_out:
             emit_json(self._payload(elapsed))
-        elif not state.quiet:
+        else:  # the result: on stdout, -q or not
             self._summary(elapsed)
         return _batch_exit_code(self.results)
 
@@ -422,7 +423,7 @@ class _Runner:
         from rich.table import Table
 
         table = Table(title="rawdenoise process", title_justify="left")
-        table.add_column("file")
+        table.add_column("file", overflow="fold")
         table.add_column("status")
         table.add_column("MP", justify="right")
         table.add_column("seconds", justify="right")
@@ -434,7 +435,7 @@ class _Runner:
         )
         for r in shown:
             table.add_row(
-                r.source.name,
+                str(r.source),
                 r.status,
                 f"{r.megapixels:.1f}" if r.megapixels else "",
                 f"{r.seconds:.1f}" if r.seconds else "",
@@ -451,7 +452,7 @@ class _Runner:
             f"{elapsed:.1f}",
             "",
         )
-        err_console().print(table)
+        out_console().print(table)
 
 
 def _short_error(result) -> str:
@@ -459,63 +460,3 @@ def _short_error(result) -> str:
     text = result.error or ""
     prefix = f"{result.source.name}: "
     return text[len(prefix) :] if text.startswith(prefix) else text
-
-
-class _progress:
-    """A rich progress display on stderr (files and tiles, with ETA); silent under --quiet."""
-
-    def __init__(self, files: int) -> None:
-        self.files = files
-        self.bar = None
-
-    def __enter__(self) -> _progress:
-        if state.quiet or self.files == 0:
-            return self
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("{task.description}", markup=False),  # a file name, not markup
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=err_console(),
-            transient=True,
-        )
-        self.bar.start()
-        self.files_task = self.bar.add_task("files", total=self.files)
-        self.tiles_task = self.bar.add_task("tiles", total=1, visible=False)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def start_file(self, index: int, name: str) -> None:
-        if self.bar is not None:
-            self.bar.update(self.tiles_task, description=name, completed=0, total=1, visible=True)
-
-    def tiles(self, index: int, done: int, total: int) -> None:
-        if self.bar is not None:
-            self.bar.update(self.tiles_task, completed=done, total=total)
-            self.bar.update(self.files_task, completed=index + done / max(total, 1))
-
-    def file_done(self, completed: int) -> None:
-        if self.bar is not None:
-            self.bar.update(self.files_task, completed=completed)
-            self.bar.update(self.tiles_task, visible=False)
-
-    def report(self, result) -> None:
-        """A failed file: one error line now (the batch goes on)."""
-        console = err_console()
-        console.print(f"rawdenoise: error: {result.error}", markup=False, soft_wrap=True)
-        if result.hint:
-            console.print(f"hint: {result.hint}", markup=False, soft_wrap=True)
