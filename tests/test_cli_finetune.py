@@ -113,7 +113,7 @@ def test_killed_finetune_resumes_to_identical_weights(data, capsys, stop_at: int
     capsys.readouterr()
     assert (
         main(["finetune", str(data.pairs), "--model", str(data.base), "--name", "part"] + common)
-        == 2
+        == 5  # a file in the way
     )
     assert "--resume" in capsys.readouterr().err
     # other settings than the checkpoint's are refused

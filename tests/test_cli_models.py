@@ -73,7 +73,7 @@ def test_import_keeps_existing_models_unless_overwrite(led_pretrain, tmp_path, c
     plain = tmp_path / "plain.pth"
     torch.save({"params": UNet(channels=4).state_dict()}, plain)
     capsys.readouterr()
-    assert main(["models", "import", str(plain), "-n", "m"]) == ExitCode.BAD_INPUT
+    assert main(["models", "import", str(plain), "-n", "m"]) == ExitCode.RESOURCE
     assert "exists" in _error_line(capsys.readouterr().err)
     assert model_path("m").read_bytes() == before
     assert main(["models", "import", str(plain), "-n", "m", "--overwrite"]) == 0

@@ -169,7 +169,7 @@ def test_unreadable_frames_listed_and_nothing_usable_exits_3(
 def test_output_is_not_overwritten(make_dng, tmp_path: Path, capsys) -> None:
     shoot(make_dng, tmp_path, SESSION[:3])
     (tmp_path / "pairs.txt").write_text("keep me\n")
-    assert main(["pair", str(tmp_path)]) == 3
+    assert main(["pair", str(tmp_path)]) == 5  # a file in the way
     assert "exists" in capsys.readouterr().err
     assert (tmp_path / "pairs.txt").read_text() == "keep me\n"
     assert main(["pair", str(tmp_path), "--overwrite"]) == 0

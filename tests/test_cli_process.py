@@ -155,20 +155,34 @@ def test_non_raw_file_named_explicitly_is_a_bad_file(tmp_path, make_dng, tiny_mo
     assert not (tmp_path / "denoised" / "photo.png").exists()
 
 
-def test_skip_existing_then_overwrite(tmp_path, make_dng, tiny_model, capsys) -> None:
+def test_an_existing_output_is_kept_exit_5_unless_skip_existing_or_overwrite(
+    tmp_path, make_dng, tiny_model, capsys
+) -> None:
+    """A file in the way: kept, the other files processed, exit 5 (the rule of every
+    command); --skip-existing counts it as done (a resumed batch), --overwrite replaces it."""
     src = make_dng("a.dng")
+    other = make_dng("b.dng", seed=1)
     out = tmp_path / "out"
-    assert run(capsys, src, "-m", tiny_model, "-o", out, "--suffix", "_rdn", "-f", "dng")[0] == 0
+    args = [src, other, "-m", tiny_model, "-o", out, "--suffix", "_rdn", "-f", "dng"]
+    assert run(capsys, *args)[0] == 0
     target = out / "a_rdn.dng"
     target.write_bytes(b"keep me")
-    code, stdout, _ = run(
-        capsys, src, "-m", tiny_model, "-o", out, "--suffix", "_rdn", "-f", "dng", "--json"
-    )
-    assert code == 0 and json.loads(stdout)["skipped"] == 1
-    assert target.read_bytes() == b"keep me"
-    code, stdout, _ = run(
-        capsys, src, "-m", tiny_model, "-o", out, "--suffix", "_rdn", "-f", "dng", "--overwrite"
-    )
+    (out / "b_rdn.dng").unlink()
+    code, stdout, err = run(capsys, *args, "--json")
+    summary = json.loads(stdout)
+    assert code == 5 and summary["skipped"] == 1 and summary["processed"] == 1
+    assert target.read_bytes() == b"keep me" and (out / "b_rdn.dng").is_file()
+    error = [ln for ln in err.splitlines() if ln.startswith("rawdenoise: error: ")]
+    assert error == [
+        f"rawdenoise: error: 1 output existed and was kept (first: {target}); the other files "
+        "were processed"
+    ]
+    assert run(capsys, *args, "--dry-run")[0] == 5  # a dry run answers as the real one would
+    assert run(capsys, *args, "--dry-run", "--skip-existing")[0] == 0
+    code, stdout, err = run(capsys, *args, "--skip-existing")
+    assert code == 0 and "rawdenoise: error" not in err and "0 done, 2 skipped" in stdout
+    assert run(capsys, *args, "--skip-existing", "--overwrite")[0] == 2
+    code, stdout, _ = run(capsys, *args, "--overwrite")
     assert code == 0 and read_raw(target).shape == (64, 96)
 
 

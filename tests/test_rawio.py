@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from _unsupported_dngs import write_linear_dng, write_xtrans_dng
 
-from rawdenoise.errors import InputError, UnsupportedSensorError
+from rawdenoise.errors import InputError, OutputExistsError, UnsupportedSensorError
 from rawdenoise.rawio import (
     cfa_from_pattern,
     normalize,
@@ -139,7 +139,7 @@ def test_atomic_write_has_normal_permissions_and_never_overwrites(tmp_path) -> N
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
-    with pytest.raises(InputError, match="exists"):
+    with pytest.raises(OutputExistsError, match="exists"):
         write_text_atomic(target, "two")
     write_text_atomic(target, "three", overwrite=True)
     assert target.read_text() == "three"

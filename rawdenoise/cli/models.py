@@ -156,7 +156,7 @@ def import_(
     """
     from dataclasses import replace
 
-    from rawdenoise.errors import InputError, UsageError
+    from rawdenoise.errors import OutputExistsError, UsageError
     from rawdenoise.weights import (
         DEFAULT_NAME,
         check_model_name,
@@ -173,7 +173,7 @@ def import_(
         )
     target = model_path(name)
     if target.exists() and not overwrite:
-        raise InputError(f"a model named {name!r} exists", hint="pass --overwrite to replace it")
+        raise OutputExistsError(f"a model named {name!r} exists ({target})", path=target)
     ratios = _parse_range(ratio_range) if ratio_range is not None else None  # before loading
     loaded = load_model(source, arch=arch, options=parse_options(option))
     model_info = replace(loaded.info, name=name)

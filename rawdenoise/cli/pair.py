@@ -157,7 +157,7 @@ def _pair_folder(
 ) -> None:
     import math
 
-    from rawdenoise.errors import InputError, UsageError
+    from rawdenoise.errors import InputError, OutputExistsError, UsageError
     from rawdenoise.pairing import find_pairs, list_raw_files, write_pair_list
 
     if not (math.isfinite(max_gap) and max_gap >= 0):
@@ -170,7 +170,7 @@ def _pair_folder(
     target = out if out is not None else folder / "pairs.txt"
     _refuse_input_as_output(target, found)
     if target.exists() and not overwrite:
-        raise InputError(f"{target} exists", hint="pass --overwrite to replace it")
+        raise OutputExistsError(f"{target} exists", path=target)
 
     result = _with_progress(
         lambda progress: find_pairs(

@@ -14,7 +14,8 @@ from rawdenoise.cli._completion import (
     complete_precision,
 )
 from rawdenoise.cli._console import emit_json, info, out_console, state, warn
-from rawdenoise.cli._errors import handle_errors
+from rawdenoise.cli._errors import handle_errors, print_error
+from rawdenoise.errors import ExitCode
 
 
 @handle_errors
@@ -112,6 +113,11 @@ def process(
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Look into sub-folders."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    skip_existing: bool = typer.Option(
+        False,
+        "--skip-existing",
+        help="Keep existing outputs and count them as done (exit 0): resumes a batch.",
+    ),
     shard: str | None = typer.Option(
         None,
         "--shard",
@@ -128,12 +134,16 @@ def process(
 
     Each frame is normalized with its black/white levels, multiplied by the ratio, clipped at 1
     (as LED does), denoised at full resolution in overlapping tiles that fit the device's
-    memory, and written atomically as `<stem><suffix>.<ext>`. Existing outputs are skipped unless
-    --overwrite; a bad file is reported and the others continue (exit 3 at the end).
+    memory, and written atomically as `<stem><suffix>.<ext>`. An existing output is kept, the
+    others are written, and the exit code is 5 at the end (--overwrite replaces it,
+    --skip-existing counts it as done); a bad file is reported and the others continue (exit 3
+    at the end).
     """
     from rawdenoise import pipeline
     from rawdenoise.errors import UsageError
 
+    if overwrite and skip_existing:
+        raise UsageError("give either --overwrite or --skip-existing, not both")
     fmt = fmt.strip().lower()
     fmt = {"tif": "tiff", "jpg": "jpeg"}.get(fmt, fmt)
     if fmt not in pipeline.EXTENSIONS:
@@ -175,11 +185,13 @@ def process(
     rule = pipeline.ratio_rule(ratio, target_exposure, model_target)
 
     if dry_run:
-        code = _dry_run(jobs, rule, overwrite, json_out)
+        code = _dry_run(jobs, rule, overwrite, skip_existing, json_out)
         if code:
             raise typer.Exit(code)
         return
-    runner = _Runner(jobs, rule, overwrite=overwrite, json_out=json_out)
+    runner = _Runner(
+        jobs, rule, overwrite=overwrite, skip_existing=skip_existing, json_out=json_out
+    )
     runner.setup(
         model_ref, arch, option, device, precision, threads, tile, overlap,
         fmt=fmt, bit_depth=bit_depth, quality=95 if quality is None else quality,
@@ -202,8 +214,12 @@ def _model_target_exposure(ref: str) -> float | None:
 
 
 def _batch_exit_code(results) -> int:
-    """A batch's exit code: 0, or its failures' code (1 wins; 5 only if every failure is 5)."""
-    codes = {r.exit_code for r in results if r.status == "failed"}
+    """A batch's exit code: 0, or its failures' code (1 wins; 5 only if every failure is 5).
+
+    A kept existing output is a failure with code 5 (a file in the way), unless
+    --skip-existing made it code 0.
+    """
+    codes = {r.exit_code for r in results if r.status != "done" and r.exit_code}
     if not codes:
         return 0
     if 1 in codes:
@@ -211,7 +227,7 @@ def _batch_exit_code(results) -> int:
     return 5 if codes == {5} else 3
 
 
-def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> int:
+def _dry_run(jobs, rule, overwrite: bool, skip_existing: bool, json_out: bool) -> int:
     """Show the plan; the exit code says which files a real run would already fail on."""
     from rawdenoise.atomic import check_output
     from rawdenoise.errors import RawDenoiseError
@@ -227,13 +243,17 @@ def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> int:
                 FileResult(job.source, None, "failed", error=job.error.message, exit_code=code)
             )
             continue
-        status = "skip (exists)" if job.output.is_file() and not overwrite else "would write"
+        exists = job.output.is_file() and not overwrite
+        status = "skip (exists)" if exists else "would write"
+        in_the_way = int(ExitCode.RESOURCE) if exists and not skip_existing else 0
         try:
             check_output(job.output, overwrite=True)  # a folder or file in the way fails
             ex = read_exif(job.source)
             meta = OutputMetadata(iso=ex.iso, exposure_time=ex.exposure_time)
             value = rule.ratio_for(job.source, meta)
-            results.append(FileResult(job.source, job.output, status, ratio=value))
+            results.append(
+                FileResult(job.source, job.output, status, ratio=value, exit_code=in_the_way)
+            )
         except RawDenoiseError as exc:
             code = int(exc.exit_code)
             results.append(
@@ -264,10 +284,11 @@ def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> int:
 class _Runner:
     """Loads the model once, then denoises every job with progress and a summary."""
 
-    def __init__(self, jobs, rule, *, overwrite: bool, json_out: bool) -> None:
+    def __init__(self, jobs, rule, *, overwrite: bool, skip_existing: bool, json_out: bool) -> None:
         self.jobs = jobs
         self.rule = rule
         self.overwrite = overwrite
+        self.skip_existing = skip_existing
         self.json_out = json_out
         self.results = []
 
@@ -341,6 +362,7 @@ class _Runner:
             emit_json(self._payload(elapsed))
         else:  # the result: on stdout, -q or not
             self._summary(elapsed)
+        _report_kept(self.results)
         return _batch_exit_code(self.results)
 
     def _one(self, job, index: int, bar):
@@ -357,7 +379,10 @@ class _Runner:
                 exit_code=int(job.error.exit_code),
             )
         if job.output.is_file() and not self.overwrite:
-            return FileResult(job.source, job.output, "skipped", error="output exists")
+            code = 0 if self.skip_existing else int(ExitCode.RESOURCE)  # a file in the way
+            return FileResult(
+                job.source, job.output, "skipped", error=f"{job.output} exists", exit_code=code
+            )
         bar.start_file(index, job.source.name)
         try:
             return process_file(
@@ -453,6 +478,18 @@ class _Runner:
             "",
         )
         out_console().print(table)
+
+
+def _report_kept(results) -> None:
+    """One error line for the existing outputs that were kept (exit 5), after the batch."""
+    kept = [r for r in results if r.status == "skipped" and r.exit_code]
+    if kept:
+        n = len(kept)
+        print_error(
+            f"{n} output{'s' if n != 1 else ''} existed and {'were' if n != 1 else 'was'} kept "
+            f"(first: {kept[0].output}); the other files were processed",
+            hint="pass --overwrite to replace them, or --skip-existing to count them as done",
+        )
 
 
 def _short_error(result) -> str:
