@@ -236,6 +236,43 @@ def test_dry_run_exits_as_the_real_run_would_on_files_it_can_see_are_bad(
     assert run(capsys, good, "-m", tiny_model, "--dry-run", "--json")[0] == 0
 
 
+def test_dry_run_decodes_every_file_and_warns_about_ratios_outside_the_models_range(
+    tmp_path, make_dng, capsys
+) -> None:
+    """A file LibRaw cannot decode (a GoPro GPR) is not "would write"; a daylight frame's
+    --ratio auto (ISO x seconds against the target) is warned about, in the dry and the real
+    run alike, and the warning says what a normally exposed photo needs."""
+    from rawdenoise.networks.tiny import TinyNet
+
+    model = tmp_path / "mine.safetensors"
+    info = ModelInfo(architecture="tiny", ratio_range=(100, 300), target_exposure=6400)
+    weights.save_model(model, TinyNet(), info)
+    dark = make_dng("dark.dng", iso=3200, exposure="1/100", h=32, w=32)  # level 32: x200
+    day = make_dng("day.dng", iso=100, exposure="1/500", h=32, w=32)  # level 0.2: x32000
+    gpr = tmp_path / "GOPR0001.GPR"
+    gpr.write_bytes(b"II*\x00" + bytes(300))
+    args = [dark, day, gpr, "-m", model, "--ratio", "auto"]
+    code, out, err = run(capsys, *args, "--dry-run", "--json")
+    files = {Path(f["input"]).name: f for f in json.loads(out)["files"]}
+    assert code == 3
+    assert files["GOPR0001.GPR"]["status"] == "failed"
+    assert "GoPro GPR" in files["GOPR0001.GPR"]["error"]
+    assert files["dark.dng"]["ratio"] == pytest.approx(200)
+    assert files["day.dng"]["ratio"] == pytest.approx(32000)
+    warnings = [ln for ln in err.splitlines() if ln.startswith("rawdenoise: warning: ")]
+    assert len(warnings) == 1
+    assert "day.dng: ratio 3.2e+04 is outside the model's range 100-300" in warnings[0]
+    assert "for a normally exposed photo use --ratio 1" in warnings[0]
+    code, _, err = run(capsys, dark, day, "-m", model, "--ratio", "auto")
+    assert code == 0
+    assert [ln for ln in err.splitlines() if "outside the model's range" in ln] == warnings
+    code, _, err = run(capsys, day, "-m", model, "--ratio", "1", "--dry-run", "--overwrite")
+    assert code == 0
+    assert err.startswith("rawdenoise: warning: ratio 1 is outside the model's range 100-300;")
+    code, _, err = run(capsys, day, "-m", model, "--ratio", "150", "--dry-run", "--overwrite")
+    assert code == 0 and err == ""
+
+
 def test_target_exposure_and_auto_ratio(tmp_path, make_dng, tiny_model, capsys) -> None:
     a = make_dng("a.dng", iso=6400, exposure="1/100")  # exposure level 64
     b = make_dng("b.dng", iso=100, exposure="1/10")  # 10

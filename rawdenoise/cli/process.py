@@ -179,13 +179,23 @@ def process(
         info(f"shard {shard_spec[0]}/{shard_spec[1]}: {len(jobs)} file(s)")
 
     model_ref = model if model is not None else "default"
-    model_target = None
-    if ratio is not None and ratio.strip().lower() == "auto":
-        model_target = _model_target_exposure(model_ref)
+    recorded = None
+    if dry_run or (ratio is not None and ratio.strip().lower() == "auto"):
+        recorded = _model_info(model_ref)
+    model_target = recorded.target_exposure if recorded is not None else None
     rule = pipeline.ratio_rule(ratio, target_exposure, model_target)
 
     if dry_run:
-        code = _dry_run(jobs, rule, overwrite, skip_existing, json_out)
+        from rawdenoise.cli._dry_run import dry_run as show_plan
+
+        code = show_plan(
+            jobs,
+            rule,
+            overwrite=overwrite,
+            skip_existing=skip_existing,
+            json_out=json_out,
+            ratio_range=recorded.ratio_range if recorded is not None else None,
+        )
         if code:
             raise typer.Exit(code)
         return
@@ -202,83 +212,17 @@ def process(
         raise typer.Exit(code)
 
 
-def _model_target_exposure(ref: str) -> float | None:
-    """The model's recorded target exposure, read from metadata without building the network."""
+def _model_info(ref: str):
+    """The model's recorded ModelInfo, read from metadata without building the network.
+
+    ``None`` for files that record none in a header (LED ``.pth`` files, training checkpoints).
+    """
     from rawdenoise import weights
 
     path = weights.resolve_model(ref)
-    if not weights.is_safetensors(path):  # LED .pth files and training checkpoints record none
+    if not weights.is_safetensors(path):
         return None
-    info_ = weights.read_model_info(path)
-    return info_.target_exposure if info_ is not None else None
-
-
-def _batch_exit_code(results) -> int:
-    """A batch's exit code: 0, or its failures' code (1 wins; 5 only if every failure is 5).
-
-    A kept existing output is a failure with code 5 (a file in the way), unless
-    --skip-existing made it code 0.
-    """
-    codes = {r.exit_code for r in results if r.status != "done" and r.exit_code}
-    if not codes:
-        return 0
-    if 1 in codes:
-        return 1
-    return 5 if codes == {5} else 3
-
-
-def _dry_run(jobs, rule, overwrite: bool, skip_existing: bool, json_out: bool) -> int:
-    """Show the plan; the exit code says which files a real run would already fail on."""
-    from rawdenoise.atomic import check_output
-    from rawdenoise.errors import RawDenoiseError
-    from rawdenoise.exif import read_exif
-    from rawdenoise.pipeline import FileResult
-    from rawdenoise.render import OutputMetadata
-
-    results = []
-    for job in jobs:
-        if job.error is not None:
-            code = int(job.error.exit_code)
-            results.append(
-                FileResult(job.source, None, "failed", error=job.error.message, exit_code=code)
-            )
-            continue
-        exists = job.output.is_file() and not overwrite
-        status = "skip (exists)" if exists else "would write"
-        in_the_way = int(ExitCode.RESOURCE) if exists and not skip_existing else 0
-        try:
-            check_output(job.output, overwrite=True)  # a folder or file in the way fails
-            ex = read_exif(job.source)
-            meta = OutputMetadata(iso=ex.iso, exposure_time=ex.exposure_time)
-            value = rule.ratio_for(job.source, meta)
-            results.append(
-                FileResult(job.source, job.output, status, ratio=value, exit_code=in_the_way)
-            )
-        except RawDenoiseError as exc:
-            code = int(exc.exit_code)
-            results.append(
-                FileResult(job.source, job.output, "failed", error=exc.message, exit_code=code)
-            )
-    if json_out:
-        emit_json({"dry_run": True, "files": [r.to_dict() for r in results]})
-        return _batch_exit_code(results)
-    from rich.table import Table
-
-    table = Table(title="rawdenoise process --dry-run", title_justify="left")
-    for col in ("input", "output", "ratio", "status"):
-        if col == "ratio":
-            table.add_column(col, justify="right")
-        else:
-            table.add_column(col, overflow="fold")
-    for r in results:
-        table.add_row(
-            str(r.source),
-            str(r.output or ""),
-            f"{r.ratio:.4g}" if r.ratio is not None else "",
-            r.status if r.error is None else f"error: {r.error}",
-        )
-    out_console().print(table)
-    return _batch_exit_code(results)
+    return weights.read_model_info(path)
 
 
 class _Runner:
@@ -309,7 +253,7 @@ class _Runner:
         ensemble: int = 1,
     ) -> None:
         from rawdenoise import inference, weights
-        from rawdenoise.pipeline import RunSettings
+        from rawdenoise.pipeline import RunSettings, ratio_range_warning
 
         inference.set_threads(threads)
         dev = inference.choose_device(device)
@@ -324,14 +268,11 @@ class _Runner:
             options = weights.parse_options(option)
             self.loaded = weights.load_model(model_ref, arch=arch, options=options or None)
             inference.check_tiling(tile, overlap, self.loaded.spec.multiple_of)
-            ratio_range = self.loaded.info.ratio_range
-            if ratio_range and self.rule.fixed is not None:
-                lo, hi = ratio_range
-                if not lo <= self.rule.fixed <= hi:
-                    warn(
-                        f"ratio {self.rule.fixed:g} is outside the model's range "
-                        f"{lo:g}-{hi:g}; results may be poor"
-                    )
+            if self.rule.fixed is not None:
+                ratio_range = self.loaded.info.ratio_range
+                outside = ratio_range_warning(self.rule.fixed, ratio_range, self.rule)
+                if outside:
+                    warn(outside)
         self.settings = RunSettings(
             multiple_of=self.loaded.spec.multiple_of if self.loaded else 1,
             fmt=fmt,
@@ -351,6 +292,7 @@ class _Runner:
 
         start = time.perf_counter()
         from rawdenoise.cli._file_progress import FileProgress
+        from rawdenoise.pipeline import batch_exit_code
 
         with FileProgress(len(self.jobs)) as bar:
             for index, job in enumerate(self.jobs):
@@ -363,11 +305,11 @@ class _Runner:
         else:  # the result: on stdout, -q or not
             self._summary(elapsed)
         _report_kept(self.results)
-        return _batch_exit_code(self.results)
+        return batch_exit_code(self.results)
 
     def _one(self, job, index: int, bar):
         from rawdenoise.errors import RawDenoiseError
-        from rawdenoise.pipeline import FileResult, process_file
+        from rawdenoise.pipeline import FileResult, process_file, ratio_range_warning
 
         if job.error is not None:
             return FileResult(
@@ -385,13 +327,20 @@ class _Runner:
             )
         bar.start_file(index, job.source.name)
         try:
-            return process_file(
+            result = process_file(
                 job,
                 self.loaded.network,
                 self.rule,
                 self.settings,
                 progress=lambda done, total: bar.tiles(index, done, total),
             )
+            if self.rule.target_exposure is not None and result.ratio is not None:
+                odd = ratio_range_warning(
+                    result.ratio, self.loaded.info.ratio_range, self.rule, job.source.name
+                )
+                if odd:
+                    warn(odd)
+            return result
         except RawDenoiseError as exc:
             if state.debug:
                 raise
