@@ -234,6 +234,7 @@ def info_(
 
     Our files are described from their header alone; other files (LED .pth) are loaded.
     """
+    from rawdenoise.cli._show import compact
     from rawdenoise.weights import is_safetensors, load_model, parse_options, resolve_model
 
     path = resolve_model(model)
@@ -272,8 +273,11 @@ def info_(
     for label, value in fields:
         if value not in (None, ""):
             console.print(f"{label + ':':17}{value}", markup=False)
-    for key, value in (row.get("extra") or {}).items():
-        console.print(f"{key + ':':17}{value}", markup=False)
+    for key, value in (row.get("extra") or {}).items():  # numbers to 4 digits, big lists summarized
+        shown = compact(value) or "-"
+        console.print(f"{key + ':':16} {shown}", markup=False, soft_wrap=True)
+    if any(isinstance(v, (dict, list)) for v in (row.get("extra") or {}).values()):
+        console.print(f"{'':17}(every value in full: rawdenoise models info {model} --json)")
     for note in row.get("notes") or ():
         console.print(f"{'note:':17}{note}", markup=False)
 
