@@ -43,7 +43,8 @@ def finetune(
         "--preset",
         metavar="paper|quick",
         autocompletion=complete_preset,
-        help="paper (LED: 1000+500 iterations, 1024px crops) or quick (CPU).",
+        help="paper (LED: 1000+500 iterations of 1024 px crops; hours on a CPU) or quick "
+        "(150+50 of 256 px; minutes). Default: quick on a CPU, paper on a GPU.",
     ),
     iterations: str | None = typer.Option(
         None,
@@ -105,8 +106,10 @@ def finetune(
     Two stages on the model's RepNR form: the camera alignment, then the out-of-model-noise
     convs, both L1 on random crops of the pairs; the result is re-parameterized into a plain
     network and saved under NAME (use it with `process --model NAME`). The pair list is
-    checked first (missing files, swapped pairs, mixed cameras). Ctrl-C writes a checkpoint;
-    the same command with --resume continues it with identical results.
+    checked first (missing files, swapped pairs, mixed cameras). Without --preset a CPU gets
+    'quick' and a GPU LED's 'paper'; the choice, why, and the estimated time (one step timed)
+    are said before training starts. Ctrl-C writes a checkpoint; the same command with
+    --resume continues it with identical results.
     """
     from rawdenoise.errors import UsageError
     from rawdenoise.training.finetune import (
@@ -133,7 +136,14 @@ def finetune(
         raise UsageError("which base model? pass --model NAME (e.g. --model default)")
     if not name:
         raise UsageError("pass --name NAME for the fine-tuned model")
-    chosen_preset = preset or str(file_values.get("preset", "paper"))
+    chosen_preset = preset or file_values.get("preset")
+    why = None  # said before training starts, once the pair list has been checked
+    if chosen_preset is None:  # the device decides: a CPU gets 'quick', a GPU LED's 'paper'
+        from rawdenoise.inference import choose_device
+        from rawdenoise.training.presets import choose_preset
+
+        device_name = device or file_values.get("device") or "auto"
+        chosen_preset, why = choose_preset(choose_device(str(device_name)).type)
     settings = resolve_settings(
         chosen_preset,
         file_values,
@@ -158,6 +168,8 @@ def finetune(
         overwrite=overwrite,
         threads=threads,
         stop_at=stop_at,
+        estimate=not state.quiet,
+        preset_note=why,
         **settings,
     )
     progress = make_progress(None if state.quiet else err_console())
