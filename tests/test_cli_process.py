@@ -177,6 +177,10 @@ def test_an_existing_output_is_kept_exit_5_unless_skip_existing_or_overwrite(
         f"rawdenoise: error: 1 output existed and was kept (first: {target}); the other files "
         "were processed"
     ]
+    code, _, err = run(capsys, src, "-m", tiny_model, "-o", out, "--suffix", "_rdn", "-f", "dng")
+    assert code == 5 and err.splitlines()[-2] == (
+        f"rawdenoise: error: 1 output existed and was kept (first: {target})"
+    )
     assert run(capsys, *args, "--dry-run")[0] == 5  # a dry run answers as the real one would
     assert run(capsys, *args, "--dry-run", "--skip-existing")[0] == 0
     code, stdout, err = run(capsys, *args, "--skip-existing")

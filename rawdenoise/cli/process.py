@@ -434,9 +434,10 @@ def _report_kept(results) -> None:
     kept = [r for r in results if r.status == "skipped" and r.exit_code]
     if kept:
         n = len(kept)
+        others = "; the other files were processed" if len(results) > n else ""
         print_error(
             f"{n} output{'s' if n != 1 else ''} existed and {'were' if n != 1 else 'was'} kept "
-            f"(first: {kept[0].output}); the other files were processed",
+            f"(first: {kept[0].output}){others}",
             hint="pass --overwrite to replace them, or --skip-existing to count them as done",
         )
 
