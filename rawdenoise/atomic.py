@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from rawdenoise.errors import InputError, OutputError
+from rawdenoise.errors import OutputError, OutputExistsError
 
 _FREE_SPACE = "free some disk space, or write to another disk"
 _WRITABLE = "write to a folder on a writable disk"
@@ -63,8 +63,8 @@ def _reason(exc: OSError) -> tuple[str, str]:
 def check_output(target: Path, *, overwrite: bool = False) -> None:
     """Fail early, before any long work, when ``target`` cannot be written as an output.
 
-    Refuses a target that is a folder, or whose path goes through a file (exit 5), and an
-    existing target without ``overwrite`` (exit 3). Creates nothing.
+    Refuses a target that is a folder, or whose path goes through a file, and an existing
+    target without ``overwrite``: all exit 5. Creates nothing.
     """
     target = Path(target)
     if _is_dir(target):
@@ -73,7 +73,7 @@ def check_output(target: Path, *, overwrite: bool = False) -> None:
     if blocker is not None:
         raise _blocked(target, blocker)
     if target.exists() and not overwrite:
-        raise InputError(f"{target} exists", hint="pass --overwrite to replace it")
+        raise OutputExistsError(f"{target} exists", path=target)
 
 
 def check_writable_folder(folder: Path) -> None:

@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from rawdenoise.errors import RawDenoiseError
+from rawdenoise.errors import ExitCode, RawDenoiseError
 from rawdenoise.pipeline import (
     FileResult,
     Job,
@@ -32,9 +32,6 @@ from rawdenoise.pipeline import (
     run_network,
     write_job,
 )
-
-#: exit code of a file that ran out of memory (an output/resource problem, as in errors.py)
-_OUT_OF_MEMORY_EXIT = 5
 
 
 def failure(job: Job, exc: BaseException, *, debug: bool = False) -> FileResult:
@@ -54,7 +51,7 @@ def failure(job: Job, exc: BaseException, *, debug: bool = False) -> FileResult:
     if isinstance(exc, MemoryError):
         return FileResult(
             job.source, job.output, "failed", error=f"{job.source.name}: out of memory",
-            hint="use a smaller --tile, or --precision bf16/fp16", exit_code=_OUT_OF_MEMORY_EXIT,
+            hint="use a smaller --tile, or --precision bf16/fp16", exit_code=int(ExitCode.RESOURCE),
         )  # fmt: skip
     return FileResult(
         job.source, job.output, "failed",
@@ -64,15 +61,19 @@ def failure(job: Job, exc: BaseException, *, debug: bool = False) -> FileResult:
     )  # fmt: skip
 
 
-def precheck(job: Job, overwrite: bool) -> FileResult | None:
-    """The result of a job that needs no work: a bad input, or an output already there."""
+def precheck(job: Job, overwrite: bool, skip_existing: bool = False) -> FileResult | None:
+    """The result of a job that needs no work: a bad input, or an output already there (kept:
+    a file in the way, exit 5, unless ``skip_existing`` counts it as done)."""
     if job.error is not None:
         return FileResult(
             job.source, None, "failed", error=job.error.message, hint=job.error.hint,
             exit_code=int(job.error.exit_code),
         )  # fmt: skip
     if job.output is not None and job.output.is_file() and not overwrite:
-        return FileResult(job.source, job.output, "skipped", error="output exists")
+        code = 0 if skip_existing else int(ExitCode.RESOURCE)
+        return FileResult(
+            job.source, job.output, "skipped", error=f"{job.output} exists", exit_code=code
+        )
     return None
 
 
@@ -90,13 +91,19 @@ class Batch:
     """Denoise ``jobs`` in order; reading of the first runnable job starts at once."""
 
     def __init__(
-        self, jobs: Sequence[Job], rule: RatioRule, *, overwrite: bool, debug: bool = False
+        self,
+        jobs: Sequence[Job],
+        rule: RatioRule,
+        *,
+        overwrite: bool,
+        skip_existing: bool = False,
+        debug: bool = False,
     ) -> None:
         self.jobs = list(jobs)
         self.rule = rule
         self.overwrite = overwrite
         self.debug = debug
-        self.ready = [precheck(job, overwrite) for job in self.jobs]
+        self.ready = [precheck(job, overwrite, skip_existing) for job in self.jobs]
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="rawdenoise-read")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="rawdenoise-write")
         self._reads: dict[int, Future] = {}

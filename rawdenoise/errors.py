@@ -22,7 +22,7 @@ class ExitCode(IntEnum):
     USAGE = 2  #: bad command line: unknown option, invalid value, conflicting options
     BAD_INPUT = 3  #: an input file is missing, unreadable, not RAW, unsupported or inconsistent
     PLUGIN = 4  #: a plugin, architecture, camera profile or model name could not be resolved
-    RESOURCE = 5  #: out of memory, disk full, an output that cannot be written, no device
+    RESOURCE = 5  #: out of memory, disk full, an output that cannot be written or exists, no device
     INTERRUPTED = 130  #: Ctrl-C
 
 
@@ -87,3 +87,17 @@ class OutputError(ResourceError):
     def __init__(self, message: str, hint: str | None = None, *, path: Path | None = None) -> None:
         super().__init__(message, hint)
         self.path = path
+
+
+class OutputExistsError(OutputError):
+    """An output (a file, a model name, a run's checkpoint) exists and ``--overwrite`` was not
+    given: a file in the way. One rule for every command: nothing is replaced, exit 5."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = "pass --overwrite to replace it",
+        *,
+        path: Path | None = None,
+    ) -> None:
+        super().__init__(message, hint, path=path)

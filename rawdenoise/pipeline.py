@@ -299,6 +299,33 @@ def ratio_rule(
     return RatioRule(fixed=value)
 
 
+def ratio_range_warning(
+    ratio: float, ratio_range: tuple[float, float] | None, rule: RatioRule, name: str = ""
+) -> str | None:
+    """Why ``ratio`` is a poor choice for a model trained on ``ratio_range``, or ``None``.
+
+    A per-file ratio (``--ratio auto``, ``--target-exposure``) is ISO x seconds against a
+    target: it cannot tell a daylight frame (short exposure, plenty of light) from a dark one,
+    so a normally exposed photo gets a huge ratio. The message says to use ``--ratio 1``.
+    """
+    if ratio_range is None:
+        return None
+    lo, hi = ratio_range
+    if lo <= ratio * (1 + 1e-9) and ratio <= hi * (1 + 1e-9):
+        return None
+    where = f"{name}: " if name else ""
+    text = f"{where}ratio {ratio:.4g} is outside the model's range {lo:g}-{hi:g}"
+    if rule.target_exposure is None:
+        return f"{text}; results may be poor"
+    text += f" ({rule.source} / ISO x seconds)"
+    if ratio > hi:
+        text += (
+            "; ISO x seconds cannot tell a daylight or normally exposed frame from a dark one: "
+            "for a normally exposed photo use --ratio 1"
+        )
+    return text
+
+
 # --------------------------------------------------------------------------------------------
 # One file
 # --------------------------------------------------------------------------------------------
@@ -346,6 +373,20 @@ class RunSettings:
     precision: str = "fp32"
     overwrite: bool = False
     ensemble: int = 1  #: flipped/transposed copies averaged (rawdenoise.ensemble)
+
+
+def batch_exit_code(results: Sequence[FileResult]) -> int:
+    """A batch's exit code: 0, or its failures' code (1 wins; 5 only if every failure is 5).
+
+    A kept existing output counts as a failure with code 5 (a file in the way), unless
+    ``--skip-existing`` gave it code 0.
+    """
+    codes = {r.exit_code for r in results if r.status != "done" and r.exit_code}
+    if not codes:
+        return 0
+    if 1 in codes:
+        return 1
+    return 5 if codes == {5} else 3
 
 
 def network_input(frame: Any, ratio: float) -> np.ndarray:

@@ -331,10 +331,7 @@ def read_raw(path: str | Path) -> RawFrame:
     except UnsupportedSensorError:
         raise
     except rawpy.LibRawFileUnsupportedError as exc:
-        raise InputError(
-            f"{path.name}: not a RAW file LibRaw can decode ({_libraw_message(exc)})",
-            hint="check that the file is a camera RAW (e.g. .ARW, .NEF, .CR2, .DNG)",
-        ) from exc
+        raise unsupported_format_error(path, _libraw_message(exc)) from exc
     except (rawpy.LibRawError, OSError, ValueError) as exc:
         raise InputError(
             f"{path.name}: cannot decode RAW data ({_libraw_message(exc)}); "
@@ -352,6 +349,21 @@ def read_raw(path: str | Path) -> RawFrame:
         camera_wb=wb,
         color_matrix=color_matrix,
         flip=flip,
+    )
+
+
+def unsupported_format_error(path: Path, reason: str) -> InputError:
+    """The error for a file LibRaw does not decode; a GoPro GPR gets what to do about it."""
+    if path.suffix.lower() == ".gpr":
+        return InputError(
+            f"{path.name}: a GoPro GPR file (DNG with GoPro's VC-5 compression), which LibRaw "
+            "cannot decode",
+            hint=f"convert it to a plain DNG with GoPro's gpr_tools (github.com/gopro/gpr): "
+            f"gpr_tools -i {path.name} -o {path.stem}.dng",
+        )
+    return InputError(
+        f"{path.name}: not a RAW file LibRaw can decode ({reason})",
+        hint="check that the file is a camera RAW (e.g. .ARW, .NEF, .CR2, .DNG)",
     )
 
 

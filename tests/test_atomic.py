@@ -15,7 +15,7 @@ import torch
 from rawdenoise import atomic, weights
 from rawdenoise.atomic import atomic_path, atomic_paths, check_output, write_text_atomic
 from rawdenoise.cli import main
-from rawdenoise.errors import ExitCode, InputError, OutputError
+from rawdenoise.errors import ExitCode, OutputError, OutputExistsError
 from rawdenoise.specs import ModelInfo
 
 REASONS = {
@@ -154,7 +154,7 @@ def test_a_writer_error_about_another_file_is_not_an_output_error(tmp_path) -> N
 def test_an_existing_output_still_needs_overwrite(tmp_path) -> None:
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(InputError, match="exists"):
+    with pytest.raises(OutputExistsError, match="exists"):
         write_text_atomic(target, "new")
     write_text_atomic(target, "new", overwrite=True)
     assert target.read_text() == "new" and listing(tmp_path) == ["out.txt"]

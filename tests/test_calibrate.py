@@ -239,10 +239,10 @@ def small_shoot(folder: Path, isos=(400, 1600), **kw) -> tuple[Path, Path]:
     return write_calibration_set(folder, true_parameters(A7S2, isos), **opts)
 
 
-def run_error(capsys, dark: Path, flat: Path, *extra: str) -> str:
-    code = main(["calibrate", "--dark", str(dark), "--flat", str(flat), *extra])
+def run_error(capsys, dark: Path, flat: Path, *extra: str, code: int = 3) -> str:
+    got = main(["calibrate", "--dark", str(dark), "--flat", str(flat), *extra])
     captured = capsys.readouterr()
-    assert code == 3, captured.err
+    assert got == code, captured.err
     assert captured.out == ""
     return captured.err
 
@@ -433,7 +433,7 @@ def test_existing_profile_needs_overwrite(tmp_path, capsys):
     dark, flat = small_shoot(tmp_path, flat_levels=(0.1, 0.4), dark_frames=2)
     out = tmp_path / "cam.json"
     out.write_text("{}")
-    one_error(run_error(capsys, dark, flat, "--out", str(out)), "exists")
+    one_error(run_error(capsys, dark, flat, "--out", str(out), code=5), "exists")
     assert out.read_text() == "{}"  # untouched
     args = ["calibrate", "--dark", str(dark), "--flat", str(flat), "--out", str(out)]
     assert main(["-q", *args, "--overwrite", "--name", "my-cam", "--no-plots"]) == 0

@@ -54,6 +54,22 @@ def test_ratio_from_files(make_dng, capsys) -> None:
     assert "ratio:  4.6875" in out and "also shoot ISO 320 at 2 s" in out
 
 
+def test_ratio_warns_about_two_cameras(make_dng, capsys) -> None:
+    bright = make_dng("bright.dng", iso=100, exposure="30", make="Sony", model="ILCE-7SM2")
+    dark = make_dng("dark.dng", iso=6400, exposure="1/10", make="SONY", model="ilce-7sm2")
+    assert main(["ratio", str(bright), str(dark)]) == 0
+    assert capsys.readouterr().err == ""  # the same camera, whatever the case
+    other = make_dng("other.dng", iso=6400, exposure="1/10", make="Canon", model="EOS R6")
+    assert main(["ratio", str(bright), str(other), "--json"]) == 0
+    captured = capsys.readouterr()
+    warning = (
+        "bright.dng comes from Sony ILCE-7SM2 and other.dng from Canon EOS R6: a noisy/clean "
+        "pair for fine-tuning must come from one camera"
+    )
+    assert captured.err.startswith(f"rawdenoise: warning: {warning}")
+    assert json.loads(captured.out)["warnings"][0].startswith(warning)
+
+
 def _one_error_line(stderr: str) -> str:
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
     assert lines, "expected an error message"

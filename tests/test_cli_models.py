@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,7 @@ def test_import_keeps_existing_models_unless_overwrite(led_pretrain, tmp_path, c
     plain = tmp_path / "plain.pth"
     torch.save({"params": UNet(channels=4).state_dict()}, plain)
     capsys.readouterr()
-    assert main(["models", "import", str(plain), "-n", "m"]) == ExitCode.BAD_INPUT
+    assert main(["models", "import", str(plain), "-n", "m"]) == ExitCode.RESOURCE
     assert "exists" in _error_line(capsys.readouterr().err)
     assert model_path("m").read_bytes() == before
     assert main(["models", "import", str(plain), "-n", "m", "--overwrite"]) == 0
@@ -226,3 +227,35 @@ def test_folder_and_dangling_link_in_the_models_folder(rawdenoise_home, capsys):
 def test_empty_model_reference_is_a_usage_error(capsys):
     assert main(["models", "info", ""]) == ExitCode.USAGE
     assert "model name or path is empty" in _error_line(capsys.readouterr().err)
+
+
+def test_info_shows_metadata_for_people_not_python_dicts(capsys) -> None:
+    """The bundled model's virtual-camera parameters are nested float lists: info shows their
+    shapes and 4-digit numbers, --json every value."""
+    if main(["models", "info", "default"]) != 0:
+        pytest.skip("this installation has no bundled default model")
+    out = capsys.readouterr().out
+    assert not re.search(r"^\S+:\s*[\[{]", out, re.MULTILINE)  # no value printed as a dict/list
+    assert "0.24285714" not in out
+    line = next(ln for ln in out.splitlines() if ln.startswith("virtual_camera_params:"))
+    assert "color_biases (5x16x4)" in line and "tukey_lambdas (5)" in line
+    assert "models info default --json" in out
+    assert main(["models", "info", "default", "--json"]) == 0
+    params = json.loads(capsys.readouterr().out)["extra"]["virtual_camera_params"]
+    assert len(params["color_biases"]) == 5
+
+
+def test_compact_values() -> None:
+    from rawdenoise.cli._show import compact
+
+    assert compact(0.123456789) == "0.1235" and compact(3) == "3" and compact("x") == "x"
+    assert compact([1.0, 2.5]) == "1, 2.5" and compact([]) == ""
+    assert compact(list(range(9))) == "9 values"
+    assert compact([[1, 2], [3, 4], [5, 6]]) == "3x2 values"
+    assert compact({"a": 1, "b": [1.5, 2]}) == "a=1; b=1.5, 2"
+    big = {
+        "lambdas": [-0.2428571432] * 5,
+        "slopes": [0.46210494] * 5,
+        "biases": [[[0.5] * 4] * 16] * 5,
+    }
+    assert compact(big) == "lambdas (5), slopes (5), biases (5x16x4)"

@@ -22,18 +22,21 @@ def test_pair_folder_writes_led_list(make_dng, tmp_path: Path, capsys) -> None:
     assert main(["pair", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
     target = tmp_path / "pairs.txt"
-    assert out.strip() == str(target)
+    assert out.strip().splitlines()[-1] == str(target)  # the result ends with the list's path
+    assert err.strip() == f"wrote {target}"  # stderr: messages only
     lines = target.read_text().splitlines()
     want = expected_pairs(SESSION, names)
     assert [ln.split(" ")[:2] for ln in lines] == [[n, c] for n, c, _ in want]
-    err = _flat(err)
-    assert "8 RAW files, 3 scenes, 0 skipped" in err and "5 pairs" in err
-    assert "ISO coverage per ratio" in err
+    assert out.startswith("8 RAW files, 3 scenes, 0 skipped\n5 pairs")
+    assert "ISO coverage per ratio" in out
     # the seed's example (30 s ISO 100 / 1/10 s ISO 6400) and what completes it
     assert (
         "to complete x4.69: also shoot ISO 320 at 2 s (low-ISO pair at ratio 4.688), paired "
-        "with a clean frame at ISO 100 x 30 s" in err
+        "with a clean frame at ISO 100 x 30 s\n" in out
     )
+    assert main(["pair", str(tmp_path), "--overwrite", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["pair_list"] == str(target)  # nothing but JSON on stdout
 
 
 def test_led_parser_reads_our_output(make_dng, tmp_path: Path, capsys) -> None:
@@ -60,7 +63,8 @@ def test_seed_example_list_passes_check(make_dng, tmp_path: Path, capsys) -> Non
     lst = tmp_path / "list.txt"
     lst.write_text("IMG_0001.CR2 IMG_0002.CR2\nIMG_0003.CR2 IMG_0004.CR2\n")
     assert main(["pair", "--check", str(lst), "--root", str(tmp_path / "shots")]) == 0
-    assert capsys.readouterr().out.strip() == f"{lst}: 2 pairs OK"
+    out = capsys.readouterr().out
+    assert "ISO coverage per ratio" in out and out.strip().endswith(f"\n{lst}: 2 pairs OK")
     assert main(["pair", "--check", str(lst), "--root", str(tmp_path / "shots"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is True and [p["ratio"] for p in data["pairs"]] == [10, 100]
@@ -90,7 +94,7 @@ def test_check_reports_a_swapped_pair(make_dng, tmp_path: Path, capsys) -> None:
     (tmp_path / "p.txt").write_text("DSC00002.dng DSC00001.dng\nDSC00001.dng DSC00003.dng\n")
     assert main(["pair", "--check", str(tmp_path / "p.txt")]) == 3
     out, err = capsys.readouterr()
-    assert out == ""
+    assert "DSC00002.dng" in out and "OK" not in out  # the usable line 1, no verdict
     err_lines = err.splitlines()
     error = [ln for ln in err_lines if ln.startswith("rawdenoise: error: ")]
     assert len(error) == 1 and "1 problem" in error[0] and "line 2" in error[0]
@@ -165,7 +169,7 @@ def test_unreadable_frames_listed_and_nothing_usable_exits_3(
 def test_output_is_not_overwritten(make_dng, tmp_path: Path, capsys) -> None:
     shoot(make_dng, tmp_path, SESSION[:3])
     (tmp_path / "pairs.txt").write_text("keep me\n")
-    assert main(["pair", str(tmp_path)]) == 3
+    assert main(["pair", str(tmp_path)]) == 5  # a file in the way
     assert "exists" in capsys.readouterr().err
     assert (tmp_path / "pairs.txt").read_text() == "keep me\n"
     assert main(["pair", str(tmp_path), "--overwrite"]) == 0
@@ -208,7 +212,7 @@ def test_frames_whose_names_break_the_list_are_skipped(make_dng, tmp_path: Path,
     shoot(make_dng, tmp_path, SESSION[:3], ["IMG_0001.dng", "IMG\n0002.dng", "IMG_0003.dng"])
     assert main(["pair", str(tmp_path), "--no-verify"]) == 3
     out, err = capsys.readouterr()
-    assert out == f"{tmp_path / 'pairs.txt'}\n"
+    assert out.endswith(f"\n{tmp_path / 'pairs.txt'}\n")
     assert "rawdenoise: warning: skipped IMG\\n0002.dng: file name contains a control" in err
     assert (tmp_path / "pairs.txt").read_text().splitlines() == [
         "IMG_0003.dng IMG_0001.dng ISO3200 ISO100 x10"
@@ -236,9 +240,9 @@ def test_a_link_to_a_frame_already_found_is_read_once(make_dng, tmp_path: Path, 
     (tmp_path / "IMG_0000.dng").symlink_to("IMG_0002.dng")
     (tmp_path / "IMG_0004.dng").write_bytes((tmp_path / "IMG_0003.dng").read_bytes())  # a copy
     assert main(["pair", str(tmp_path), "--no-verify"]) == 0
-    err = _flat(capsys.readouterr().err)
-    assert "IMG_0000.dng is the same file as IMG_0002.dng (a link): read once" in err
-    assert "4 RAW files" in err
+    out, err = capsys.readouterr()
+    assert "IMG_0000.dng is the same file as IMG_0002.dng (a link): read once" in _flat(err)
+    assert out.startswith("4 RAW files")
     lines = (tmp_path / "pairs.txt").read_text().splitlines()
     assert [ln.split(" ")[0] for ln in lines] == ["IMG_0002.dng", "IMG_0003.dng", "IMG_0004.dng"]
 

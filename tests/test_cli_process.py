@@ -155,20 +155,38 @@ def test_non_raw_file_named_explicitly_is_a_bad_file(tmp_path, make_dng, tiny_mo
     assert not (tmp_path / "denoised" / "photo.png").exists()
 
 
-def test_skip_existing_then_overwrite(tmp_path, make_dng, tiny_model, capsys) -> None:
+def test_an_existing_output_is_kept_exit_5_unless_skip_existing_or_overwrite(
+    tmp_path, make_dng, tiny_model, capsys
+) -> None:
+    """A file in the way: kept, the other files processed, exit 5 (the rule of every
+    command); --skip-existing counts it as done (a resumed batch), --overwrite replaces it."""
     src = make_dng("a.dng")
+    other = make_dng("b.dng", seed=1)
     out = tmp_path / "out"
-    assert run(capsys, src, "-m", tiny_model, "-o", out, "--suffix", "_rdn", "-f", "dng")[0] == 0
+    args = [src, other, "-m", tiny_model, "-o", out, "--suffix", "_rdn", "-f", "dng"]
+    assert run(capsys, *args)[0] == 0
     target = out / "a_rdn.dng"
     target.write_bytes(b"keep me")
-    code, stdout, _ = run(
-        capsys, src, "-m", tiny_model, "-o", out, "--suffix", "_rdn", "-f", "dng", "--json"
+    (out / "b_rdn.dng").unlink()
+    code, stdout, err = run(capsys, *args, "--json")
+    summary = json.loads(stdout)
+    assert code == 5 and summary["skipped"] == 1 and summary["processed"] == 1
+    assert target.read_bytes() == b"keep me" and (out / "b_rdn.dng").is_file()
+    error = [ln for ln in err.splitlines() if ln.startswith("rawdenoise: error: ")]
+    assert error == [
+        f"rawdenoise: error: 1 output existed and was kept (first: {target}); the other files "
+        "were processed"
+    ]
+    code, _, err = run(capsys, src, "-m", tiny_model, "-o", out, "--suffix", "_rdn", "-f", "dng")
+    assert code == 5 and err.splitlines()[-2] == (
+        f"rawdenoise: error: 1 output existed and was kept (first: {target})"
     )
-    assert code == 0 and json.loads(stdout)["skipped"] == 1
-    assert target.read_bytes() == b"keep me"
-    code, stdout, _ = run(
-        capsys, src, "-m", tiny_model, "-o", out, "--suffix", "_rdn", "-f", "dng", "--overwrite"
-    )
+    assert run(capsys, *args, "--dry-run")[0] == 5  # a dry run answers as the real one would
+    assert run(capsys, *args, "--dry-run", "--skip-existing")[0] == 0
+    code, stdout, err = run(capsys, *args, "--skip-existing")
+    assert code == 0 and "rawdenoise: error" not in err and "0 done, 2 skipped" in stdout
+    assert run(capsys, *args, "--skip-existing", "--overwrite")[0] == 2
+    code, stdout, _ = run(capsys, *args, "--overwrite")
     assert code == 0 and read_raw(target).shape == (64, 96)
 
 
@@ -220,6 +238,43 @@ def test_dry_run_exits_as_the_real_run_would_on_files_it_can_see_are_bad(
     code, out, _ = run(capsys, good, missing, "-m", tiny_model, "--dry-run")
     assert code == 3 and "error" in out
     assert run(capsys, good, "-m", tiny_model, "--dry-run", "--json")[0] == 0
+
+
+def test_dry_run_decodes_every_file_and_warns_about_ratios_outside_the_models_range(
+    tmp_path, make_dng, capsys
+) -> None:
+    """A file LibRaw cannot decode (a GoPro GPR) is not "would write"; a daylight frame's
+    --ratio auto (ISO x seconds against the target) is warned about, in the dry and the real
+    run alike, and the warning says what a normally exposed photo needs."""
+    from rawdenoise.networks.tiny import TinyNet
+
+    model = tmp_path / "mine.safetensors"
+    info = ModelInfo(architecture="tiny", ratio_range=(100, 300), target_exposure=6400)
+    weights.save_model(model, TinyNet(), info)
+    dark = make_dng("dark.dng", iso=3200, exposure="1/100", h=32, w=32)  # level 32: x200
+    day = make_dng("day.dng", iso=100, exposure="1/500", h=32, w=32)  # level 0.2: x32000
+    gpr = tmp_path / "GOPR0001.GPR"
+    gpr.write_bytes(b"II*\x00" + bytes(300))
+    args = [dark, day, gpr, "-m", model, "--ratio", "auto"]
+    code, out, err = run(capsys, *args, "--dry-run", "--json")
+    files = {Path(f["input"]).name: f for f in json.loads(out)["files"]}
+    assert code == 3
+    assert files["GOPR0001.GPR"]["status"] == "failed"
+    assert "GoPro GPR" in files["GOPR0001.GPR"]["error"]
+    assert files["dark.dng"]["ratio"] == pytest.approx(200)
+    assert files["day.dng"]["ratio"] == pytest.approx(32000)
+    warnings = [ln for ln in err.splitlines() if ln.startswith("rawdenoise: warning: ")]
+    assert len(warnings) == 1
+    assert "day.dng: ratio 3.2e+04 is outside the model's range 100-300" in warnings[0]
+    assert "for a normally exposed photo use --ratio 1" in warnings[0]
+    code, _, err = run(capsys, dark, day, "-m", model, "--ratio", "auto")
+    assert code == 0
+    assert [ln for ln in err.splitlines() if "outside the model's range" in ln] == warnings
+    code, _, err = run(capsys, day, "-m", model, "--ratio", "1", "--dry-run", "--overwrite")
+    assert code == 0
+    assert err.startswith("rawdenoise: warning: ratio 1 is outside the model's range 100-300;")
+    code, _, err = run(capsys, day, "-m", model, "--ratio", "150", "--dry-run", "--overwrite")
+    assert code == 0 and err == ""
 
 
 def test_target_exposure_and_auto_ratio(tmp_path, make_dng, tiny_model, capsys) -> None:
@@ -429,3 +484,28 @@ def test_the_readme_first_command_cleans_the_bundled_sample_with_the_default(
     noisy = np.minimum(decode(DARK).data * 100.0, 1.0)
     denoised = np.clip(decode(out / "dark_iso6400.dng").data, 0, 1)
     assert raw_metrics(denoised, clean)[0] > raw_metrics(noisy, clean)[0] + 6.0
+
+
+def test_results_on_stdout_one_log_line_per_file_on_stderr(
+    tmp_path, make_dng, tiny_model, capsys
+) -> None:
+    """The streams rule off a terminal: the summary table is the result (stdout, -q or not);
+    stderr has one line per file with full paths, never wrapped or cut at 80 columns."""
+    deep = tmp_path / ("a_folder_with_a_name_long_enough_to_pass_eighty_columns_" * 2)
+    a = make_dng("a.dng", folder=deep)
+    b = make_dng("b.dng", folder=deep, seed=1)
+    code, out, err = run(capsys, deep, "-m", tiny_model)
+    assert code == 0, err
+    lines = err.strip().splitlines()
+    assert lines == [
+        f"[1/2] done {a} -> {deep / 'denoised' / 'a.png'} (0.0 MP, ratio 1, "
+        + lines[0].rsplit(", ", 1)[1],
+        f"[2/2] done {b} -> {deep / 'denoised' / 'b.png'} (0.0 MP, ratio 1, "
+        + lines[1].rsplit(", ", 1)[1],
+    ]
+    assert "…" not in out + err
+    assert str(a) in out and str(deep / "denoised" / "b.png") in out  # whole paths, one line
+    assert "2 done, 0 skipped, 0 failed" in out
+    code, out, err = run(capsys, deep, "-m", tiny_model, "--overwrite", "-q")
+    assert code == 0 and err == ""
+    assert "2 done, 0 skipped, 0 failed" in out

@@ -169,3 +169,66 @@ def test_real_cli_arch_option_completes_without_torch(tmp_path: Path) -> None:
     words, flags = _complete(site, setup, "main([])", **env)
     assert words == ["zebra", "zebranet"]
     assert flags == {"torch": False, "plugin": False}
+
+
+_VALUES = """\
+import contextlib, io, json, os, sys
+from rawdenoise.cli import main
+results = {}
+for key, words in json.loads(sys.argv[1]).items():
+    os.environ.update(
+        _RAWDENOISE_COMPLETE="complete_bash",
+        COMP_WORDS=" ".join(["rawdenoise", *words]),
+        COMP_CWORD=str(len(words)),
+    )
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            main([])
+        except SystemExit:
+            pass
+    results[key] = out.getvalue().split()
+print(json.dumps({"results": results, "torch": "torch" in sys.modules}))
+"""
+
+
+def test_option_values_complete_without_torch(rawdenoise_home: Path) -> None:
+    """--format, --model (installed names), --device, --precision, --camera, --preset."""
+    models = rawdenoise_home / "data" / "models"
+    models.mkdir(parents=True)
+    (models / "mycam.safetensors").write_bytes(b"")  # listed by name; never opened
+    cases = {
+        "format": ["process", "x.dng", "--format", ""],
+        "format_j": ["process", "x.dng", "-f", "j"],
+        "model": ["process", "x.dng", "--model", ""],
+        "model_finetune": ["finetune", "pairs.txt", "-m", "my"],
+        "init": ["pretrain", "clean/", "--init", ""],
+        "remove": ["models", "remove", ""],
+        "device": ["evaluate", "pairs.txt", "--device", ""],
+        "precision": ["process", "x.dng", "--precision", ""],
+        "training_precision": ["finetune", "pairs.txt", "--precision", ""],
+        "camera": ["pretrain", "clean/", "--camera", "sony"],
+        "preset": ["finetune", "pairs.txt", "--preset", ""],
+        "after_quiet": ["process", "x.dng", "-q", "--device", "c"],
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _VALUES, json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    got = report["results"]
+    assert got["format"] == ["png", "tiff", "jpeg", "dng"]
+    assert got["format_j"] == ["jpeg"]
+    assert got["model"] == ["default", "mycam"] == got["init"]
+    assert got["model_finetune"] == ["mycam"]
+    assert "mycam" in got["remove"]
+    assert got["device"] == ["auto", "cpu", "cuda", "mps"]
+    assert got["precision"] == ["fp32", "bf16", "fp16"]
+    assert got["training_precision"] == ["fp32", "bf16"]
+    assert got["camera"] == ["sony-a7m4", "sony-a7s2"]
+    assert got["preset"] == ["paper", "quick"]
+    assert got["after_quiet"] == ["cpu", "cuda"]
+    assert report["torch"] is False

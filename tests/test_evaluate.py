@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,7 +85,13 @@ def test_evaluate_json(tmp_path_factory, capsys) -> None:
     code = main(["evaluate", str(data.held), "--model", str(data.base), "--json", "--threads", "1"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
-    assert [p["noisy"] for p in result["pairs"]] == ["scene3_x100.dng", "scene3_x250.dng"]
+    folder = data.held.parent  # full paths: two IMG_0001.dng in two folders stay apart
+    assert [p["noisy"] for p in result["pairs"]] == [
+        str(folder / "scene3_x100.dng"),
+        str(folder / "scene3_x250.dng"),
+    ]
+    assert result["pairs"][0]["clean"] == str(folder / "scene3_clean.dng")
+    assert [p["line"] for p in result["pairs"]] == [1, 2] and result["ratio"] == "exif"
     assert result["psnr"] == pytest.approx(np.mean([p["psnr"] for p in result["pairs"]]))
     assert result["ssim"] == pytest.approx(np.mean([p["ssim"] for p in result["pairs"]]))
     assert 0 < result["ssim"] <= 1 and result["psnr"] > result["noisy_psnr"]
@@ -146,7 +153,8 @@ def test_evaluate_scores_the_usable_pairs_and_reports_the_others(
     assert main(argv) == 3
     out, err = capsys.readouterr()
     result = json.loads(out)
-    assert [p["noisy"] for p in result["pairs"]] == ["scene3_x100.dng", "other_dark.dng"]
+    assert [Path(p["noisy"]).name for p in result["pairs"]] == ["scene3_x100.dng", "other_dark.dng"]
+    assert [p["line"] for p in result["pairs"]] == [1, 4]
     assert result["psnr"] == pytest.approx(np.mean([p["psnr"] for p in result["pairs"]]))
     assert len(result["skipped"]) == 2
     assert result["skipped"][0].startswith("line 2: gone.dng not found")
@@ -159,7 +167,11 @@ def test_evaluate_scores_the_usable_pairs_and_reports_the_others(
     clean_list = folder / "good.txt"
     clean_list.write_text("scene3_x100.dng scene3_clean.dng\nother_dark.dng other_clean.dng\n")
     assert main([*argv[:1], str(clean_list), *argv[2:]]) == 0
-    assert json.loads(capsys.readouterr().out)["pairs"] == result["pairs"]
+
+    def scores(pairs: list[dict]) -> list[dict]:
+        return [{k: v for k, v in p.items() if k != "line"} for p in pairs]
+
+    assert scores(json.loads(capsys.readouterr().out)["pairs"]) == scores(result["pairs"])
     # nothing usable: one error, nothing scored
     bad = folder / "bad.txt"
     bad.write_text("gone.dng scene3_clean.dng\n")
@@ -192,7 +204,45 @@ def test_evaluate_pairs_skips_a_frame_that_changed_since_the_check(
         multiple_of=loaded.multiple_of,
         on_skip=lambda pair, reason: skipped.append((pair.noisy.name, reason)),
     )
-    assert [s.noisy for s in scores] == ["scene3_x250.dng"]
+    assert [Path(s.noisy).name for s in scores] == ["scene3_x250.dng"]
     assert [name for name, _ in skipped] == ["scene3_x100.dng"] and skipped[0][1]
     with pytest.raises(InputError):
         evaluate_pairs(pairs, loaded.network, multiple_of=loaded.multiple_of)
+
+
+def test_evaluate_scores_a_ratio_1_pair_and_takes_ratio(make_dng, tmp_path, capsys) -> None:
+    """A normally exposed high-ISO photo and its clean twin at the same ISO x seconds are a
+    valid pair (ratio 1); --ratio replaces the EXIF ratio for every pair."""
+    from fractions import Fraction
+
+    clean = make_dng("clean.dng", iso=100, exposure=Fraction(64, 100), seed=3)
+    mosaic = np.asarray(__import__("rawpy").imread(str(clean)).raw_image_visible)
+    grain = np.random.default_rng(0).normal(0, 8, mosaic.shape)
+    noisy = np.clip(mosaic + grain, 0, 1023).astype(np.uint16)
+    make_dng("noisy.dng", iso=6400, exposure=Fraction(1, 100), mosaic=noisy)
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("noisy.dng clean.dng\n")
+    args = ["evaluate", str(pairs), "--model", "default", "--threads", "1", "--json"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert [p["ratio"] for p in result["pairs"]] == [1.0]
+    assert np.isfinite(result["psnr"]) and np.isfinite(result["noisy_psnr"])
+    assert "warning" not in err  # as bright as its twin, as a ratio-1 pair should be
+    assert main([*args, "--ratio", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["pairs"][0]["ratio"] == 3.0 and json.loads(out)["ratio"] == 3.0
+    assert "but --ratio says 3" in err  # the data says 1, the gain given says 3
+    for bad in ("0", "-1", "nan"):
+        assert main([*args, "--ratio", bad]) == 2
+        assert capsys.readouterr().err.startswith("rawdenoise: error: --ratio")
+    pairs.write_text("clean.dng noisy.dng\n")  # the same level both ways: still a pair
+    assert main(args) == 0
+    capsys.readouterr()
+
+
+def test_evaluate_help_says_saturated_pixels_are_left_out(capsys) -> None:
+    assert main(["evaluate", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "pixels saturated in the clean frame are left out" in text
+    assert "--ratio" in text

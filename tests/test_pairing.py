@@ -16,7 +16,7 @@ from _pair_scenes import (
     shuffled_names,
 )
 
-from rawdenoise.errors import InputError
+from rawdenoise.errors import InputError, OutputExistsError
 from rawdenoise.pairing import (
     Pair,
     check_pair_list,
@@ -104,7 +104,7 @@ def test_write_is_relative_quoted_atomic_and_round_trips(tmp_path: Path) -> None
         ((caps / "dark one.dng").resolve(), (caps / "clean.dng").resolve()),
         ((caps / "sub/x.dng").resolve(), (caps / "clean.dng").resolve()),
     ]
-    with pytest.raises(InputError, match="exists"):
+    with pytest.raises(OutputExistsError, match="exists"):
         write_pair_list(out, [(caps / "clean.dng", caps / "sub/x.dng")])
     assert "dark one" in out.read_text()  # unchanged
     write_pair_list(out, [(caps / "sub/x.dng", caps / "clean.dng")], overwrite=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from _unsupported_dngs import write_linear_dng, write_xtrans_dng
 
-from rawdenoise.errors import InputError, UnsupportedSensorError
+from rawdenoise.errors import InputError, OutputExistsError, UnsupportedSensorError
 from rawdenoise.rawio import (
     cfa_from_pattern,
     normalize,
@@ -124,8 +124,25 @@ def test_real_samples_decode(shared_data) -> None:
     assert (arw.make, arw.model) == ("SONY", "ILCE-7RM3")
     gopro = read_raw(shared_data / "gopro_hero6_iso100_GOPR0024.dng")
     assert gopro.shape == (3000, 4000) and gopro.white_level.tolist() == [16383] * 4
-    with pytest.raises(InputError, match="not a RAW file"):
+    with pytest.raises(InputError, match=r"GoPro GPR file .* LibRaw cannot decode") as err:
         read_raw(shared_data / "gopro_hero6_original_GOPR0024.GPR")
+    assert "gpr_tools -i gopro_hero6_original_GOPR0024.GPR -o" in (err.value.hint or "")
+
+
+@pytest.mark.parametrize("name", ["GOPR0001.GPR", "gopr0001.gpr"])
+def test_an_undecodable_gpr_names_gopros_converter(tmp_path, name) -> None:
+    """LibRaw cannot decode GoPro's VC-5 compression: the error says so and what converts it,
+    instead of asking whether the file is a camera RAW (it is one)."""
+    path = tmp_path / name
+    path.write_bytes(b"II*\x00" + bytes(200))
+    with pytest.raises(InputError, match="GoPro GPR file") as err:
+        read_raw(path)
+    assert "camera RAW" not in str(err.value) + (err.value.hint or "")
+    assert f"gpr_tools -i {name} -o {path.stem}.dng" in (err.value.hint or "")
+    other = path.with_name("other.dng")
+    other.write_bytes(b"II*\x00" + bytes(200))
+    with pytest.raises(InputError, match="not a RAW file LibRaw can decode"):
+        read_raw(other)
 
 
 def test_atomic_write_has_normal_permissions_and_never_overwrites(tmp_path) -> None:
@@ -139,7 +156,7 @@ def test_atomic_write_has_normal_permissions_and_never_overwrites(tmp_path) -> N
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
-    with pytest.raises(InputError, match="exists"):
+    with pytest.raises(OutputExistsError, match="exists"):
         write_text_atomic(target, "two")
     write_text_atomic(target, "three", overwrite=True)
     assert target.read_text() == "three"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import rawpy
 
-from rawdenoise.errors import InputError
+from rawdenoise.errors import OutputExistsError
 from rawdenoise.rawio import pack_bayer, pattern_from_cfa, read_raw
 from rawdenoise.training.datasets import decode
 from rawdenoise.training.unprocess import (
@@ -94,7 +94,7 @@ def test_written_dng_reads_back_as_rggb_and_renders_grey_as_grey(tmp_path) -> No
         ).astype(float)  # fmt: skip
     patch = rgb[8:56, 8:40].reshape(-1, 3).mean(0)
     assert np.ptp(patch) / patch.mean() < 0.03, patch
-    with pytest.raises(InputError, match="exists"):
+    with pytest.raises(OutputExistsError, match="exists"):
         write_unprocessed_dng(tmp_path / "u.dng", mosaic, COLOUR, source="test")
 
 

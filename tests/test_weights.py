@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rawdenoise.errors import InputError, ModelFileError, PluginError, UsageError
+from rawdenoise.errors import ModelFileError, OutputExistsError, PluginError, UsageError
 from rawdenoise.networks.repnr import RepNR
 from rawdenoise.networks.tiny import TinyNet
 from rawdenoise.networks.unet import UNet
@@ -265,7 +265,7 @@ def test_bias_free_deployed_network_round_trips(tmp_path):
 def test_save_is_atomic_and_never_overwrites_silently(tmp_path):
     path = tmp_path / "m.safetensors"
     save_model(path, unet8(0), ModelInfo("unet", {"channels": 8}))
-    with pytest.raises(InputError, match="exists"):
+    with pytest.raises(OutputExistsError, match="exists"):
         save_model(path, unet8(1), ModelInfo("unet", {"channels": 8}))
     assert torch.equal(run(load_model(path).network), run(unet8(0)))
     save_model(path, unet8(1), ModelInfo("unet", {"channels": 8}), overwrite=True)

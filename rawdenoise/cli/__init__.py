@@ -16,6 +16,7 @@ import typer
 from rawdenoise import __version__
 from rawdenoise.cli._console import state
 from rawdenoise.cli._errors import exit_code_for, print_error
+from rawdenoise.cli._global import DEBUG_HELP, QUIET_HELP, with_global_options
 from rawdenoise.errors import ExitCode
 
 #: (command name, module, function) in the order ``--help`` lists them.
@@ -56,8 +57,8 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Show the version."
     ),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only print results and errors."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help=QUIET_HELP),
 ) -> None:
     flag = os.environ.get("RAWDENOISE_DEBUG", "").strip().lower()
     state.debug = debug or flag not in ("", "0", "false", "no", "off")
@@ -74,12 +75,22 @@ def _register_commands() -> None:
             raise
         target = getattr(module, attr)
         if isinstance(target, typer.Typer):
+            for info in target.registered_commands:  # -q and --debug after the subcommand too
+                if info.callback is not None:
+                    info.callback = with_global_options(info.callback)
             app.add_typer(target, name=name)
         else:
-            app.command(name)(target)
+            app.command(name)(with_global_options(target))
 
 
 _register_commands()
+
+
+def build_command() -> typer.core.TyperGroup:
+    """The click command of the app, with the help style of :mod:`rawdenoise.cli._help`."""
+    from rawdenoise.cli._help import tidy_metavars
+
+    return tidy_metavars(typer.main.get_command(app))
 
 
 def _stdout_was_closed() -> bool:
@@ -99,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from typer import exceptions as typer_exc
     from typer._click import exceptions as click_exc
 
-    command = typer.main.get_command(app)
+    command = build_command()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result = command.main(args=args, prog_name="rawdenoise", standalone_mode=False)

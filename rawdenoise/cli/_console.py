@@ -1,4 +1,12 @@
-"""Shared CLI state and output helpers: stderr console, quiet/debug flags, JSON on stdout."""
+"""Shared CLI state and output helpers: stderr console, quiet/debug flags, JSON on stdout.
+
+The streams rule (README, "Exit codes and streams"): stdout carries a command's result (its
+tables of results, the path of what it wrote, or JSON with --json); stderr carries progress,
+per-file log lines, warnings, errors and hints. ``-q`` silences progress and messages only.
+
+Output that is not a terminal (a pipe, a log file) is never wrapped or cut: a table as wide
+as its content, a long path on one line (:data:`UNLIMITED_WIDTH`).
+"""
 
 from __future__ import annotations
 
@@ -21,23 +29,34 @@ class CliState:
 state = CliState()
 _stderr: Console | None = None
 
+#: the width of a console that is not a terminal: wide enough that nothing wraps
+UNLIMITED_WIDTH = 100_000
+
+
+def make_console(*, stderr: bool) -> Console:
+    """A rich console on stdout or stderr: the terminal's width, or unlimited off a terminal.
+
+    No markup and no highlighting: file names such as ``x[/b].dng`` are text, not styles.
+    """
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False, markup=False)
+    if not console.is_terminal:
+        console.width = UNLIMITED_WIDTH  # rich would wrap at 80 columns and cut with "..."
+    return console
+
 
 def err_console() -> Console:
-    """Rich console on stderr for messages, tables of progress and warnings."""
+    """Rich console on stderr for progress, messages and warnings."""
     global _stderr
     if _stderr is None:
-        from rich.console import Console
-
-        # no markup: file names such as "x[/b].dng" are text, not rich styles
-        _stderr = Console(stderr=True, highlight=False, markup=False)
+        _stderr = make_console(stderr=True)
     return _stderr
 
 
 def out_console() -> Console:
     """Rich console on stdout for human-readable results."""
-    from rich.console import Console
-
-    return Console(highlight=False, markup=False)
+    return make_console(stderr=False)
 
 
 def info(message: str) -> None:

@@ -17,7 +17,7 @@ def calibrate(
         ...,
         "--dark",
         parser=path_parser(),
-        metavar="<path>",
+        metavar="DIR",
         help="Folder of dark frames (lens cap on): at least 2 per ISO (sub-folders are searched).",
         show_default=False,
     ),
@@ -25,7 +25,7 @@ def calibrate(
         ...,
         "--flat",
         parser=path_parser(),
-        metavar="<path>",
+        metavar="DIR",
         help="Folder of flat frames (evenly lit, unclipped): pairs at the same exposure, one or "
         "more brightness levels, per ISO.",
         show_default=False,
@@ -34,13 +34,13 @@ def calibrate(
         None,
         "--out",
         parser=path_parser(),
-        metavar="<path>",
+        metavar="PATH",
         help="Profile JSON to write (a folder: NAME.json inside it). Default: the profiles "
         "folder, where rawdenoise finds it by the camera's EXIF make and model.",
         show_default=False,
     ),
     name: str | None = typer.Option(
-        None, "--name", help="Profile id. Default: from the camera's make and model."
+        None, "--name", metavar="ID", help="Profile id. Default: from the camera's make and model."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing profile."),

@@ -7,6 +7,10 @@ from typing import Any
 
 import typer
 
+from rawdenoise.cli._completion import (
+    complete_device,
+    complete_model,
+)
 from rawdenoise.cli._console import emit_json, info, out_console, warn
 from rawdenoise.cli._errors import handle_errors, print_error
 from rawdenoise.errors import ExitCode
@@ -18,7 +22,12 @@ def evaluate(
         ..., help="Pair list, LED's format: 'NOISY CLEAN' per line.", show_default=False
     ),
     model: str = typer.Option(
-        "default", "--model", "-m", help="Model: a name, 'default', or a file."
+        "default",
+        "--model",
+        "-m",
+        metavar="MODEL",
+        autocompletion=complete_model,
+        help="Model: a name, 'default', or a file.",
     ),
     root: Path | None = typer.Option(
         None,
@@ -27,7 +36,13 @@ def evaluate(
         file_okay=False,
     ),
     json_out: bool = typer.Option(False, "--json", help="Print per-pair values and means as JSON."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    device: str = typer.Option(
+        "auto",
+        "--device",
+        metavar="DEVICE",
+        autocompletion=complete_device,
+        help="auto, cpu, cuda, cuda:N or mps.",
+    ),
     threads: int | None = typer.Option(
         None, "--threads", help="CPU threads for torch (default: one per core)."
     ),
@@ -37,28 +52,46 @@ def evaluate(
     ensemble: int = typer.Option(
         1, "--ensemble", help="Average N mirrored copies (1, 2, 4 or 8), as process does."
     ),
+    ratio: float | None = typer.Option(
+        None,
+        "--ratio",
+        metavar="N",
+        help="Gain for every pair instead of its EXIF ratio (clean / noisy ISO x seconds), "
+        "e.g. when an ND filter or the aperture changed.",
+        show_default=False,
+    ),
 ) -> None:
     """PSNR and SSIM of a model's output on noisy/clean pairs, and of the noisy input.
 
     LED's protocol, in the packed raw domain: input min(noisy x ratio, 1) with the ratio from
-    EXIF; the output is clamped to [0, 1] and scaled by the least-squares gain onto the clean
-    frame (illumination correction); 2 border pixels are cut; PSNR in float64, SSIM (Gaussian
-    window 11, sigma 1.5) on values x255; means per image. A line that cannot be scored (a
-    missing or unreadable file, a swapped pair...) is reported and skipped, the others are
-    scored, and the exit code is 3 at the end; the list may mix cameras.
+    EXIF (or --ratio); the output is clamped to [0, 1] and scaled by the least-squares gain
+    onto the clean frame (illumination correction; pixels saturated in the clean frame are
+    left out of it); 2 border pixels are cut; PSNR in float64, SSIM (Gaussian window 11, sigma
+    1.5) on values x255; means per image. A pair at ratio 1 (a normally exposed high-ISO photo
+    and its clean low-ISO twin at the same ISO x seconds) is scored like any other. A line
+    that cannot be scored (a missing or unreadable file, a swapped pair...) is reported and
+    skipped, the others are scored, and the exit code is 3 at the end; the list may mix
+    cameras.
     """
     from rawdenoise import inference
     from rawdenoise.ensemble import check_ensemble
-    from rawdenoise.pairing import check_pair_list
+    from rawdenoise.errors import UsageError
+    from rawdenoise.pairing import SAME_LEVEL, check_pair_list
     from rawdenoise.training.device import cpu_threads
     from rawdenoise.training.evaluate import evaluate_pairs, summarize
+    from rawdenoise.training.options import check_finite
     from rawdenoise.weights import load_model
 
     inference.check_threads(threads)  # the settings first: one error, nothing loaded
     check_ensemble(ensemble)
     inference.choose_device(device)
     inference.check_tiling(tile, None, 1)  # its sign now; the network's stride once loaded
-    check = check_pair_list(pairs, root, verify=False, one_camera=False)
+    if ratio is not None:
+        check_finite(ratio, "--ratio")
+        if ratio <= 0:
+            raise UsageError(f"--ratio must be positive, got {ratio:g}")
+    # a ratio-1 pair is valid here (same exposure level); a clean frame darker is not
+    check = check_pair_list(pairs, root, verify=False, one_camera=False, min_ratio=1 / SAME_LEVEL)
     if not check.pairs:
         check.raise_for_problems()
     pair_list = check.pairs
@@ -86,6 +119,7 @@ def evaluate(
             on_warning=warn,
             on_skip=lambda pair, reason: _skip(skipped, f"line {pair.line}: {reason}"),
             ensemble=ensemble,
+            ratio=ratio,
         )
     means = summarize(scores)
     if json_out:
@@ -94,6 +128,7 @@ def evaluate(
                 "model": model,
                 "model_path": str(loaded.path),
                 "ensemble": ensemble,
+                "ratio": ratio if ratio is not None else "exif",
                 "pairs": [s.to_dict() for s in scores],
                 **means,
                 "skipped": skipped,
@@ -124,8 +159,9 @@ def _print_table(scores: list[Any], means: dict[str, float], title: str) -> None
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for column in ("noisy frame", "ratio", "PSNR dB", "SSIM", "input PSNR", "input SSIM"):
-        table.add_column(column, justify="left" if column == "noisy frame" else "right")
+    table.add_column("noisy frame", overflow="fold")  # a path is folded, never cut
+    for column in ("ratio", "PSNR dB", "SSIM", "input PSNR", "input SSIM"):
+        table.add_column(column, justify="right")
     for s in scores:
         table.add_row(
             s.noisy,

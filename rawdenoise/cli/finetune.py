@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from rawdenoise.cli._console import emit_json, err_console, info, state, warn
+from rawdenoise.cli._completion import (
+    complete_device,
+    complete_model,
+    complete_preset,
+    complete_training_precision,
+)
+from rawdenoise.cli._console import emit_json, err_console, info, out_console, state, warn
 from rawdenoise.cli._errors import handle_errors
 
 
@@ -16,9 +22,16 @@ def finetune(
         ..., help="Pair list, LED's format: 'NOISY CLEAN' per line.", show_default=False
     ),
     model: str | None = typer.Option(
-        None, "--model", "-m", help="Base model: a name, 'default', or a file (.safetensors/.pth)."
+        None,
+        "--model",
+        "-m",
+        metavar="MODEL",
+        autocompletion=complete_model,
+        help="Base model: a name, 'default', or a file (.safetensors/.pth).",
     ),
-    name: str | None = typer.Option(None, "--name", "-n", help="Save the result under this name."),
+    name: str | None = typer.Option(
+        None, "--name", "-n", metavar="NAME", help="Save the result under this name."
+    ),
     root: Path | None = typer.Option(
         None,
         "--root",
@@ -26,21 +39,37 @@ def finetune(
         file_okay=False,
     ),
     preset: str | None = typer.Option(
-        None, "--preset", help="paper (LED: 1000+500 iterations, 1024px crops) or quick (CPU)."
+        None,
+        "--preset",
+        metavar="paper|quick",
+        autocompletion=complete_preset,
+        help="paper (LED: 1000+500 iterations of 1024 px crops; hours on a CPU) or quick "
+        "(150+50 of 256 px; minutes). Default: quick on a CPU, paper on a GPU.",
     ),
     iterations: str | None = typer.Option(
-        None, "--iterations", help="Alignment,aux iterations (preset: paper 1000,500)."
+        None,
+        "--iterations",
+        metavar="A,B",
+        help="Alignment,aux iterations (preset: paper 1000,500).",
     ),
     lr: str | None = typer.Option(
-        None, "--lr", help="Alignment,aux learning rates (paper: 1e-4,1e-5)."
+        None, "--lr", metavar="A,B", help="Alignment,aux learning rates (paper: 1e-4,1e-5)."
     ),
     crop: int | None = typer.Option(None, "--crop", help="Crop side in packed pixels."),
     batch: int | None = typer.Option(None, "--batch", help="Crops per iteration (per process)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0)."),
-    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        metavar="DEVICE",
+        autocompletion=complete_device,
+        help="auto, cpu, cuda, cuda:N or mps.",
+    ),
     precision: str | None = typer.Option(
         None,
         "--precision",
+        metavar="fp32|bf16",
+        autocompletion=complete_training_precision,
         help="fp32 (default) or bf16: the forward pass in bfloat16 (faster on AMX/AVX512-BF16 "
         "CPUs and recent GPUs).",
     ),
@@ -77,8 +106,10 @@ def finetune(
     Two stages on the model's RepNR form: the camera alignment, then the out-of-model-noise
     convs, both L1 on random crops of the pairs; the result is re-parameterized into a plain
     network and saved under NAME (use it with `process --model NAME`). The pair list is
-    checked first (missing files, swapped pairs, mixed cameras). Ctrl-C writes a checkpoint;
-    the same command with --resume continues it with identical results.
+    checked first (missing files, swapped pairs, mixed cameras). Without --preset a CPU gets
+    'quick' and a GPU LED's 'paper'; the choice, why, and the estimated time (one step timed)
+    are said before training starts. Ctrl-C writes a checkpoint; the same command with
+    --resume continues it with identical results.
     """
     from rawdenoise.errors import UsageError
     from rawdenoise.training.finetune import (
@@ -105,7 +136,14 @@ def finetune(
         raise UsageError("which base model? pass --model NAME (e.g. --model default)")
     if not name:
         raise UsageError("pass --name NAME for the fine-tuned model")
-    chosen_preset = preset or str(file_values.get("preset", "paper"))
+    chosen_preset = preset or file_values.get("preset")
+    why = None  # said before training starts, once the pair list has been checked
+    if chosen_preset is None:  # the device decides: a CPU gets 'quick', a GPU LED's 'paper'
+        from rawdenoise.inference import choose_device
+        from rawdenoise.training.presets import choose_preset
+
+        device_name = device or file_values.get("device") or "auto"
+        chosen_preset, why = choose_preset(choose_device(str(device_name)).type)
     settings = resolve_settings(
         chosen_preset,
         file_values,
@@ -130,6 +168,8 @@ def finetune(
         overwrite=overwrite,
         threads=threads,
         stop_at=stop_at,
+        estimate=not state.quiet,
+        preset_note=why,
         **settings,
     )
     progress = make_progress(None if state.quiet else err_console())
@@ -151,14 +191,20 @@ def finetune(
                 "loss": result.loss,
             }
         )
-    if result.paused_at is not None:
-        info(
-            f"paused at iteration {result.paused_at}/{sum(result.iterations)} (--stop-at); "
-            f"checkpoint {result.path}; run the same command with --resume to continue"
-        )
+    out = None if json_out else out_console()  # the result, unless it was JSON
+    if result.paused_at is not None:  # the result is the checkpoint
+        if out is not None:
+            out.print(
+                f"paused at iteration {result.paused_at}/{sum(result.iterations)} (--stop-at); "
+                f"checkpoint {result.path}",
+                soft_wrap=True,
+            )
+        info("run the same command with --resume to continue")
         return
-    info(
-        f"saved {result.path} ({sum(result.iterations)} iterations, "
-        f"{result.iterations_per_second:.2f} it/s); denoise with: rawdenoise process FILES "
-        f"--model {name}"
-    )
+    if out is not None:
+        out.print(
+            f"saved {result.path} ({sum(result.iterations)} iterations, "
+            f"{result.iterations_per_second:.2f} it/s)",
+            soft_wrap=True,
+        )
+    info(f"denoise with: rawdenoise process FILES --model {name}")

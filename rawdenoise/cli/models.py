@@ -12,6 +12,10 @@ from typing import Any
 
 import typer
 
+from rawdenoise.cli._completion import (
+    complete_arch,
+    complete_model,
+)
 from rawdenoise.cli._console import emit_json, info, out_console
 from rawdenoise.cli._errors import handle_errors
 
@@ -108,20 +112,35 @@ def list_(
 @handle_errors
 def import_(
     source: Path = typer.Argument(
-        ..., help="An LED checkpoint (.pth) or a model file (.safetensors).", show_default=False
+        ...,
+        metavar="FILE",
+        help="An LED checkpoint (.pth) or a model file (.safetensors).",
+        show_default=False,
     ),
     name: str = typer.Option(
-        ..., "--name", "-n", help="Name to register it under.", show_default=False
+        ..., "--name", "-n", metavar="NAME", help="Name to register it under.", show_default=False
     ),
     arch: str | None = typer.Option(
-        None, "--arch", help="Architecture of the file (default: recognised from its keys)."
+        None,
+        "--arch",
+        metavar="NAME",
+        help="Architecture of the file (default: recognised from its keys).",
     ),
     option: list[str] = typer.Option(
-        [], "--option", "-O", help="Architecture option KEY=VALUE (repeatable), e.g. channels=32."
+        [],
+        "--option",
+        "-O",
+        metavar="KEY=VALUE",
+        help="Architecture option KEY=VALUE (repeatable), e.g. channels=32.",
     ),
-    camera: str | None = typer.Option(None, "--camera", help='Record the camera ("Make Model").'),
+    camera: str | None = typer.Option(
+        None, "--camera", metavar="CAMERA", help='Record the camera ("Make Model").'
+    ),
     ratio_range: str | None = typer.Option(
-        None, "--ratio-range", help="Record the ratios it was trained for, e.g. 100-300."
+        None,
+        "--ratio-range",
+        metavar="LOW-HIGH",
+        help="Record the ratios it was trained for, e.g. 100-300.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model with that name."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -137,7 +156,7 @@ def import_(
     """
     from dataclasses import replace
 
-    from rawdenoise.errors import InputError, UsageError
+    from rawdenoise.errors import OutputExistsError, UsageError
     from rawdenoise.weights import (
         DEFAULT_NAME,
         check_model_name,
@@ -154,7 +173,7 @@ def import_(
         )
     target = model_path(name)
     if target.exists() and not overwrite:
-        raise InputError(f"a model named {name!r} exists", hint="pass --overwrite to replace it")
+        raise OutputExistsError(f"a model named {name!r} exists ({target})", path=target)
     ratios = _parse_range(ratio_range) if ratio_range is not None else None  # before loading
     loaded = load_model(source, arch=arch, options=parse_options(option))
     model_info = replace(loaded.info, name=name)
@@ -199,14 +218,23 @@ def _parse_range(text: str) -> tuple[float, float]:
 @handle_errors
 def info_(
     model: str = typer.Argument(..., help="A model name or a file path.", show_default=False),
-    arch: str | None = typer.Option(None, "--arch", help="Architecture of a foreign file."),
-    option: list[str] = typer.Option([], "--option", "-O", help="Architecture option KEY=VALUE."),
+    arch: str | None = typer.Option(
+        None,
+        "--arch",
+        metavar="NAME",
+        autocompletion=complete_arch,
+        help="Architecture of a foreign file.",
+    ),
+    option: list[str] = typer.Option(
+        [], "--option", "-O", metavar="KEY=VALUE", help="Architecture option KEY=VALUE."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """What a model is: architecture and options, kind, camera, ratio range, training summary.
 
     Our files are described from their header alone; other files (LED .pth) are loaded.
     """
+    from rawdenoise.cli._show import compact
     from rawdenoise.weights import is_safetensors, load_model, parse_options, resolve_model
 
     path = resolve_model(model)
@@ -245,8 +273,11 @@ def info_(
     for label, value in fields:
         if value not in (None, ""):
             console.print(f"{label + ':':17}{value}", markup=False)
-    for key, value in (row.get("extra") or {}).items():
-        console.print(f"{key + ':':17}{value}", markup=False)
+    for key, value in (row.get("extra") or {}).items():  # numbers to 4 digits, big lists summarized
+        shown = compact(value) or "-"
+        console.print(f"{key + ':':16} {shown}", markup=False, soft_wrap=True)
+    if any(isinstance(v, (dict, list)) for v in (row.get("extra") or {}).values()):
+        console.print(f"{'':17}(every value in full: rawdenoise models info {model} --json)")
     for note in row.get("notes") or ():
         console.print(f"{'note:':17}{note}", markup=False)
 
@@ -254,7 +285,9 @@ def info_(
 @app.command("remove")
 @handle_errors
 def remove(
-    name: str = typer.Argument(..., help="The model name.", show_default=False),
+    name: str = typer.Argument(
+        ..., help="The model name.", autocompletion=complete_model, show_default=False
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Delete a named model from the models folder."""

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from rawdenoise.cli._console import emit_json, err_console, state, warn
+from rawdenoise.cli._console import emit_json, err_console, info, out_console, state, warn
 from rawdenoise.cli._errors import handle_errors
 from rawdenoise.cli._paths import path_parser
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from rawdenoise.pairing import Pair, PairListCheck, PairSearch, RatioCoverage
 
 T = TypeVar("T")
@@ -40,7 +42,7 @@ def pair(
         "-o",
         help="Pair list to write (default: FOLDER/pairs.txt).",
         parser=path_parser(dir_okay=False),
-        metavar="<file>",
+        metavar="FILE",
     ),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Also read sub-folders."),
     group_by: GroupBy = typer.Option(
@@ -61,21 +63,24 @@ def pair(
         True, "--verify/--no-verify", help="Check that both frames of a pair show one scene."
     ),
     camera: str | None = typer.Option(
-        None, "--camera", help="Keep only this camera's pairs (make/model, as in the report)."
+        None,
+        "--camera",
+        metavar="CAMERA",
+        help="Keep only this camera's pairs (make/model, as in the report).",
     ),
     check: Path | None = typer.Option(
         None,
         "--check",
         help="Validate an existing pair list instead.",
         parser=path_parser(dir_okay=False),
-        metavar="<file>",
+        metavar="FILE",
     ),
     root: Path | None = typer.Option(
         None,
         "--root",
         help="With --check: folder the list's paths are relative to.",
         parser=path_parser(file_okay=False),
-        metavar="<dir>",
+        metavar="DIR",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing pair list."),
@@ -152,7 +157,7 @@ def _pair_folder(
 ) -> None:
     import math
 
-    from rawdenoise.errors import InputError, UsageError
+    from rawdenoise.errors import InputError, OutputExistsError, UsageError
     from rawdenoise.pairing import find_pairs, list_raw_files, write_pair_list
 
     if not (math.isfinite(max_gap) and max_gap >= 0):
@@ -165,7 +170,7 @@ def _pair_folder(
     target = out if out is not None else folder / "pairs.txt"
     _refuse_input_as_output(target, found)
     if target.exists() and not overwrite:
-        raise InputError(f"{target} exists", hint="pass --overwrite to replace it")
+        raise OutputExistsError(f"{target} exists", path=target)
 
     result = _with_progress(
         lambda progress: find_pairs(
@@ -211,7 +216,7 @@ def _pair_folder(
     if problem is None:
         written = write_pair_list(target, pairs, overwrite=overwrite)
     shown = pairs if written is not None else result.pairs  # what was found, when not written
-    _report_search(result, shown, written)
+    _report_search(result, shown, written, json_out=json_out)
     if json_out:
         from rawdenoise.pairing import ratio_coverage
 
@@ -319,7 +324,7 @@ def _check(path: Path, root: Path | None, *, verify: bool, json_out: bool) -> No
     from rawdenoise.pairing import check_pair_list
 
     result = check_pair_list(path, root, verify=verify)
-    _report_check(result)
+    _report_check(result, json_out=json_out)
     if json_out:
         emit_json(result.to_dict())
     if result.problems:
@@ -336,7 +341,7 @@ def _check(path: Path, root: Path | None, *, verify: bool, json_out: bool) -> No
 
 
 # --------------------------------------------------------------------------------------------
-# Rendering (stderr)
+# Rendering: results on stdout, messages on stderr
 # --------------------------------------------------------------------------------------------
 
 
@@ -357,7 +362,7 @@ def _pairs_table(pairs: list[Pair], base: Path, *, by: str):
     table = Table(title=f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''}", title_justify="left")
     table.add_column(by, justify="right")
     for name in ("noisy", "clean"):
-        table.add_column(name, overflow="fold")
+        table.add_column(name, overflow="fold")  # a path is folded, never cut
     table.add_column("ratio", justify="right")
     table.add_column("noisy ISO x time", justify="right")
     table.add_column("clean ISO x time", justify="right")
@@ -401,11 +406,10 @@ def _coverage_table(coverage: list[RatioCoverage]):
     return table
 
 
-def _print_coverage(coverage: list[RatioCoverage]) -> None:
+def _print_coverage(console: Console, coverage: list[RatioCoverage]) -> None:
     """The coverage table, then what to shoot for each incomplete ratio (one line each)."""
     from rawdenoise.exposure import format_shutter
 
-    console = err_console()
     console.print(_coverage_table(coverage))
     for c in coverage:
         if c.complete or c.plan is None:
@@ -420,34 +424,37 @@ def _print_coverage(coverage: list[RatioCoverage]) -> None:
             )
 
 
-def _report_search(result: PairSearch, pairs: list[Pair], written: Path | None) -> None:
+def _report_search(
+    result: PairSearch, pairs: list[Pair], written: Path | None, *, json_out: bool
+) -> None:
+    """What was found (stdout, unless --json), then warnings and skipped files (stderr)."""
     from rawdenoise.pairing import ratio_coverage
 
-    console = err_console()
-    if not state.quiet:
+    if not json_out:
+        console = out_console()
         console.print(
             f"{result.frames} RAW file{'s' if result.frames != 1 else ''}, "
             f"{len(result.scenes)} scene{'s' if len(result.scenes) != 1 else ''}, "
             f"{len(result.skipped)} skipped",
-            markup=False,
         )
         if pairs:
             console.print(_pairs_table(pairs, result.folder, by="scene"))
-            _print_coverage(ratio_coverage(pairs))
+            _print_coverage(console, ratio_coverage(pairs))
     for note in result.warnings:
         warn(note)
     for skipped in result.skipped:
         warn(f"skipped {_rel(skipped.path, result.folder)}: {skipped.reason}")
-    if written is not None and not state.quiet:
-        console.print(f"wrote {written}", markup=False)
+    if written is not None:
+        info(f"wrote {written}")
 
 
-def _report_check(result: PairListCheck) -> None:
-    console = err_console()
-    if not state.quiet and result.pairs:
+def _report_check(result: PairListCheck, *, json_out: bool) -> None:
+    """The pairs and their coverage (stdout, unless --json), then warnings and problems."""
+    if not json_out and result.pairs:
+        console = out_console()
         console.print(_pairs_table(result.pairs, result.root, by="line"))
-        _print_coverage(result.coverage)
+        _print_coverage(console, result.coverage)
     for note in result.warnings:
         warn(note)
     for problem in result.problems:
-        console.print(f"rawdenoise: problem: {problem}", markup=False, soft_wrap=True)
+        err_console().print(f"rawdenoise: problem: {problem}", markup=False, soft_wrap=True)

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import typer
 
-from rawdenoise.cli._completion import complete_arch
-from rawdenoise.cli._console import err_console, info, state, warn
+from rawdenoise.cli._completion import (
+    complete_arch,
+    complete_camera_profile,
+    complete_device,
+    complete_model,
+    complete_training_precision,
+)
+from rawdenoise.cli._console import err_console, info, out_console, state, warn
 from rawdenoise.cli._errors import handle_errors
 
 
@@ -15,22 +21,32 @@ from rawdenoise.cli._errors import handle_errors
 def pretrain(
     clean: list[Path] = typer.Argument(
         ...,
+        metavar="PATH",
         help="Folder(s) of clean RAW frames (low ISO, well exposed), or the files themselves.",
         show_default=False,
     ),
-    name: str = typer.Option(..., "--name", "-n", help="Save the model under this name."),
+    name: str = typer.Option(
+        ..., "--name", "-n", metavar="NAME", help="Save the model under this name."
+    ),
     arch: str = typer.Option(
         "unet",
         "--arch",
+        metavar="NAME",
         help="Network architecture (see plugins).",
         autocompletion=complete_arch,
     ),
     option: list[str] = typer.Option(
-        [], "--option", "-O", help="Architecture option KEY=VALUE (repeatable), e.g. channels=16."
+        [],
+        "--option",
+        "-O",
+        metavar="KEY=VALUE",
+        help="Architecture option KEY=VALUE (repeatable), e.g. channels=16.",
     ),
     camera: str | None = typer.Option(
         None,
         "--camera",
+        metavar="ID",
+        autocompletion=complete_camera_profile,
         help="Noise of one calibrated camera profile (ID) instead of virtual cameras; with "
         "--dark-frames: the profile giving K per ISO.",
     ),
@@ -44,17 +60,28 @@ def pretrain(
         5, "--virtual-cameras", help="Virtual cameras (RepNR branches), LED's coverage."
     ),
     ratio_range: str = typer.Option(
-        "100,300", "--ratio-range", help="Ratios drawn per crop, integer uniform LOW,HIGH."
+        "100,300",
+        "--ratio-range",
+        metavar="LOW,HIGH",
+        help="Ratios drawn per crop, integer uniform LOW,HIGH.",
     ),
     iterations: int = typer.Option(20000, "--iterations", help="Training iterations."),
     batch: int = typer.Option(8, "--batch", help="Crops per iteration (per process)."),
     crop: int = typer.Option(256, "--crop", help="Crop side in packed pixels (2x in the RAW)."),
     lr: float = typer.Option(2e-4, "--lr", help="Adam learning rate."),
     min_lr: float = typer.Option(1e-5, "--min-lr", help="Final learning rate of 'cosine'."),
-    schedule: str = typer.Option("cosine", "--schedule", help="cosine or constant."),
+    schedule: str = typer.Option(
+        "cosine", "--schedule", metavar="cosine|constant", help="cosine or constant."
+    ),
     warmup: int = typer.Option(0, "--warmup", help="Linear warm-up iterations."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same model)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    device: str = typer.Option(
+        "auto",
+        "--device",
+        metavar="DEVICE",
+        autocompletion=complete_device,
+        help="auto, cpu, cuda, cuda:N or mps.",
+    ),
     threads: int | None = typer.Option(
         None, "--threads", help="CPU threads for torch (default: one per core)."
     ),
@@ -78,12 +105,15 @@ def pretrain(
     noise_type: str = typer.Option(
         "ptrqc",
         "--noise-type",
+        metavar="LETTERS",
         help="Noise components: p shot, t Tukey-lambda or g Gaussian read, r row, "
         "q quantization, c colour bias.",
     ),
     init: str | None = typer.Option(
         None,
         "--init",
+        metavar="MODEL",
+        autocompletion=complete_model,
         help="Start from this model (name or file) instead of random weights, e.g. to train "
         "the default further or on more frames; its architecture, options and (for as many "
         "--virtual-cameras) virtual cameras are used. -O channels=N (more than it has) grows a "
@@ -92,18 +122,21 @@ def pretrain(
     sample_by: str = typer.Option(
         "pixel",
         "--sample-by",
+        metavar="pixel|frame",
         help="Pick each crop's frame by area ('pixel') or with equal odds per frame ('frame', "
         "so small frames such as texture images count as much as large ones).",
     ),
     loss: str = typer.Option(
         "l1",
         "--loss",
+        metavar="l1|log-l1",
         help="l1 (LED) or log-l1: the mean of each crop's log L1, so low-noise crops count as "
         "much as very noisy ones (in dB, like mean PSNR).",
     ),
     augment: str = typer.Option(
         "bayer",
         "--augment",
+        metavar="bayer|packed|none",
         help="Crop flips/transposes: 'bayer' (on the mosaic, keeping each 2x2 block's "
         "arrangement), 'packed' (LED's flips of the packed array, which mirror the block; "
         "the bundled default was trained so) or 'none'.",
@@ -123,6 +156,8 @@ def pretrain(
     precision: str = typer.Option(
         "fp32",
         "--precision",
+        metavar="fp32|bf16",
+        autocompletion=complete_training_precision,
         help="fp32, or bf16: the network's forward pass in bfloat16 (several times faster on "
         "CPUs with AMX/AVX512-BF16 and on recent GPUs; weights stay float32).",
     ),
@@ -182,11 +217,14 @@ def pretrain(
     result = run_pretrain(cfg, progress=progress, info=info, warn=warn)
     if not result.main_process:
         return
+    out = out_console()  # the result: what was saved
     if result.paused_at is not None:
-        info(
+        out.print(
             f"paused at iteration {result.paused_at}/{result.iterations} (--stop-at); checkpoint "
-            f"{result.path}; run the same command with --resume to continue"
+            f"{result.path}",
+            soft_wrap=True,
         )
+        info("run the same command with --resume to continue")
         return
     line = (
         f"saved {result.path} ({result.iterations} iterations, {result.iterations_per_second:.2f}"
@@ -197,4 +235,4 @@ def pretrain(
             f"; held-out PSNR {result.holdout['psnr']:.2f} dB "
             f"(noisy input {result.holdout['noisy_psnr']:.2f} dB)"
         )
-    info(line)
+    out.print(line, soft_wrap=True)

@@ -6,9 +6,15 @@ from pathlib import Path
 
 import typer
 
-from rawdenoise.cli._completion import complete_arch
-from rawdenoise.cli._console import emit_json, err_console, info, state, warn
-from rawdenoise.cli._errors import handle_errors
+from rawdenoise.cli._completion import (
+    complete_arch,
+    complete_device,
+    complete_format,
+    complete_model,
+    complete_precision,
+)
+from rawdenoise.cli._console import emit_json, info, out_console, state, warn
+from rawdenoise.cli._errors import handle_errors, print_error
 
 
 @handle_errors
@@ -20,17 +26,24 @@ def process(
         None,
         "--model",
         "-m",
+        metavar="MODEL",
+        autocompletion=complete_model,
         help="Model: a name (see 'rawdenoise models list'), a .safetensors or an LED .pth file. "
         "Default: the bundled 'default' model.",
     ),
     arch: str | None = typer.Option(
         None,
         "--arch",
+        metavar="NAME",
         help="Architecture of a checkpoint that does not say (e.g. an LED .pth of a NAFNet).",
         autocompletion=complete_arch,
     ),
     option: list[str] | None = typer.Option(
-        None, "--option", "-O", help="Architecture option KEY=VALUE (repeatable)."
+        None,
+        "--option",
+        "-O",
+        metavar="KEY=VALUE",
+        help="Architecture option KEY=VALUE (repeatable).",
     ),
     out: Path | None = typer.Option(
         None,
@@ -46,10 +59,12 @@ def process(
         "png",
         "--format",
         "-f",
+        metavar="FORMAT",
+        autocompletion=complete_format,
         help="png | tiff (16/8-bit sRGB) | jpeg (8-bit sRGB) | dng (denoised CFA mosaic).",
     ),
     bit_depth: int | None = typer.Option(
-        None, "--bit-depth", help="8 or 16 (png, tiff; default 16; jpeg is 8-bit)."
+        None, "--bit-depth", metavar="8|16", help="8 or 16 (png, tiff; default 16; jpeg is 8-bit)."
     ),
     quality: int | None = typer.Option(
         None, "--quality", help="JPEG quality 1-100 (default 95; jpeg only)."
@@ -57,12 +72,14 @@ def process(
     ratio: str | None = typer.Option(
         None,
         "--ratio",
+        metavar="N|auto",
         help="Digital gain applied before the network (default 1), or 'auto': the model's "
         "target exposure / (ISO x seconds).",
     ),
     target_exposure: float | None = typer.Option(
         None,
         "--target-exposure",
+        metavar="E",
         help="Per file ratio = E / (ISO x seconds) from EXIF (LED's --target_exposure).",
     ),
     tile: int | None = typer.Option(
@@ -74,9 +91,19 @@ def process(
         None, "--overlap", help="Tile overlap in packed pixels (default 64 for the UNet)."
     ),
     device: str = typer.Option(
-        "auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda[:N], mps."
+        "auto",
+        "--device",
+        metavar="DEVICE",
+        autocompletion=complete_device,
+        help="auto (cuda, then mps, then cpu), cpu, cuda[:N], mps.",
     ),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (GPU only)."),
+    precision: str = typer.Option(
+        "fp32",
+        "--precision",
+        metavar="fp32|bf16|fp16",
+        autocompletion=complete_precision,
+        help="fp32 | bf16 | fp16 (GPU only).",
+    ),
     ensemble: int = typer.Option(
         1,
         "--ensemble",
@@ -85,9 +112,15 @@ def process(
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Look into sub-folders."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    skip_existing: bool = typer.Option(
+        False,
+        "--skip-existing",
+        help="Keep existing outputs and count them as done (exit 0): resumes a batch.",
+    ),
     shard: str | None = typer.Option(
         None,
         "--shard",
+        metavar="I/N",
         help="I/N: process the I-th of N shares of the sorted file list (torchrun's RANK and "
         "WORLD_SIZE do the same).",
     ),
@@ -100,12 +133,16 @@ def process(
 
     Each frame is normalized with its black/white levels, multiplied by the ratio, clipped at 1
     (as LED does), denoised at full resolution in overlapping tiles that fit the device's
-    memory, and written atomically as `<stem><suffix>.<ext>`. Existing outputs are skipped unless
-    --overwrite; a bad file is reported and the others continue (exit 3 at the end).
+    memory, and written atomically as `<stem><suffix>.<ext>`. An existing output is kept, the
+    others are written, and the exit code is 5 at the end (--overwrite replaces it,
+    --skip-existing counts it as done); a bad file is reported and the others continue (exit 3
+    at the end).
     """
     from rawdenoise import pipeline
     from rawdenoise.errors import UsageError
 
+    if overwrite and skip_existing:
+        raise UsageError("give either --overwrite or --skip-existing, not both")
     fmt = fmt.strip().lower()
     fmt = {"tif": "tiff", "jpg": "jpeg"}.get(fmt, fmt)
     if fmt not in pipeline.EXTENSIONS:
@@ -141,21 +178,33 @@ def process(
         info(f"shard {shard_spec[0]}/{shard_spec[1]}: {len(jobs)} file(s)")
 
     model_ref = model if model is not None else "default"
-    model_target = None
-    if ratio is not None and ratio.strip().lower() == "auto":
-        model_target = _model_target_exposure(model_ref)
+    recorded = None
+    if dry_run or (ratio is not None and ratio.strip().lower() == "auto"):
+        recorded = _model_info(model_ref)
+    model_target = recorded.target_exposure if recorded is not None else None
     rule = pipeline.ratio_rule(ratio, target_exposure, model_target)
 
     if dry_run:
-        code = _dry_run(jobs, rule, overwrite, json_out)
+        from rawdenoise.cli._dry_run import dry_run as show_plan
+
+        code = show_plan(
+            jobs,
+            rule,
+            overwrite=overwrite,
+            skip_existing=skip_existing,
+            json_out=json_out,
+            ratio_range=recorded.ratio_range if recorded is not None else None,
+        )
         if code:
             raise typer.Exit(code)
         return
+    runner = _Runner(
+        jobs, rule, overwrite=overwrite, skip_existing=skip_existing, json_out=json_out
+    )
     from rawdenoise.batch import Batch
 
-    runner = _Runner(jobs, rule, overwrite=overwrite, json_out=json_out)
     # the first file is read while the model (and torch) loads
-    batch = Batch(jobs, rule, overwrite=overwrite, debug=state.debug)
+    batch = Batch(jobs, rule, overwrite=overwrite, skip_existing=skip_existing, debug=state.debug)
     try:
         runner.setup(
             model_ref, arch, option, device, precision, threads, tile, overlap,
@@ -169,83 +218,27 @@ def process(
         raise typer.Exit(code)
 
 
-def _model_target_exposure(ref: str) -> float | None:
-    """The model's recorded target exposure, read from metadata without building the network."""
+def _model_info(ref: str):
+    """The model's recorded ModelInfo, read from metadata without building the network.
+
+    ``None`` for files that record none in a header (LED ``.pth`` files, training checkpoints).
+    """
     from rawdenoise import weights
 
     path = weights.resolve_model(ref)
-    if not weights.is_safetensors(path):  # LED .pth files and training checkpoints record none
+    if not weights.is_safetensors(path):
         return None
-    info_ = weights.read_model_info(path)
-    return info_.target_exposure if info_ is not None else None
-
-
-def _batch_exit_code(results) -> int:
-    """A batch's exit code: 0, or its failures' code (1 wins; 5 only if every failure is 5)."""
-    codes = {r.exit_code for r in results if r.status == "failed"}
-    if not codes:
-        return 0
-    if 1 in codes:
-        return 1
-    return 5 if codes == {5} else 3
-
-
-def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> int:
-    """Show the plan; the exit code says which files a real run would already fail on."""
-    from rawdenoise.atomic import check_output
-    from rawdenoise.errors import RawDenoiseError
-    from rawdenoise.exif import read_exif
-    from rawdenoise.pipeline import FileResult
-    from rawdenoise.render import OutputMetadata
-
-    results = []
-    for job in jobs:
-        if job.error is not None:
-            code = int(job.error.exit_code)
-            results.append(
-                FileResult(job.source, None, "failed", error=job.error.message, exit_code=code)
-            )
-            continue
-        status = "skip (exists)" if job.output.is_file() and not overwrite else "would write"
-        try:
-            check_output(job.output, overwrite=True)  # a folder or file in the way fails
-            ex = read_exif(job.source)
-            meta = OutputMetadata(iso=ex.iso, exposure_time=ex.exposure_time)
-            value = rule.ratio_for(job.source, meta)
-            results.append(FileResult(job.source, job.output, status, ratio=value))
-        except RawDenoiseError as exc:
-            code = int(exc.exit_code)
-            results.append(
-                FileResult(job.source, job.output, "failed", error=exc.message, exit_code=code)
-            )
-    if json_out:
-        emit_json({"dry_run": True, "files": [r.to_dict() for r in results]})
-        return _batch_exit_code(results)
-    from rich.table import Table
-
-    table = Table(title="rawdenoise process --dry-run", title_justify="left")
-    for col in ("input", "output", "ratio", "status"):
-        table.add_column(col, justify="right" if col == "ratio" else "left")
-    for r in results:
-        table.add_row(
-            str(r.source),
-            str(r.output or ""),
-            f"{r.ratio:.4g}" if r.ratio is not None else "",
-            r.status if r.error is None else f"error: {r.error}",
-        )
-    from rawdenoise.cli._console import out_console
-
-    out_console().print(table)
-    return _batch_exit_code(results)
+    return weights.read_model_info(path)
 
 
 class _Runner:
     """Loads the model once, then denoises every job with progress and a summary."""
 
-    def __init__(self, jobs, rule, *, overwrite: bool, json_out: bool) -> None:
+    def __init__(self, jobs, rule, *, overwrite: bool, skip_existing: bool, json_out: bool) -> None:
         self.jobs = jobs
         self.rule = rule
         self.overwrite = overwrite
+        self.skip_existing = skip_existing
         self.json_out = json_out
         self.results = []
 
@@ -266,7 +259,7 @@ class _Runner:
         ensemble: int = 1,
     ) -> None:
         from rawdenoise import inference, weights
-        from rawdenoise.pipeline import RunSettings
+        from rawdenoise.pipeline import RunSettings, ratio_range_warning
 
         inference.set_threads(threads)
         dev = inference.choose_device(device)
@@ -281,14 +274,11 @@ class _Runner:
             options = weights.parse_options(option)
             self.loaded = weights.load_model(model_ref, arch=arch, options=options or None)
             inference.check_tiling(tile, overlap, self.loaded.spec.multiple_of)
-            ratio_range = self.loaded.info.ratio_range
-            if ratio_range and self.rule.fixed is not None:
-                lo, hi = ratio_range
-                if not lo <= self.rule.fixed <= hi:
-                    warn(
-                        f"ratio {self.rule.fixed:g} is outside the model's range "
-                        f"{lo:g}-{hi:g}; results may be poor"
-                    )
+            if self.rule.fixed is not None:
+                ratio_range = self.loaded.info.ratio_range
+                outside = ratio_range_warning(self.rule.fixed, ratio_range, self.rule)
+                if outside:
+                    warn(outside)
         self.settings = RunSettings(
             multiple_of=self.loaded.spec.multiple_of if self.loaded else 1,
             fmt=fmt,
@@ -307,25 +297,39 @@ class _Runner:
         import time
 
         from rawdenoise.batch import BatchEvents
+        from rawdenoise.cli._file_progress import FileProgress
+        from rawdenoise.pipeline import batch_exit_code
 
         start = time.perf_counter()
         network = self.loaded.network if self.loaded else None
-        with _progress(len(self.jobs)) as bar:
+        with FileProgress(len(self.jobs)) as bar:
             events = BatchEvents(
                 file_started=lambda index, job: bar.start_file(index, job.source.name),
                 tiles=bar.tiles,
             )
             for index, result in batch.run(network, self.settings, events):
+                self._warn_ratio(result)
                 self.results.append(result)
-                bar.file_done(index + 1)
-                if result.status == "failed":
-                    bar.report(result)
+                bar.file_done(index + 1, result)
         elapsed = time.perf_counter() - start
         if self.json_out:
             emit_json(self._payload(elapsed))
-        elif not state.quiet:
+        else:  # the result: on stdout, -q or not
             self._summary(elapsed)
-        return _batch_exit_code(self.results)
+        _report_kept(self.results)
+        return batch_exit_code(self.results)
+
+    def _warn_ratio(self, result) -> None:
+        """A per-file ratio (from EXIF) outside the model's range: one warning."""
+        from rawdenoise.pipeline import ratio_range_warning
+
+        if result.status != "done" or self.rule.target_exposure is None or result.ratio is None:
+            return
+        odd = ratio_range_warning(
+            result.ratio, self.loaded.info.ratio_range, self.rule, result.source.name
+        )
+        if odd:
+            warn(odd)
 
     def _payload(self, elapsed: float) -> dict:
         counts = {
@@ -351,7 +355,7 @@ class _Runner:
         from rich.table import Table
 
         table = Table(title="rawdenoise process", title_justify="left")
-        table.add_column("file")
+        table.add_column("file", overflow="fold")
         table.add_column("status")
         table.add_column("MP", justify="right")
         table.add_column("seconds", justify="right")
@@ -363,7 +367,7 @@ class _Runner:
         )
         for r in shown:
             table.add_row(
-                r.source.name,
+                str(r.source),
                 r.status,
                 f"{r.megapixels:.1f}" if r.megapixels else "",
                 f"{r.seconds:.1f}" if r.seconds else "",
@@ -380,7 +384,20 @@ class _Runner:
             f"{elapsed:.1f}",
             "",
         )
-        err_console().print(table)
+        out_console().print(table)
+
+
+def _report_kept(results) -> None:
+    """One error line for the existing outputs that were kept (exit 5), after the batch."""
+    kept = [r for r in results if r.status == "skipped" and r.exit_code]
+    if kept:
+        n = len(kept)
+        others = "; the other files were processed" if len(results) > n else ""
+        print_error(
+            f"{n} output{'s' if n != 1 else ''} existed and {'were' if n != 1 else 'was'} kept "
+            f"(first: {kept[0].output}){others}",
+            hint="pass --overwrite to replace them, or --skip-existing to count them as done",
+        )
 
 
 def _short_error(result) -> str:
@@ -388,63 +405,3 @@ def _short_error(result) -> str:
     text = result.error or ""
     prefix = f"{result.source.name}: "
     return text[len(prefix) :] if text.startswith(prefix) else text
-
-
-class _progress:
-    """A rich progress display on stderr (files and tiles, with ETA); silent under --quiet."""
-
-    def __init__(self, files: int) -> None:
-        self.files = files
-        self.bar = None
-
-    def __enter__(self) -> _progress:
-        if state.quiet or self.files == 0:
-            return self
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("{task.description}", markup=False),  # a file name, not markup
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=err_console(),
-            transient=True,
-        )
-        self.bar.start()
-        self.files_task = self.bar.add_task("files", total=self.files)
-        self.tiles_task = self.bar.add_task("tiles", total=1, visible=False)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def start_file(self, index: int, name: str) -> None:
-        if self.bar is not None:
-            self.bar.update(self.tiles_task, description=name, completed=0, total=1, visible=True)
-
-    def tiles(self, index: int, done: int, total: int) -> None:
-        if self.bar is not None:
-            self.bar.update(self.tiles_task, completed=done, total=total)
-            self.bar.update(self.files_task, completed=index + done / max(total, 1))
-
-    def file_done(self, completed: int) -> None:
-        if self.bar is not None:
-            self.bar.update(self.files_task, completed=completed)
-            self.bar.update(self.tiles_task, visible=False)
-
-    def report(self, result) -> None:
-        """A failed file: one error line now (the batch goes on)."""
-        console = err_console()
-        console.print(f"rawdenoise: error: {result.error}", markup=False, soft_wrap=True)
-        if result.hint:
-            console.print(f"hint: {result.hint}", markup=False, soft_wrap=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rawdenoise.cli._console import emit_json, out_console
+from rawdenoise.cli._console import emit_json, out_console, warn
 from rawdenoise.cli._errors import handle_errors
 
 
@@ -18,12 +18,18 @@ def ratio(
     dark: Path | None = typer.Argument(
         None, help="The under-exposed (noisy) RAW file.", show_default=False
     ),
-    bright_iso: float | None = typer.Option(None, help="ISO of the bright frame (overrides EXIF)."),
-    bright_time: str | None = typer.Option(
-        None, help='Shutter time of the bright frame: 1/10, 0.1, 2s or 30".'
+    bright_iso: float | None = typer.Option(
+        None, metavar="ISO", help="ISO of the bright frame (overrides EXIF)."
     ),
-    dark_iso: float | None = typer.Option(None, help="ISO of the dark frame (overrides EXIF)."),
-    dark_time: str | None = typer.Option(None, help="Shutter time of the dark frame."),
+    bright_time: str | None = typer.Option(
+        None, metavar="SECONDS", help='Shutter time of the bright frame: 1/10, 0.1, 2s or 30".'
+    ),
+    dark_iso: float | None = typer.Option(
+        None, metavar="ISO", help="ISO of the dark frame (overrides EXIF)."
+    ),
+    dark_time: str | None = typer.Option(
+        None, metavar="SECONDS", help="Shutter time of the dark frame."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Exposure levels (ISO x seconds), their ratio, and the extra captures LED needs.
@@ -37,8 +43,11 @@ def ratio(
     b = _exposure("bright", bright, bright_iso, bright_time)
     d = _exposure("dark", dark, dark_iso, dark_time)
     plan = capture_plan(b, d)
+    warnings = _camera_mismatch(bright, dark)
+    for message in warnings:
+        warn(message)
     if json_out:
-        emit_json(plan.to_dict())
+        emit_json({**plan.to_dict(), "warnings": warnings})
         return
     console = out_console()
     console.print(f"bright: {b.describe()}")
@@ -48,6 +57,22 @@ def ratio(
         console.print(f"plan:   {s.describe()}")
     for note in plan.notes:
         console.print(f"note:   {note}")
+
+
+def _camera_mismatch(bright: Path | None, dark: Path | None) -> list[str]:
+    """A warning when the two RAW files come from different cameras (EXIF make and model)."""
+    from rawdenoise.exif import read_exif
+
+    if bright is None or dark is None:
+        return []
+    cameras = (read_exif(bright).camera, read_exif(dark).camera)
+    if cameras[0].casefold() == cameras[1].casefold():
+        return []
+    shown = [c or "an unknown camera" for c in cameras]
+    return [
+        f"{bright.name} comes from {shown[0]} and {dark.name} from {shown[1]}: a noisy/clean "
+        "pair for fine-tuning must come from one camera (the same sensor, the same scene)"
+    ]
 
 
 def _exposure(label: str, path: Path | None, iso: float | None, time: str | None):

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rawdenoise.pairing.pair import SAME_LEVEL
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -86,8 +88,13 @@ def verify_pair(noisy: Thumb, clean: Thumb, ratio: float) -> Verification:
     return Verification(corr, measured)
 
 
-def verification_warnings(pair: Pair, check: Verification, where: str) -> list[str]:
-    """What a content check says is wrong with ``pair`` (messages prefixed with ``where``)."""
+def verification_warnings(
+    pair: Pair, check: Verification, where: str, *, source: str = "EXIF"
+) -> list[str]:
+    """What a content check says is wrong with ``pair`` (messages prefixed with ``where``).
+
+    ``source`` names where ``pair.ratio`` comes from (``--ratio`` when the user gave it).
+    """
     out = []
     names = f"{pair.noisy.name} and {pair.clean.name}"
     if check.correlation is not None and check.correlation < MIN_CORRELATION:
@@ -98,15 +105,15 @@ def verification_warnings(pair: Pair, check: Verification, where: str) -> list[s
         )
     if check.measured_ratio is not None and pair.ratio > 0:
         off = check.measured_ratio / pair.ratio
-        if check.measured_ratio <= 1:
+        if check.measured_ratio <= 1 and pair.ratio > SAME_LEVEL:  # not for a ratio-1 pair
             out.append(
                 f"{where}the data of {pair.clean.name} is not brighter than {pair.noisy.name} "
-                f"(measured ratio {check.measured_ratio:.3g}, EXIF ratio {pair.ratio:.4g})"
+                f"(measured ratio {check.measured_ratio:.3g}, {source} ratio {pair.ratio:.4g})"
             )
         elif not 1 / MAX_RATIO_MISMATCH <= off <= MAX_RATIO_MISMATCH:
             out.append(
                 f"{where}brightness ratio measured from {names} is {check.measured_ratio:.3g} "
-                f"but EXIF says {pair.ratio:.4g}: did the aperture, an ND filter or the light "
+                f"but {source} says {pair.ratio:.4g}: did the aperture, an ND filter or the light "
                 "change? (the ratio uses ISO x shutter time only)"
             )
     return out

@@ -9,7 +9,8 @@ rescaled to 14-bit levels (black 512, white 16383).
   (shot noise K = 6.12 DN/e-, read noise 7.1 DN, row noise 0.72 DN: method.md §9.3), tagged
   ISO 6400, 1/640 s (exposure level 10, ratio 100).
 
-``python -m rawdenoise.samples.build SOURCE.dng`` rebuilds them.
+``python -m rawdenoise.samples.build SOURCE.dng --out DIR`` rebuilds them into ``DIR``
+(byte for byte; the package itself is never written).
 """
 
 from __future__ import annotations

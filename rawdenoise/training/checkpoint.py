@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from rawdenoise.atomic import write_bytes_atomic
-from rawdenoise.errors import InputError, UsageError
+from rawdenoise.errors import InputError, OutputExistsError, UsageError
 
 FORMAT = "rawdenoise-checkpoint"
 VERSION = 1
@@ -32,11 +32,12 @@ def checkpoint_path(command: str, name: str) -> Path:
 def refuse_stale_checkpoint(
     path: Path, what: str, name: str, *, resume: bool, start_over: bool
 ) -> None:
-    """A fresh run must not silently discard hours of an interrupted one."""
+    """A fresh run must not silently discard hours of an interrupted one (a file in the way)."""
     if path.exists() and not resume and not start_over:
-        raise UsageError(
+        raise OutputExistsError(
             f"an interrupted {what} of {name!r} left a checkpoint ({path})",
             hint="pass --resume to continue it, or --overwrite to start over",
+            path=path,
         )
 
 

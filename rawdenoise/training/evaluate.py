@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -14,13 +14,14 @@ from rawdenoise.training.metrics import raw_metrics
 
 @dataclass
 class PairScore:
-    noisy: str
+    noisy: str  #: the noisy frame's path (as the list names it, joined to its folder or root)
     clean: str
-    ratio: float
+    ratio: float  #: the gain applied: the pair's EXIF ratio, or the ``ratio`` given
     psnr: float
     ssim: float
     noisy_psnr: float
     noisy_ssim: float
+    line: int | None = None  #: the line of the pair list
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,12 +52,15 @@ def evaluate_pairs(
     on_warning: Callable[[str], None] | None = None,
     on_skip: Callable[[Any, str], None] | None = None,
     ensemble: int = 1,
+    ratio: float | None = None,
 ) -> list[PairScore]:
     """Denoise every pair's noisy frame and score it against the clean one.
 
     ``pairs`` are :class:`rawdenoise.pairing.Pair`. The input is LED's ``min(noisy * ratio, 1)``
-    with the ratio from EXIF; the output and the input are both scored, in the packed raw
-    domain, by :func:`rawdenoise.training.metrics.raw_metrics`. A pair whose file can no longer
+    with the ratio from EXIF, or ``ratio`` for every pair when given (1 for a normally exposed
+    high-ISO frame and its clean twin); the output and the input are both scored, in the
+    packed raw domain, by :func:`rawdenoise.training.metrics.raw_metrics` (whose brightness
+    correction leaves out the pixels saturated in the clean frame). A pair whose file can no longer
     be decoded (changed since the list was checked) goes to ``on_skip(pair, reason)`` and the
     others are scored; without ``on_skip`` the error is raised. ``ensemble``: see
     :func:`rawdenoise.inference.denoise`.
@@ -80,19 +84,21 @@ def evaluate_pairs(
                 raise
             on_skip(pair, exc.message)
             continue
-        if on_warning is not None:
-            for message in _pair_warnings(pair, noisy, clean):
+        gain = float(pair.ratio if ratio is None else ratio)
+        if on_warning is not None:  # the data against the gain applied
+            source = "EXIF" if ratio is None else "--ratio"
+            for message in _pair_warnings(replace(pair, ratio=gain), noisy, clean, source):
                 on_warning(message)
-        x = np.minimum(noisy * np.float32(pair.ratio), np.float32(1.0))
+        x = np.minimum(noisy * np.float32(gain), np.float32(1.0))
         out = denoise(
             network, x, multiple_of=multiple_of, tile=tile, device=device, ensemble=ensemble
         )
         p, s = raw_metrics(out, clean)
         np_, ns = raw_metrics(x, clean)
-        score = PairScore(pair.noisy.name, pair.clean.name, float(pair.ratio), p, s, np_, ns)
+        score = PairScore(str(pair.noisy), str(pair.clean), gain, p, s, np_, ns, line=pair.line)
         if on_warning is not None and not (math.isfinite(p) and math.isfinite(np_)):
             on_warning(
-                f"{pair.clean.name} is uniform (all black or all saturated): PSNR is undefined "
+                f"{pair.clean} is uniform (all black or all saturated): PSNR is undefined "
                 "for this pair; drop it from the list"
             )
         scores.append(score)
@@ -101,10 +107,10 @@ def evaluate_pairs(
     return scores
 
 
-def _pair_warnings(pair: Any, noisy: np.ndarray, clean: np.ndarray) -> list[str]:
-    """``pair``'s frames against its EXIF ratio: the check ``pair`` makes, on the decoded data."""
+def _pair_warnings(pair: Any, noisy: np.ndarray, clean: np.ndarray, source: str) -> list[str]:
+    """``pair``'s frames against its ratio: the check ``pair`` makes, on the decoded data."""
     from rawdenoise.pairing.similarity import Verification, verification_warnings
 
     dark = float(np.mean(noisy))
     measured = float(np.mean(clean)) / dark if dark > 1e-6 else None
-    return verification_warnings(pair, Verification(None, measured), "")
+    return verification_warnings(pair, Verification(None, measured), "", source=source)

@@ -27,16 +27,10 @@ from rawdenoise.training import loop
 from rawdenoise.training.checkpoint import checkpoint_path, refuse_stale_checkpoint
 from rawdenoise.training.datasets import PairCrops, load_pair_data
 from rawdenoise.training.precision import check_training_precision, precision_warning
+from rawdenoise.training.presets import PRESETS, format_duration
 from rawdenoise.training.progress import ProgressSink
 from rawdenoise.training.seeding import seed_everything
 
-#: LED's settings (``paper``) and a CPU-sized run (``quick``): 256 px crops and 150 + 50 steps
-#: at LED's learning rates, which did better than 10x larger ones on the bundled default model
-#: (tests/benchmarks/finetune.py).
-PRESETS: Mapping[str, Mapping[str, Any]] = {
-    "paper": {"iterations": (1000, 500), "lr": (1e-4, 1e-5), "crop": 1024, "batch": 1},
-    "quick": {"iterations": (150, 50), "lr": (1e-4, 1e-5), "crop": 256, "batch": 1},
-}
 SETTINGS = (
     "iterations", "lr", "crop", "batch", "seed", "device", "checkpoint_every", "precision",
 )  # fmt: skip
@@ -64,6 +58,10 @@ class FinetuneConfig:
     stop_at: int | None = None  #: pause (with a checkpoint) once iteration N is done (--stop-at)
     threads: int | None = None  #: torch CPU threads (None: torch's default)
     precision: str = "fp32"  #: see :mod:`rawdenoise.training.precision`
+    #: time one training step first and report the whole run's estimated duration
+    estimate: bool = False
+    #: why ``preset`` was chosen when the user named none (reported before training)
+    preset_note: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -301,11 +299,14 @@ def _finetune(
                 + (f" x {ctx.world_size} processes" if ctx.enabled else "")
             )
             info(note)
-            if cfg.preset == "quick":
+            if cfg.preset_note:
+                info(f"preset {cfg.preset}: {cfg.preset_note}")
+            if cfg.estimate:
+                per_step = seconds_per_iteration(repnr, data, cfg.batch, device)
+                total = align_iters + aux_iters
                 info(
-                    "preset 'quick': smaller crops and fewer steps than LED (paper: 1000 + 500 "
-                    "iterations of 1024px crops) so that it fits a CPU; use --preset paper on "
-                    "a GPU for the best result"
+                    f"estimated time: about {format_duration(per_step * total)} for {total} "
+                    f"iterations ({per_step:.2f} s per iteration, timed on {device})"
                 )
         lcfg = loop.LoopConfig(
             seed=cfg.seed,
@@ -394,6 +395,33 @@ def _finetune(
         pairs=len(pairs),
         camera=camera,
     )
+
+
+def seconds_per_iteration(repnr: Any, data: PairCrops, batch: int, device: torch.device) -> float:
+    """The time of one training step (forward, loss, gradients) on a batch of crops.
+
+    Nothing the training uses is touched: the crops come from a generator of their own, the
+    gradients are returned by ``torch.autograd.grad`` instead of stored, and the network runs
+    in eval mode (normalization statistics are not updated), so a run is the same with or
+    without this measurement.
+    """
+    import time
+
+    generator = torch.Generator().manual_seed(0)
+    was_training = repnr.training
+    repnr.set_stage("align")
+    params = [p for p in repnr.trainable_parameters() if p.requires_grad]
+    repnr.eval()
+    try:
+        start = time.perf_counter()
+        inputs, targets = data.batch(batch, generator)
+        loss = F.l1_loss(repnr(inputs.to(device), branch=-1), targets.to(device))
+        torch.autograd.grad(loss, params)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+    finally:
+        repnr.train(was_training)
 
 
 def _quiet(_message: str) -> None:

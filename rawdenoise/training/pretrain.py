@@ -179,7 +179,7 @@ def _initial_cameras(initial: Any, cfg: PretrainConfig) -> dict[str, Any] | None
 
 def output_path(name: str, overwrite: bool) -> Path:
     """The model file for ``name``; refused before training if it exists (or is 'default')."""
-    from rawdenoise.errors import InputError
+    from rawdenoise.errors import OutputExistsError
     from rawdenoise.weights import DEFAULT_NAME, check_model_name, model_path
 
     check_model_name(name)
@@ -191,7 +191,7 @@ def output_path(name: str, overwrite: bool) -> Path:
         )
     path = model_path(name)
     if path.exists() and not overwrite:
-        raise InputError(f"a model named {name!r} exists ({path})", hint="pass --overwrite")
+        raise OutputExistsError(f"a model named {name!r} exists ({path})", path=path)
     # where the result and the checkpoints go must be writable before any training
     from rawdenoise.atomic import check_writable_folder
     from rawdenoise.training.checkpoint import checkpoint_path

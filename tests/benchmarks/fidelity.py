@@ -307,19 +307,24 @@ def main() -> None:
         ok = (s["crop_mean_err_max"] <= limit and s["shift_max"] <= t["shift"]
               and s["nyquist_max"] <= t["nyquist"])  # fmt: skip
         verdicts.append(ok)
-        print(f"{case:<6} {s['crop_mean_err_max']:>13.2%} / {s['crop_mean_err_avg']:.2%} "
-              f"{s['patch_mean_err_max']:>15.1%} {s['shift_max']:>9.3f} {s['nyquist_max']:>10.2f} "
-              f"{s['chart_grid']:>11.1f}  {'pass' if ok else 'FAIL'} (mean <= {limit:.0%})")  # fmt: skip
+        verdict = "pass" if ok else "FAIL"
+        print(
+            f"{case:<6} {s['crop_mean_err_max']:>13.2%} / {s['crop_mean_err_avg']:.2%} "
+            f"{s['patch_mean_err_max']:>15.1%} {s['shift_max']:>9.3f} "
+            f"{s['nyquist_max']:>10.2f} {s['chart_grid']:>11.1f}  {verdict} (mean <= {limit:.0%})"
+        )
     if arw is not None:
         worst = max(abs(r - 1) for r in arw["midtone_mean_ratios"])
         ok = worst <= t["arw_mean"]
         verdicts.append(ok)
-        ratios = " ".join(f"{p} {r:.3f}" for p, r in zip("R G1 B G2".split(),
-                                                           arw["midtone_mean_ratios"], strict=True))  # fmt: skip
-        print(f"\nARW at --ratio 1 ({arw['seconds']:.0f} s): mid-tone mean out/in {ratios} "
-              f"({'pass' if ok else 'FAIL'}, <= 2%); grid peak in flat windows "
-              f"({arw['flat_windows']}): input median {arw['grid_input_median']:.1f}, output "
-              f"median {arw['grid_output_median']:.1f}, max {arw['grid_output_max']:.1f}")  # fmt: skip
+        pairs = zip(("R", "G1", "B", "G2"), arw["midtone_mean_ratios"], strict=True)
+        ratios = " ".join(f"{p} {r:.3f}" for p, r in pairs)
+        print(
+            f"\nARW at --ratio 1 ({arw['seconds']:.0f} s): mid-tone mean out/in {ratios} "
+            f"({'pass' if ok else 'FAIL'}, <= 2%); grid peak in flat windows "
+            f"({arw['flat_windows']}): input median {arw['grid_input_median']:.1f}, output "
+            f"median {arw['grid_output_median']:.1f}, max {arw['grid_output_max']:.1f}"
+        )
         print(f"sheet: {arw['sheet']}")
     print(f"\nfidelity: {'PASS' if all(verdicts) else 'FAIL'}")
     if args.json:
