@@ -59,6 +59,14 @@ def registration_error(output: np.ndarray, reference: np.ndarray) -> float:
     return float(np.abs(shifts).max())
 
 
+def _power(plane: np.ndarray) -> np.ndarray:
+    """The power spectrum of a Hann-windowed plane (the window keeps the frame's own edges,
+    which wrap around in a DFT, from leaking power into every frequency)."""
+    h, w = plane.shape
+    window = np.outer(np.hanning(h), np.hanning(w))
+    return np.abs(np.fft.fft2((plane - plane.mean()) * window)) ** 2
+
+
 def nyquist_energy(packed: np.ndarray) -> float:
     """Power at the packed array's Nyquist row and column (period 2 packed px), summed over
     the planes: where a transposed convolution's checkerboard lives."""
@@ -66,7 +74,7 @@ def nyquist_energy(packed: np.ndarray) -> float:
     for plane in np.asarray(packed, dtype=np.float64):
         h, w = plane.shape
         h, w = h - h % 2, w - w % 2
-        spectrum = np.abs(np.fft.fft2(plane[:h, :w] - plane[:h, :w].mean())) ** 2
+        spectrum = _power(plane[:h, :w])
         total += spectrum[h // 2, :].sum() + spectrum[:, w // 2].sum() - spectrum[h // 2, w // 2]
     return float(total)
 
@@ -78,7 +86,7 @@ def grid_peak(packed: np.ndarray, periods: tuple[int, ...] = (2, 4)) -> float:
     worst = 0.0
     for plane in np.asarray(packed, dtype=np.float64):
         h, w = plane.shape
-        spectrum = np.abs(np.fft.fft2(plane - plane.mean())) ** 2
+        spectrum = _power(plane)
         median = float(np.median(spectrum)) or 1e-30
         for p in periods:
             if h % p or w % p:

@@ -1,0 +1,93 @@
+"""The fidelity measures (rawdenoise.fidelity) and the training options that serve fidelity."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import gaussian_filter, shift
+
+from rawdenoise import fidelity
+from rawdenoise.training.datasets import CleanCrops, ColourJitter, PackedFrame
+
+
+def _texture(seed: int = 0, side: int = 96) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = gaussian_filter(rng.random((side, side)), 2.0)
+    base = (base - base.min()) / (base.max() - base.min())
+    return np.stack([0.2 + 0.6 * base * g for g in (0.6, 1.0, 0.4, 1.0)]).astype(np.float32)
+
+
+def test_plane_shift_measures_a_known_sub_pixel_displacement() -> None:
+    plane = _texture()[1]
+    moved = shift(plane, (0.1, -0.05), order=3, mode="nearest")
+    dy, dx = fidelity.plane_shift(plane, moved)
+    assert dy == pytest.approx(0.1, abs=0.01) and dx == pytest.approx(-0.05, abs=0.01)
+    assert fidelity.plane_shift(plane, plane) == (0.0, 0.0)
+
+
+def test_registration_error_sees_planes_moved_apart_but_not_a_shared_shift() -> None:
+    x = _texture(1)
+    together = np.stack([shift(p, (0.2, 0.2), order=3, mode="nearest") for p in x])
+    apart = x.copy()
+    apart[0] = shift(x[0], (0.0, 0.1), order=3, mode="nearest")  # red displaced: fringes
+    assert fidelity.registration_error(together, x) < 0.01
+    assert fidelity.registration_error(apart, x) > 0.05
+
+
+def test_mean_ratios_are_per_plane_and_one_for_the_input_itself() -> None:
+    x = _texture(2)
+    out = x * np.array([1.5, 1.0, 0.6, 1.0], dtype=np.float32)[:, None, None]
+    np.testing.assert_allclose(fidelity.mean_ratios(x, x), 1.0)
+    np.testing.assert_allclose(fidelity.mean_ratios(out, x), [1.5, 1.0, 0.6, 1.0], rtol=1e-6)
+
+
+def test_nyquist_energy_and_grid_peak_find_a_checkerboard_and_a_dot_grid() -> None:
+    x = _texture(3)
+    yy, xx = np.mgrid[:96, :96]
+    checker = x + 0.01 * ((yy + xx) % 2)[None]
+    dots = x + 0.01 * ((yy % 4 == 0) & (xx % 4 == 0))[None]
+    assert fidelity.nyquist_energy(checker) > 100 * fidelity.nyquist_energy(x)
+    assert fidelity.grid_peak(dots) > 20 * fidelity.grid_peak(x)
+    noise = x + np.random.default_rng(0).normal(0, 0.01, x.shape)
+    assert fidelity.grid_peak(noise) < 20  # noise alone: no peak far above the median
+
+
+def test_colour_jitter_draws_exposure_and_red_blue_gains_in_range() -> None:
+    jitter = ColourJitter(exposure=(0.5, 2.0), red=(0.5, 2.0), blue=(0.25, 4.0))
+    gains = jitter.gains(4000, torch.Generator().manual_seed(0)).reshape(-1, 4)
+    exposure, red, blue = gains[:, 1], gains[:, 0] / gains[:, 1], gains[:, 2] / gains[:, 1]
+    assert torch.equal(gains[:, 1], gains[:, 3])  # the greens move together
+    for values, (lo, hi) in ((exposure, (0.5, 2.0)), (red, (0.5, 2.0)), (blue, (0.25, 4.0))):
+        assert values.min() >= lo * 0.999 and values.max() <= hi * 1.001
+        # log-uniform: as many draws below the geometric middle as above it
+        assert abs(float((values < math.sqrt(lo * hi)).float().mean()) - 0.5) < 0.05
+
+
+def _crops(**kwargs) -> CleanCrops:
+    data = np.full((4, 64, 64), 0.5, dtype=np.float32)
+    frame = PackedFrame(path=None, data=data, black=(0.0,) * 4, white=(1.0,) * 4, camera="t")  # type: ignore[arg-type]
+    return CleanCrops([frame], 32, (1, 300), **kwargs)
+
+
+def test_clean_crops_log_ratio_sampling_spends_as_many_crops_below_17_as_above() -> None:
+    _clean, _scale, ratio = _crops(ratio_sampling="log").batch(
+        4000, torch.Generator().manual_seed(1)
+    )
+    assert ratio.min() >= 1 and ratio.max() <= 300
+    assert abs(float((ratio < math.sqrt(300)).float().mean()) - 0.5) < 0.05
+    _clean, _scale, uniform = _crops().batch(4000, torch.Generator().manual_seed(1))
+    assert float((uniform < math.sqrt(300)).float().mean()) < 0.1  # LED's: mostly high ratios
+
+
+def test_clean_crops_with_colour_jitter_change_each_crops_colour_and_clip_at_one() -> None:
+    g = torch.Generator().manual_seed(2)
+    plain, _s, _r = _crops().batch(64, g)
+    jittered, _s, _r = _crops(colour=ColourJitter()).batch(64, torch.Generator().manual_seed(2))
+    assert torch.equal(plain, torch.full_like(plain, 0.5))
+    means = jittered.mean(dim=(2, 3))
+    assert jittered.max() <= 1.0
+    assert (means[:, 0] / means[:, 1]).std() > 0.2  # red/green varies from crop to crop
+    assert torch.equal(means[:, 1], means[:, 3])
