@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import torch
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 #: activations of one CPU forward pass are kept under this (the whole run stays < 2 GB at 24 MP)
 CPU_ACTIVATION_CAP = 1536 * 2**20
@@ -120,11 +120,26 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
+def auto_precision(device: torch.device) -> str:
+    """``--precision auto``: bf16 where the device computes it natively (CPUs with AMX or
+    AVX512-BF16, CUDA GPUs with bf16), fp32 elsewhere (emulated bf16 is slower than fp32)."""
+    import torch
+
+    if device.type == "cpu":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "fp32"
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """fp32 | bf16 | fp16 -> dtype; fp16 is refused on CPU (slow and unsupported by many ops)."""
+    """fp32 | bf16 | fp16 | auto -> dtype; fp16 is refused on CPU (slow and unsupported by many
+    ops); auto is :func:`auto_precision`."""
     import torch
 
     precision = (precision or "fp32").strip().lower()
+    if precision == "auto":
+        precision = auto_precision(device)
     if precision not in PRECISIONS:
         raise UsageError(
             f"unknown precision {precision!r}", hint=f"choose one of {', '.join(PRECISIONS)}"

@@ -259,3 +259,18 @@ def test_bad_tile_arguments_are_usage_errors() -> None:
         denoise(Identity(), x, multiple_of=16, tile=8)
     with pytest.raises(UsageError, match="larger than the overlap"):
         denoise(Identity(), x, multiple_of=16, tile=64, overlap=64)
+
+
+def test_precision_auto_is_bf16_only_where_the_cpu_computes_it_natively(monkeypatch) -> None:
+    import torch
+
+    from rawdenoise import inference
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
+    assert inference.auto_precision(cpu) == "bf16"
+    assert inference.resolve_precision("auto", cpu) == torch.bfloat16
+    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: False)
+    assert inference.auto_precision(cpu) == "fp32"
+    assert inference.resolve_precision("AUTO", cpu) == torch.float32
+    assert inference.auto_precision(torch.device("mps")) == "fp32"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 #: values of options that take one of a few words
 FORMATS = ("png", "tiff", "jpeg", "dng")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 TRAINING_PRECISIONS = ("fp32", "bf16")
 PRESETS = ("paper", "quick")
 

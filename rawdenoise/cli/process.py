@@ -100,9 +100,10 @@ def process(
     precision: str = typer.Option(
         "fp32",
         "--precision",
-        metavar="fp32|bf16|fp16",
+        metavar="fp32|bf16|fp16|auto",
         autocompletion=complete_precision,
-        help="fp32 | bf16 | fp16 (GPU only).",
+        help="fp32 | bf16 | fp16 (GPU only) | auto (bf16 where the CPU or GPU has it natively, "
+        "else fp32).",
     ),
     ensemble: int = typer.Option(
         1,
@@ -264,6 +265,8 @@ class _Runner:
         inference.set_threads(threads)
         dev = inference.choose_device(device)
         inference.resolve_precision(precision, dev)  # refuse fp16 on CPU before loading
+        if precision.strip().lower() == "auto":
+            precision = inference.auto_precision(dev)
         if precision == "bf16" and dev.type == "cpu":
             slow = inference.emulated_bf16_warning("runs many times slower")
             if slow:

@@ -23,7 +23,7 @@ illumination-corrected PSNR, SSIM, 2 px border):
   profile's K = 9.563e-4 x ISO);
 - with ``--ensemble 2,8``: each model also with that self-ensemble (``process --ensemble``).
 
-    python tests/benchmarks/quality.py [--model default] [--data ../shared/data]
+    python tests/benchmarks/quality.py [--model default] [--data ../shared/data] [--content hero7]
         [--crops 4] [--crop 256] [--ratios 100,250] [--no-finetune] [--no-bm3d]
         [--ensemble 2,8] [--per-crop] [--json out.json]
 
@@ -62,10 +62,25 @@ SCALE = WHITE - BLACK
 BLIND, ORACLE = "BM3D+VST (blind)", "BM3D+VST (oracle)"
 
 
-def crops_of(path: Path, count: int, side: int, seed: int) -> list[np.ndarray]:
+#: ``--content arw-binned``: the Sony A7R III concert frame, each Bayer plane binned 2x2 (a
+#: cleaner frame of real content unlike the GoPro frames: stage light, near-black areas)
+ARW = "sony_ilce7rm3_iso3200_DSC2164.ARW"
+
+
+def binned(packed: np.ndarray) -> np.ndarray:
+    """Each packed plane averaged over 2x2 blocks (noise halved, the same scene)."""
+    _, h, w = packed.shape
+    return packed[:, : h // 2 * 2, : w // 2 * 2].reshape(4, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
+
+
+def crops_of(
+    path: Path, count: int, side: int, seed: int, *, bin2: bool = False
+) -> list[np.ndarray]:
     """``count`` packed (4, side, side) crops at fixed positions, normalized to [0, 1]."""
     frame = read_raw(path)
     packed = np.clip(frame.normalized(), 0, 1)
+    if bin2:
+        packed = binned(packed)
     _, h, w = packed.shape
     rng = np.random.default_rng(seed)
     out = []
@@ -175,6 +190,12 @@ def main() -> None:
     ap.add_argument(
         "--data", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "data"
     )
+    ap.add_argument(
+        "--content",
+        choices=("hero7", "arw-binned"),
+        default="hero7",
+        help="held-out content: the HERO7 frame, or the A7R III ARW binned 2x2 per plane",
+    )
     ap.add_argument("--crops", type=int, default=4)
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--ratios", default="100,250")
@@ -233,8 +254,11 @@ def main() -> None:
         print(f"finetune --preset quick: {time.perf_counter() - t:.0f} s")
         models["finetuned"] = load_model("quality-ft")
 
+    sources = [(ARW, True)] if args.content == "arw-binned" else [(n, False) for n in HELD_OUT]
     crops = [
-        c for name in HELD_OUT for c in crops_of(args.data / name, args.crops, args.crop, args.seed)
+        c
+        for name, bin2 in sources
+        for c in crops_of(args.data / name, args.crops, args.crop, args.seed, bin2=bin2)
     ]
     table: dict[str, dict[str, list[tuple[float, float]]]] = {}
     gains: dict[str, list[float]] = {}
@@ -256,7 +280,8 @@ def main() -> None:
                     rows.setdefault(key, []).append(raw_metrics(out, clean))
 
     print(
-        f"\nheld-out: {', '.join(HELD_OUT)}, {len(crops)} crops of {args.crop} packed px, "
+        f"\nheld-out: {', '.join(n + (' binned 2x2' if b else '') for n, b in sources)}, "
+        f"{len(crops)} crops of {args.crop} packed px, "
         f"Sony A7S2 noise; machine: {platform.machine()} {os.cpu_count()} cores, "
         f"torch {torch.__version__}"
     )
