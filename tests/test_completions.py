@@ -226,7 +226,7 @@ def test_option_values_complete_without_torch(rawdenoise_home: Path) -> None:
     assert got["model_finetune"] == ["mycam"]
     assert "mycam" in got["remove"]
     assert got["device"] == ["auto", "cpu", "cuda", "mps"]
-    assert got["precision"] == ["fp32", "bf16", "fp16"]
+    assert got["precision"] == ["fp32", "bf16", "fp16", "auto"]
     assert got["training_precision"] == ["fp32", "bf16"]
     assert got["camera"] == ["sony-a7m4", "sony-a7s2"]
     assert got["preset"] == ["paper", "quick"]
