@@ -91,3 +91,28 @@ def test_clean_crops_with_colour_jitter_change_each_crops_colour_and_clip_at_one
     assert jittered.max() <= 1.0
     assert (means[:, 0] / means[:, 1]).std() > 0.2  # red/green varies from crop to crop
     assert torch.equal(means[:, 1], means[:, 3])
+
+
+def test_noise_without_colour_bias_keeps_every_planes_mean_so_training_teaches_no_shift() -> None:
+    """A network learns to subtract whatever offset its noisy inputs carry on average; only
+    the colour-bias component ('c') has one, so ``--noise-type ptrq`` teaches no level shift."""
+    from rawdenoise.noise import NoisyPairGenerator
+
+    gen = NoisyPairGenerator.virtual(
+        5, noise_type="ptrq", generator=torch.Generator().manual_seed(3)
+    )
+    biased = NoisyPairGenerator.virtual(
+        5, noise_type="ptrqc", generator=torch.Generator().manual_seed(3)
+    )
+    clean = torch.full((8, 4, 64, 64), 0.2)
+    for camera in range(5):
+        g = torch.Generator().manual_seed(camera)
+        noisy, _ = gen(clean, 16383 - 512, 100.0, camera=camera, generator=g)
+        ratio = noisy.mean(dim=(0, 2, 3)) / 0.2
+        assert torch.all((ratio - 1).abs() < 0.01), (camera, ratio)
+    offsets = []
+    for camera in range(5):
+        g = torch.Generator().manual_seed(camera)
+        noisy, _ = biased(clean, 16383 - 512, 100.0, camera=camera, generator=g)
+        offsets.append(float((noisy.mean(dim=(0, 2, 3)) / 0.2 - 1).abs().max()))
+    assert max(offsets) > 0.01  # the colour bias does shift a plane's level at ratio 100
