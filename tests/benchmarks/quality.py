@@ -25,7 +25,7 @@ illumination-corrected PSNR, SSIM, 2 px border):
 
     python tests/benchmarks/quality.py [--model default] [--data ../shared/data] [--content hero7]
         [--crops 4] [--crop 256] [--ratios 100,250] [--no-finetune] [--no-bm3d]
-        [--ensemble 2,8] [--per-crop] [--json out.json]
+        [--ensemble 2,8] [--per-crop] [--precision fp32] [--json out.json]
 
 Held-out frames: the GoPro HERO7 ISO 252 DNG (the default model is trained on the HERO6 and
 FUSION frames only). Figures depend on the seed only, not on the machine; timings do.
@@ -136,8 +136,15 @@ def run_bm3d_blind(noisy: np.ndarray, ratio: float) -> np.ndarray:
     return run_bm3d(noisy, ratio, k, sigma, np.zeros(4))
 
 
+#: ``--precision``: the network's precision in every model run (process --precision)
+PRECISION = {"value": "fp32"}
+
+
 def run_model(network, multiple_of: int, noisy: np.ndarray, ensemble: int = 1) -> np.ndarray:
-    out = denoise(network, noisy, multiple_of=multiple_of, device="cpu", ensemble=ensemble)
+    out = denoise(
+        network, noisy, multiple_of=multiple_of, device="cpu", ensemble=ensemble,
+        precision=PRECISION["value"],
+    )  # fmt: skip
     return np.clip(out, 0, 1)
 
 
@@ -212,8 +219,10 @@ def main() -> None:
         default="",
         help="also score the models with these self-ensemble sizes, e.g. 2,8 (process --ensemble)",
     )
+    ap.add_argument("--precision", default="fp32", help="fp32, bf16 or auto (as process)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    PRECISION["value"] = args.precision
     ratios = [float(r) for r in args.ratios.split(",")]
     ensembles = [int(n) for n in args.ensemble.split(",") if n.strip() and int(n) != 1]
 

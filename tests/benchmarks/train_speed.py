@@ -14,6 +14,8 @@ For each precision, in a fresh subprocess each (so that the peak RSS is its own)
   per second of the whole loop.
 
 The ratio step time / pure step time is the figure: 1.0 means the data pipeline costs nothing.
+*data/step* is the time to make one batch (crops and noise, single-threaded, without the
+network) over the pure step: what the worker thread has to hide behind each step.
 ``--baseline TREE`` runs the same in another checkout of rawdenoise (e.g. ``git worktree add
 ../base v0.x``; imported through PYTHONPATH) in the same run and prints the speed-ups. Unless
 ``--no-score``, each trained model is scored on quality.py's held-out draw (seed 7, 4 crops),
@@ -74,7 +76,34 @@ def child_pure(precision: str, batch: int, crop: int, steps: int) -> dict:
         optimizer.step()
         times.append(time.perf_counter() - start)
     times = sorted(times[3:])
-    return {"pure_step": times[len(times) // 2], "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "pure_step": times[len(times) // 2],
+        "data": _data_seconds(batch, crop),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _data_seconds(batch: int, crop: int) -> float:
+    """Median seconds to make one batch without the network: crops of the training frames
+    and virtual-camera noise (what pretrain's worker thread makes ahead of each step)."""
+    import time
+
+    import torch
+
+    from rawdenoise.training.datasets import CleanCrops, load_clean_frames
+    from rawdenoise.training.noise_source import virtual_source
+
+    frames = load_clean_frames([SHARED / n for n in _train_frames()], cache=None)
+    data = CleanCrops(frames, crop, (100, 300), multiple_of=16)
+    source = virtual_source(5, 0)
+    times = []
+    for i in range(12):
+        g = torch.Generator().manual_seed(i)
+        start = time.perf_counter()
+        clean, _scale, ratio = data.batch(batch, g)
+        source(clean, ratio, i % 5, g)
+        times.append(time.perf_counter() - start)
+    return float(sorted(times[2:])[len(times[2:]) // 2])
 
 
 def child_pretrain(precision: str, batch: int, crop: int, iterations: int, name: str) -> dict:
@@ -181,6 +210,7 @@ def main() -> None:
             )  # fmt: skip
             rows[(label, precision)] = {
                 "pure_it_s": 1 / pure["pure_step"],
+                "data_share": pure["data"] / pure["pure_step"],
                 "it_s": e2e["it_per_s"],
                 "rss": e2e["peak_rss_mb"],
                 "model": home / "data" / "models" / f"{name}.safetensors",
@@ -198,13 +228,14 @@ def main() -> None:
     print(f"pretrain --init default (24-channel RepNR UNet, 5 virtual cameras), batch "
           f"{args.batch} x {args.crop} px, {args.iterations} iterations")  # fmt: skip
     header = f"{'tree':<9} {'precision':<9} {'pure it/s':>9} {'pretrain it/s':>13} " \
-             f"{'step/pure':>9} {'peak RSS':>9}"  # fmt: skip
+             f"{'step/pure':>9} {'data/step':>9} {'peak RSS':>9}"  # fmt: skip
     if not args.no_score:
         header += f" {'held-out x100 / x250 dB':>24}"
     print(header)
     for (label, precision), r in rows.items():
         line = (f"{label:<9} {precision:<9} {r['pure_it_s']:>9.2f} {r['it_s']:>13.2f} "
-                f"{r['pure_it_s'] / r['it_s']:>9.2f} {r['rss']:>7.0f} MB")  # fmt: skip
+                f"{r['pure_it_s'] / r['it_s']:>9.2f} {r['data_share']:>9.0%} "
+                f"{r['rss']:>7.0f} MB")  # fmt: skip
         if not args.no_score:
             s = _score(r["model"])
             line += f" {s['x100']:>12.2f} / {s['x250']:.2f}"
