@@ -409,6 +409,24 @@ def _check_tensor_dict(path: Path, state: Mapping[Any, Any], key: str | None) ->
             )
 
 
+def _check_finite(path: Path, state: Mapping[str, torch.Tensor]) -> None:
+    """Refuse weights holding NaN or infinity: such a network writes garbage (a NaN channel
+    becomes black or white after clipping) with nothing to say it went wrong."""
+    import torch
+
+    bad = [
+        k
+        for k, v in state.items()
+        if v.is_floating_point() or v.is_complex()
+        if not bool(torch.isfinite(v).all())
+    ]
+    if bad:
+        raise ModelFileError(
+            f"{path} holds non-finite weights (NaN or infinity) in {_short(bad)}; refused",
+            hint="the file is damaged, or was saved from a run that diverged; use another model",
+        )
+
+
 def _strip_prefixes(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out = {}
     for k, v in state.items():
@@ -601,6 +619,7 @@ def load_model(
         if param_key:
             notes.append(f"read {param_key!r}")
 
+    _check_finite(path, state)
     arch_name = arch or (info.architecture if info else None) or _guess_architecture(state)
     if arch_name is None:
         from rawdenoise.registry import list_architectures

@@ -99,13 +99,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from typer import exceptions as typer_exc
     from typer._click import exceptions as click_exc
 
+    from rawdenoise import interrupts
+
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = command.main(args=args, prog_name="rawdenoise", standalone_mode=False)
+        with interrupts.handled():  # SIGTERM unwinds and cleans up as Ctrl-C does
+            result = command.main(args=args, prog_name="rawdenoise", standalone_mode=False)
         code = int(result) if isinstance(result, int) else 0
     except typer_exc.Exit as exc:
         code = exc.exit_code
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer's answer to one outside a
+            code = exit_code_for(exc.__cause__)  # command body: exit 130 without a word
     except typer_exc.Abort:
         print_error("interrupted")
         code = int(ExitCode.INTERRUPTED)

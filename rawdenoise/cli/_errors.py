@@ -30,8 +30,10 @@ def exit_code_for(exc: BaseException) -> int:
         print_error(exc.message, exc.hint)
         return int(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
-        print_error("interrupted")
-        return int(ExitCode.INTERRUPTED)
+        from rawdenoise import interrupts
+
+        print_error(interrupts.describe(exc))
+        return int(interrupts.exit_code(exc))
     if isinstance(exc, MemoryError):
         print_error("out of memory", "use a smaller --tile, or --precision bf16/fp16")
         return int(ExitCode.RESOURCE)

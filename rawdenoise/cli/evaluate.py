@@ -15,7 +15,10 @@ from rawdenoise.errors import ExitCode
 @handle_errors
 def evaluate(
     pairs: Path = typer.Argument(
-        ..., help="Pair list, LED's format: 'NOISY CLEAN' per line.", show_default=False
+        ...,
+        help="Pair list, LED's format: 'NOISY CLEAN' per line.",
+        show_default=False,
+        readable=False,  # an unreadable list is bad input (exit 3), said by the reader
     ),
     model: str = typer.Option(
         "default", "--model", "-m", help="Model: a name, 'default', or a file."
@@ -25,6 +28,7 @@ def evaluate(
         "--root",
         help="Folder the list's paths are relative to (LED's --dataroot).",
         file_okay=False,
+        readable=False,
     ),
     json_out: bool = typer.Option(False, "--json", help="Print per-pair values and means as JSON."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
@@ -86,6 +90,7 @@ def evaluate(
             on_warning=warn,
             on_skip=lambda pair, reason: _skip(skipped, f"line {pair.line}: {reason}"),
             ensemble=ensemble,
+            architecture=loaded.spec,
         )
     means = summarize(scores)
     if json_out:

@@ -108,7 +108,10 @@ def list_(
 @handle_errors
 def import_(
     source: Path = typer.Argument(
-        ..., help="An LED checkpoint (.pth) or a model file (.safetensors).", show_default=False
+        ...,
+        help="An LED checkpoint (.pth) or a model file (.safetensors).",
+        show_default=False,
+        readable=False,  # an unreadable file is bad input (exit 3), said by the loader
     ),
     name: str = typer.Option(
         ..., "--name", "-n", help="Name to register it under.", show_default=False

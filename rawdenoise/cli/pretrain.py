@@ -17,6 +17,7 @@ def pretrain(
         ...,
         help="Folder(s) of clean RAW frames (low ISO, well exposed), or the files themselves.",
         show_default=False,
+        readable=False,  # an unreadable frame is bad input (exit 3), said by the decoder
     ),
     name: str = typer.Option(..., "--name", "-n", help="Save the model under this name."),
     arch: str = typer.Option(
@@ -39,6 +40,7 @@ def pretrain(
         "--dark-frames",
         help="Folder of dark frames (lens capped) whose real noise replaces the read/row terms.",
         file_okay=False,
+        readable=False,
     ),
     virtual_cameras: int = typer.Option(
         5, "--virtual-cameras", help="Virtual cameras (RepNR branches), LED's coverage."
@@ -165,7 +167,10 @@ def pretrain(
         precision=precision,
     )
     progress = make_progress(None if state.quiet else err_console())
-    result = run_pretrain(cfg, progress=progress, info=info, warn=warn)
+    from rawdenoise.training.checkpoint import run_lock
+
+    with run_lock("pretrain", name):  # a second run of this name at once is refused
+        result = run_pretrain(cfg, progress=progress, info=info, warn=warn)
     if not result.main_process:
         return
     if result.paused_at is not None:

@@ -14,7 +14,10 @@ from rawdenoise.cli._errors import handle_errors
 @handle_errors
 def process(
     paths: list[Path] = typer.Argument(
-        ..., help="RAW files and folders of RAW files.", show_default=False
+        ...,
+        help="RAW files and folders of RAW files.",
+        show_default=False,
+        readable=False,  # an unreadable file is a bad file of the batch, not a usage error
     ),
     model: str | None = typer.Option(
         None,
@@ -37,7 +40,6 @@ def process(
         "--out",
         "-o",
         help="Output folder (default: a 'denoised' folder beside each input).",
-        file_okay=False,
     ),
     suffix: str = typer.Option(
         "", "--suffix", help="Added to each output name: `<stem><suffix>.<ext>`."
@@ -130,6 +132,10 @@ def process(
     if "/" in suffix or "\\" in suffix:
         raise UsageError(f"--suffix must not contain a path separator: {suffix!r}")
     shard_spec = pipeline.parse_shard(shard) if shard else pipeline.shard_from_env()
+    if out is not None:
+        from rawdenoise.atomic import check_output_folder
+
+        check_output_folder(out)  # a file where the folder should be: exit 5, as for any output
 
     collected = pipeline.collect_inputs(paths, recursive=recursive, out_dir=out)
     jobs = pipeline.take_shard(
@@ -293,6 +299,7 @@ class _Runner:
             precision=precision,
             overwrite=self.overwrite,
             ensemble=ensemble,
+            architecture=self.loaded.spec if self.loaded else None,
         )
         self.device, self.precision = dev, precision
 
@@ -345,7 +352,7 @@ class _Runner:
                 job.source,
                 job.output,
                 "failed",
-                error=exc.message,
+                error=_naming(job.source, exc.message),
                 hint=exc.hint,
                 exit_code=int(exc.exit_code),
             )
@@ -424,6 +431,11 @@ class _Runner:
             "",
         )
         err_console().print(table)
+
+
+def _naming(source, message: str) -> str:
+    """``message`` with the file it is about in front, unless it names it already."""
+    return message if source.name in message else f"{source.name}: {message}"
 
 
 def _short_error(result) -> str:

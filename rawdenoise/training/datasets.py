@@ -27,7 +27,9 @@ import torch
 
 from rawdenoise.errors import InputError, OutputError, RawDenoiseError
 
-CACHE_VERSION = 2  # 2: frames in the RGGB layout whatever the sensor's phase
+#: 2: frames in the RGGB layout whatever the sensor's phase; 3: truncated files are refused
+#: (an entry decoded from a cut-off file before that must not be reused)
+CACHE_VERSION = 3
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ from typing import Any
 
 import torch
 
-from rawdenoise.errors import UsageError
+from rawdenoise import interrupts
+from rawdenoise.errors import NetworkOutputError, UsageError
+from rawdenoise.registry import network_fault
 from rawdenoise.training import device as devices
 from rawdenoise.training import loop
 from rawdenoise.training.checkpoint import checkpoint_path, refuse_stale_checkpoint
@@ -464,7 +466,10 @@ def _pretrain(
             find_unused_parameters=source.branches > 1,
             precision=cfg.precision,
         )
-        result = loop.run(repnr, [stage], step, lcfg)
+        try:
+            result = loop.run(repnr, [stage], step, lcfg)
+        except NetworkOutputError as exc:
+            raise network_fault(spec, exc) from None
         outcome = PretrainResult(
             path=ckpt,  # paused (--stop-at): the checkpoint is the result, no model
             iterations=cfg.iterations,
@@ -516,8 +521,10 @@ def _pretrain(
             extra=extra,
         )
         if ctx.is_main:
-            save_model(out_path, repnr.cpu(), model_info, overwrite=cfg.overwrite)
-            loop.remove_checkpoint(lcfg)
+            # the model and the checkpoint's removal go together: a Ctrl-C waits for both
+            with interrupts.deferred():
+                save_model(out_path, repnr.cpu(), model_info, overwrite=cfg.overwrite)
+                loop.remove_checkpoint(lcfg)
         devices.barrier(ctx)
     finally:
         devices.teardown(ctx)
