@@ -29,7 +29,10 @@ _PERMISSION = "check the folder's permissions, or write to another folder"
 _REASONS: dict[int, tuple[str, str]] = {
     errno.ENOSPC: ("no space left on the device", _FREE_SPACE),
     errno.EDQUOT: ("disk quota exceeded", _FREE_SPACE),
-    errno.EFBIG: ("the file is too large for the file system", "write to another disk"),
+    errno.EFBIG: (
+        "the file is too large for the file system (or the file size limit, ulimit -f)",
+        "write to another disk",
+    ),
     errno.EROFS: ("read-only file system", _WRITABLE),
     errno.EACCES: ("permission denied", _PERMISSION),
     errno.EPERM: ("operation not permitted", _PERMISSION),

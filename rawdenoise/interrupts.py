@@ -44,6 +44,7 @@ def describe(exc: KeyboardInterrupt) -> str:
 
 _depth = 0  #: nesting of :func:`deferred` sections in the main thread
 _pending: KeyboardInterrupt | None = None  #: what arrived during one, raised when it ends
+_over = False  #: the command has finished: a signal now has nothing left to stop
 
 
 def interruption(signum: int) -> KeyboardInterrupt:
@@ -62,7 +63,15 @@ def raise_or_defer(exc: KeyboardInterrupt) -> None:
 
 
 def _handler(signum: int, _frame: Any) -> None:
-    raise_or_defer(interruption(signum))
+    if not _over:
+        raise_or_defer(interruption(signum))
+
+
+def command_over() -> None:
+    """The command's work is done (its exit code is known): ignore signals from now on, so
+    that one arriving while the process exits cannot turn a finished run into a crash."""
+    global _over
+    _over = True
 
 
 @contextlib.contextmanager
@@ -105,15 +114,18 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def handled() -> Iterator[None]:
+def handled(*, restore: bool = True) -> Iterator[None]:
     """Route SIGINT and SIGTERM through :func:`raise_or_defer` while the block runs.
 
     A signal the parent set to be ignored (``nohup``, ``&`` in a script) stays ignored, and a
-    handler someone else installed is left alone. The previous handlers are restored.
+    handler someone else installed is left alone. The previous handlers are restored, unless
+    ``restore`` is false (the process is about to exit: see :func:`command_over`).
     """
+    global _over
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _over = False
     defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
     previous: dict[int, Any] = {}
     for signum in _SIGNALS:
@@ -124,5 +136,6 @@ def handled() -> Iterator[None]:
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        if restore:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

@@ -216,9 +216,19 @@ def parse_options(pairs: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
 
 
 def is_safetensors(path: Path) -> bool:
-    """Whether ``path`` is laid out as safetensors (8-byte size, then the JSON header)."""
-    with path.open("rb") as fh:
-        head = fh.read(9)
+    """Whether ``path`` is laid out as safetensors (8-byte size, then the JSON header).
+
+    A file that cannot be read at all (permission denied, a FIFO...) is a
+    :class:`ModelFileError` saying why, not a crash.
+    """
+    try:
+        if not path.is_file():
+            raise ModelFileError(f"{path} is not a regular file")
+        with path.open("rb") as fh:
+            head = fh.read(9)
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise ModelFileError(f"cannot read the model file {path} ({reason})") from exc
     return len(head) == 9 and head[8:9] == b"{"
 
 

@@ -246,7 +246,7 @@ def test_model_and_checkpoint_writers_report_a_full_disk_as_an_output_error(tmp_
         timeout=120,
     )
     assert run.returncode == 0, run.stderr
-    reason = "the file is too large for the file system"
+    reason = "the file is too large for the file system (or the file size limit, ulimit -f)"
     assert run.stdout.splitlines() == [
         f"5 cannot write {tmp_path / 'model.safetensors'}: {reason}",
         f"5 cannot write {tmp_path / 'run.ckpt'}: {reason}",

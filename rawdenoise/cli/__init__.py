@@ -104,8 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        with interrupts.handled():  # SIGTERM unwinds and cleans up as Ctrl-C does
-            result = command.main(args=args, prog_name="rawdenoise", standalone_mode=False)
+        # SIGTERM unwinds and cleans up as Ctrl-C does; once the command is over, a signal
+        # has nothing left to stop (the console script keeps ignoring it while it exits)
+        with interrupts.handled(restore=argv is not None):
+            try:
+                result = command.main(args=args, prog_name="rawdenoise", standalone_mode=False)
+            finally:
+                interrupts.command_over()
         code = int(result) if isinstance(result, int) else 0
     except typer_exc.Exit as exc:
         code = exc.exit_code
