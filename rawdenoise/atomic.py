@@ -106,9 +106,10 @@ def check_writable_folder(folder: Path) -> None:
     folder = Path(folder)
     try:
         _make_parents(folder)
-        fd, name = tempfile.mkstemp(prefix=".rawdenoise-write-test.", dir=folder)
-        os.close(fd)
-        os.unlink(name)
+        with interrupts.deferred():  # a Ctrl-C must not leave the test file behind
+            fd, name = tempfile.mkstemp(prefix=".rawdenoise-write-test.", dir=folder)
+            os.close(fd)
+            os.unlink(name)
     except OSError as exc:
         blocker = _file_in_the_way(folder / "file")
         if blocker is not None:

@@ -11,6 +11,12 @@ remembering its name, or in the middle of a cleanup. :func:`deferred` holds the 
 until such a section is over. It works at the Python level (the handler checks a counter)
 rather than with ``pthread_sigmask``: a blocked signal is still delivered to torch's worker
 threads, and Python then runs the handler in the main thread anyway.
+
+An exception raised by a signal handler can also be lost: C code that calls back into Python
+and clears errors (``PyObject_HasAttr`` on a module's ``__getattr__`` during torch's lazy
+imports does) swallows it, and the program goes on, sometimes with a half-imported module.
+The request is therefore remembered: :func:`check` raises it again at the next safe point,
+and the CLI reports any later failure as the interruption it is.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ def describe(exc: KeyboardInterrupt) -> str:
 _depth = 0  #: nesting of :func:`deferred` sections in the main thread
 _pending: KeyboardInterrupt | None = None  #: what arrived during one, raised when it ends
 _over = False  #: the command has finished: a signal now has nothing left to stop
+_requested: KeyboardInterrupt | None = None  #: the first interruption, even if it was lost
 
 
 def interruption(signum: int) -> KeyboardInterrupt:
@@ -63,8 +70,24 @@ def raise_or_defer(exc: KeyboardInterrupt) -> None:
 
 
 def _handler(signum: int, _frame: Any) -> None:
+    global _requested
     if not _over:
-        raise_or_defer(interruption(signum))
+        exc = interruption(signum)
+        if _requested is None:
+            _requested = exc
+        raise_or_defer(exc)
+
+
+def requested() -> KeyboardInterrupt | None:
+    """The interruption asked for while :func:`handled` was active (None: none)."""
+    return _requested
+
+
+def check() -> None:
+    """Raise the interruption asked for, if any: a safe point (between files, steps) where one
+    that library code swallowed is noticed after all."""
+    if _requested is not None and not _over and _depth == 0:
+        raise _requested
 
 
 def command_over() -> None:
@@ -108,6 +131,21 @@ def allowed() -> Iterator[None]:
         _depth = saved
 
 
+def preload(*modules: str) -> None:
+    """Import heavy extension modules (torch, numpy, rawpy, scipy) with signals held back.
+
+    An exception raised while such a module initializes can end far worse than an
+    interrupted command: torch's C++ start-up aborts the process (SIGABRT), and an import
+    half done leaves a module that fails later. A Ctrl-C during the import waits for it (a
+    second or so), then stops the command as usual.
+    """
+    import importlib
+
+    with deferred():
+        for name in modules:
+            importlib.import_module(name)
+
+
 #: signals turned into exceptions; SIGINT already is one (KeyboardInterrupt), but it goes
 #: through the same handler so that :func:`deferred` can hold it back
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -121,11 +159,11 @@ def handled(*, restore: bool = True) -> Iterator[None]:
     handler someone else installed is left alone. The previous handlers are restored, unless
     ``restore`` is false (the process is about to exit: see :func:`command_over`).
     """
-    global _over
+    global _over, _requested
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _over = False
+    _over, _requested = False, None
     defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
     previous: dict[int, Any] = {}
     for signum in _SIGNALS:

@@ -104,11 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        # SIGTERM unwinds and cleans up as Ctrl-C does; once the command is over, a signal
-        # has nothing left to stop (the console script keeps ignoring it while it exits)
+        # SIGTERM unwinds and cleans up as Ctrl-C does. Outside a command's body (parsing,
+        # click's teardown) a signal waits: typer would turn it into a silent exit 130. Once
+        # the command is over it has nothing left to stop (the console script then ignores it
+        # while it exits).
         with interrupts.handled(restore=argv is not None):
             try:
-                result = command.main(args=args, prog_name="rawdenoise", standalone_mode=False)
+                with interrupts.deferred():
+                    result = command.main(args=args, prog_name="rawdenoise", standalone_mode=False)
             finally:
                 interrupts.command_over()
         code = int(result) if isinstance(result, int) else 0

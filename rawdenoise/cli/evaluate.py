@@ -51,6 +51,9 @@ def evaluate(
     missing or unreadable file, a swapped pair...) is reported and skipped, the others are
     scored, and the exit code is 3 at the end; the list may mix cameras.
     """
+    from rawdenoise.interrupts import preload
+
+    preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
     from rawdenoise import inference
     from rawdenoise.ensemble import check_ensemble
     from rawdenoise.pairing import check_pair_list

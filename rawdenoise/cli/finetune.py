@@ -85,6 +85,9 @@ def finetune(
     checked first (missing files, swapped pairs, mixed cameras). Ctrl-C writes a checkpoint;
     the same command with --resume continues it with identical results.
     """
+    from rawdenoise.interrupts import preload
+
+    preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
     from rawdenoise.errors import UsageError
     from rawdenoise.training.finetune import (
         CONFIG_KEYS,

@@ -138,6 +138,9 @@ def import_(
     LED_Pretrain_MM22_PMN_Setting_Ratio100-300_Repnr.pth --name led-pmn`, then
     `--model led-pmn`.
     """
+    from rawdenoise.interrupts import preload
+
+    preload("torch")  # a Ctrl-C waits for them: see preload
     from dataclasses import replace
 
     from rawdenoise.errors import InputError, UsageError

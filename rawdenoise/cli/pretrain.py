@@ -129,6 +129,9 @@ def pretrain(
     trains on its own crops (DDP). The model is saved under NAME; `finetune --model NAME`
     adapts it to a camera, `process --model NAME` uses it as is.
     """
+    from rawdenoise.interrupts import preload
+
+    preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
     from rawdenoise.training.options import parse_options, parse_pair
     from rawdenoise.training.pretrain import PretrainConfig
     from rawdenoise.training.pretrain import pretrain as run_pretrain
@@ -178,6 +181,7 @@ def pretrain(
             f"paused at iteration {result.paused_at}/{result.iterations} (--stop-at); checkpoint "
             f"{result.path}; run the same command with --resume to continue"
         )
+        _report_left_out(result)
         return
     line = (
         f"saved {result.path} ({result.iterations} iterations, {result.iterations_per_second:.2f}"
@@ -189,3 +193,20 @@ def pretrain(
             f"(noisy input {result.holdout['noisy_psnr']:.2f} dB)"
         )
     info(line)
+    _report_left_out(result)
+
+
+def _report_left_out(result) -> None:
+    """A batch goes on past a bad file, then says so in its exit code (3)."""
+    if not result.left_out:
+        return
+    from rawdenoise.cli._errors import print_error
+    from rawdenoise.errors import ExitCode
+
+    n = len(result.left_out)
+    print_error(
+        f"{n} of the clean RAW files could not be decoded and {'is' if n == 1 else 'are'} not "
+        "in the training data (reasons above)",
+        hint="fix or remove them, then train again (--overwrite) to use them",
+    )
+    raise typer.Exit(int(ExitCode.BAD_INPUT))

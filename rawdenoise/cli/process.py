@@ -123,6 +123,9 @@ def process(
         raise UsageError("--quality applies to --format jpeg only")
     if quality is not None and not 1 <= quality <= 100:
         raise UsageError(f"--quality must be 1-100, got {quality}")
+    from rawdenoise.interrupts import preload
+
+    preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
     from rawdenoise.ensemble import check_ensemble
     from rawdenoise.inference import check_threads, check_tiling
 
@@ -307,8 +310,11 @@ class _Runner:
         import time
 
         start = time.perf_counter()
+        from rawdenoise import interrupts
+
         with _progress(len(self.jobs)) as bar:
             for index, job in enumerate(self.jobs):
+                interrupts.check()  # a Ctrl-C that library code swallowed still stops the batch
                 result = self._one(job, index, bar)
                 self.results.append(result)
                 bar.file_done(index + 1)
@@ -322,6 +328,7 @@ class _Runner:
         return _batch_exit_code(self.results)
 
     def _one(self, job, index: int, bar):
+        from rawdenoise import interrupts
         from rawdenoise.errors import RawDenoiseError
         from rawdenoise.pipeline import FileResult, process_file
 
@@ -346,6 +353,7 @@ class _Runner:
                 progress=lambda done, total: bar.tiles(index, done, total),
             )
         except RawDenoiseError as exc:
+            interrupts.check()  # after Ctrl-C a failure is the interruption's doing
             if state.debug:
                 raise
             return FileResult(
@@ -366,6 +374,7 @@ class _Runner:
                 exit_code=5,
             )
         except Exception as exc:  # a bug: report it, keep going with the other files
+            interrupts.check()
             if state.debug:
                 raise
             return FileResult(

@@ -163,6 +163,7 @@ def run(module: nn.Module, stages: list[Stage], step: StepFn, config: LoopConfig
     try:
         if config.stop_at is not None and config.stop_at <= start < total:
             raise _Paused  # resumed at or past the pause point: nothing to do this time
+        interrupts.check()  # one that arrived while the data loaded and was swallowed
         with _StopRequest().installed() as stop:
             offset = 0
             for index, stage in enumerate(stages):

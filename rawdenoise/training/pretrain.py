@@ -94,6 +94,8 @@ class PretrainResult:
     frames: int
     #: ``--stop-at``: the iteration it paused at; ``path`` is then the checkpoint, no model
     paused_at: int | None = None
+    #: input files that could not be decoded and were left out (each was warned about)
+    left_out: tuple[str, ...] = ()
 
 
 def _validate(cfg: PretrainConfig) -> None:
@@ -360,8 +362,14 @@ def _pretrain(
         if not ctx.is_main:  # one voice: rank 0 reports for all processes
             info = warn = _quiet
         cache = cache_dir() / "frames"
-        frames = load_clean_frames(train_files, cache=cache, warn=warn)
-        held = load_clean_frames(held_files, cache=cache, warn=warn) if held_files else []
+        left_out: list[str] = []
+
+        def leave_out(message: str) -> None:  # a bad frame: warned now, exit 3 at the end
+            left_out.append(message)
+            warn(message)
+
+        frames = load_clean_frames(train_files, cache=cache, warn=leave_out)
+        held = load_clean_frames(held_files, cache=cache, warn=leave_out) if held_files else []
         crop = cfg.crop
         limit = crop_limit(source)
         if limit is not None:
@@ -480,6 +488,7 @@ def _pretrain(
             holdout=None,
             crop=data.crop,
             frames=len(frames),
+            left_out=tuple(left_out),
             paused_at=result.paused_at,
         )
         if result.paused_at is not None:
