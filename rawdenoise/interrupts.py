@@ -30,12 +30,25 @@ from typing import Any
 from rawdenoise.errors import ExitCode
 
 
-class Terminated(KeyboardInterrupt):
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) received while :func:`handled` was active.
+
+    A subclass, not ``KeyboardInterrupt`` itself: CPython remembers an exact
+    ``KeyboardInterrupt`` that escapes ``exec()`` of a string (namedtuple and dataclass
+    creation use it, so any import may) and then kills the process with SIGINT when it exits,
+    whatever exit code the command chose.
+    """
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class Terminated(Interrupted):
     """SIGTERM received: unwinds like Ctrl-C, exits with :attr:`ExitCode.TERMINATED`."""
 
     def __init__(self, signum: int = signal.SIGTERM) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+        super().__init__(signum)
 
 
 def exit_code(exc: KeyboardInterrupt) -> ExitCode:
@@ -56,7 +69,7 @@ _requested: KeyboardInterrupt | None = None  #: the first interruption, even if 
 
 def interruption(signum: int) -> KeyboardInterrupt:
     """The exception a signal turns into."""
-    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+    return Interrupted(signum) if signum == signal.SIGINT else Terminated(signum)
 
 
 def raise_or_defer(exc: KeyboardInterrupt) -> None:
@@ -156,8 +169,10 @@ def handled(*, restore: bool = True) -> Iterator[None]:
     """Route SIGINT and SIGTERM through :func:`raise_or_defer` while the block runs.
 
     A signal the parent set to be ignored (``nohup``, ``&`` in a script) stays ignored, and a
-    handler someone else installed is left alone. The previous handlers are restored, unless
-    ``restore`` is false (the process is about to exit: see :func:`command_over`).
+    handler someone else installed is left alone. The previous handlers are restored; unless
+    ``restore`` is false: the process is about to exit, and the signals are then ignored
+    (:func:`command_over`), because while the interpreter shuts down it would reset a Python
+    handler to the default action, and a late signal would kill a finished run.
     """
     global _over, _requested
     if threading.current_thread() is not threading.main_thread():
@@ -174,6 +189,5 @@ def handled(*, restore: bool = True) -> Iterator[None]:
     try:
         yield
     finally:
-        if restore:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if restore else signal.SIG_IGN)

@@ -12,24 +12,21 @@ The signal points are random: ``RAWDENOISE_FAULT_SEED`` repeats a run (failures 
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
 import json
 import os
 import random
-import resource
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import imageio.v3 as iio
 import pytest
 import torch
+from _faults import Run, assert_unchanged, error_lines, leftovers, one_error, run_together, snapshot
 from _training_data import write_clean, write_pairs
 from conftest import SHARED_DATA
 
@@ -43,139 +40,6 @@ from rawdenoise.specs import ModelInfo
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and limits")
 
 SEED = int(os.environ.get("RAWDENOISE_FAULT_SEED", random.randrange(1 << 30)))
-
-#: names the atomic writer, the run lock and the write test give their temporary files
-TEMPORARY = (".part", ".lock", ".rawdenoise-write-test")
-
-
-# --------------------------------------------------------------------------------------------
-# What every test checks
-# --------------------------------------------------------------------------------------------
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def snapshot(*roots: Path) -> dict[Path, str]:
-    """The hash of every file below ``roots`` (or of the files themselves)."""
-    out = {}
-    for root in roots:
-        for path in [root] if root.is_file() else sorted(root.rglob("*")):
-            if path.is_file():
-                out[path] = digest(path)
-    return out
-
-
-def assert_unchanged(before: dict[Path, str]) -> None:
-    after = {path: digest(path) if path.is_file() else "gone" for path in before}
-    changed = [str(p) for p in before if after[p] != before[p]]
-    assert not changed, f"changed or removed: {changed}"
-
-
-def leftovers(*roots: Path) -> list[str]:
-    return sorted(
-        str(p)
-        for root in roots
-        if root.exists()
-        for p in root.rglob("*")
-        if any(mark in p.name for mark in TEMPORARY)
-    )
-
-
-def one_error(stderr: str, *words: str) -> str:
-    """The single error line (a hint line may follow); nothing else on stderr."""
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
-    assert lines and lines[0].startswith("rawdenoise: error: "), stderr
-    assert len(lines) == 1 or (len(lines) == 2 and lines[1].startswith("hint: ")), stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
-
-
-def error_lines(stderr: str) -> list[str]:
-    """The error lines of a batch (each may have a hint); nothing else on stderr."""
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
-    assert all(ln.startswith(("rawdenoise: error: ", "hint: ")) for ln in lines), stderr
-    return [ln for ln in lines if ln.startswith("rawdenoise: error: ")]
-
-
-# --------------------------------------------------------------------------------------------
-# Running the command in a process of its own
-# --------------------------------------------------------------------------------------------
-
-_PR_CAPBSET_DROP, _CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 24, 1, 2
-
-
-def _drop_file_access_override() -> None:
-    """In the child, before exec: root loses the right to ignore file permissions (Linux
-    capabilities), so that chmod 000 and read-only folders stop it as they stop a user."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH):
-        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-
-@dataclass
-class Run:
-    """One ``rawdenoise`` subprocess, optionally under a file size limit or without root's
-    file access override."""
-
-    args: list[str]
-    fsize: int | None = None
-    unprivileged: bool = False
-    env: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen | None = None
-
-    def start(self) -> Run:
-        def limits() -> None:
-            if self.fsize is not None:
-                hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
-                resource.setrlimit(resource.RLIMIT_FSIZE, (self.fsize, hard))
-            if self.unprivileged and os.geteuid() == 0:
-                _drop_file_access_override()
-
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rawdenoise", *map(str, self.args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **self.env},
-            preexec_fn=limits,
-        )
-        return self
-
-    def finish(self, timeout: float = 180) -> tuple[int, str, str]:
-        assert self.proc is not None
-        out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, out, err
-
-
-def run_together(*runs: Run) -> list[tuple[int, str, str]]:
-    """Start every run at once (they are independent), then wait for all."""
-    for r in runs:
-        r.start()
-    return [r.finish() for r in runs]
-
-
-@pytest.fixture(scope="module")
-def unprivileged_ok(tmp_path_factory) -> None:
-    """Skip where root cannot give up its file access override (no CAP_SETPCAP)."""
-    if os.geteuid() != 0:
-        return
-    probe = tmp_path_factory.mktemp("probe") / "secret"
-    probe.write_text("x")
-    probe.chmod(0)
-    proc = subprocess.run(
-        [sys.executable, "-c", f"open({str(probe)!r}).read()"],
-        preexec_fn=_drop_file_access_override,
-        capture_output=True,
-    )
-    if proc.returncode == 0:
-        pytest.skip("running as root and the file access override cannot be dropped here")
-
 
 # --------------------------------------------------------------------------------------------
 # Data: tiny frames, a tiny model, a calibration shoot, a pair list (built once)
@@ -267,7 +131,7 @@ def test_truncated_raw_files_are_refused_at_every_offset(truncated, ws, tmp_path
     files = json.loads(captured.out)["files"]
     assert len(files) == len(before) and all(f["status"] == "failed" for f in files), files
     cut = [f for f in files if int(Path(f["input"]).stem.rsplit("_", 1)[1]) > 0]
-    assert all("truncated" in f["error"] for f in cut), files
+    assert all("the file is truncated" in f["error"] for f in cut), files
     assert len(error_lines(captured.err)) == len(files)
     assert not out.exists() or not list(out.iterdir())
     assert_unchanged(before)
@@ -308,7 +172,8 @@ def test_a_truncated_raw_file_is_refused_by_every_command(
     code = main(["-q", *map(str, args)])
     err = capsys.readouterr().err
     assert code == 3, err
-    assert "truncated" in err and "Traceback" not in err and "internal error" not in err, err
+    assert "the file is truncated" in err, err
+    assert "Traceback" not in err and "internal error" not in err, err
     assert_unchanged(before)
     assert leftovers(tmp_path) == []
     if command == "pretrain":  # the batch went on: a model of the good frame, then exit 3
@@ -537,6 +402,29 @@ def test_a_signal_at_a_random_point_leaves_nothing_half_written(
     else:
         assert "Traceback" not in err and "error" not in err, f"{where}: {err}"
     assert leftovers(tmp_path) == [], where
+    assert_unchanged(before)
+    case.check_outputs(tmp_path)
+
+
+@pytest.mark.parametrize("command", ["process", "calibrate"])
+def test_sigterm_while_outputs_are_written_removes_them(ws, tmp_path, command) -> None:
+    """Not at a random point: the moment a temporary output exists (``process`` renders and
+    writes a PNG, ``calibrate`` draws its plots), SIGTERM. Nothing half-written stays; the
+    run says so and exits 143 (it was killed on the spot, leaving ``.part`` files)."""
+    case = SIGNAL_CASES[command]
+    before = _prepare(ws, tmp_path)
+    run = Run(["-q", *case.args(ws, tmp_path)], env={"RAWDENOISE_HOME": str(tmp_path / "home")})
+    proc = run.start().proc
+    assert proc is not None
+    out = tmp_path / "out"
+    while proc.poll() is None and not any(".part" in p.name for p in out.iterdir()):
+        time.sleep(0.0005)
+    assert proc.poll() is None, "finished before writing anything"
+    proc.send_signal(signal.SIGTERM)
+    code, _, err = run.finish()
+    assert code == 143, err
+    one_error(err, "interrupted (SIGTERM)")
+    assert leftovers(tmp_path) == []
     assert_unchanged(before)
     case.check_outputs(tmp_path)
 

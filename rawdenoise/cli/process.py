@@ -183,13 +183,14 @@ def _model_target_exposure(ref: str) -> float | None:
 
 
 def _batch_exit_code(results) -> int:
-    """A batch's exit code: 0, or its failures' code (1 wins; 5 only if every failure is 5)."""
+    """A batch's exit code: 0, or its failures' code (1 wins; 4 or 5 when every failure has
+    that code: a broken plugin, a full disk; otherwise 3)."""
     codes = {r.exit_code for r in results if r.status == "failed"}
     if not codes:
         return 0
     if 1 in codes:
         return 1
-    return 5 if codes == {5} else 3
+    return codes.pop() if len(codes) == 1 and codes <= {4, 5} else 3
 
 
 def _dry_run(jobs, rule, overwrite: bool, json_out: bool) -> int:
