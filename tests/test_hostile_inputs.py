@@ -145,7 +145,8 @@ def test_unreadable_inputs_are_bad_files_of_the_batch(
 ) -> None:
     """Named on the command line or found in a folder, an unreadable RAW file is reported as
     "permission denied" and the others are processed (exit 3); so is a folder that cannot be
-    listed. An unreadable model or config file is one line (exit 3), not a crash."""
+    listed. An unreadable model or config file, or a folder of clean frames that cannot be
+    listed, is one line (exit 3), not a crash."""
     named = make_dng("named.dng", folder=tmp_path / "a")
     good = make_dng("good.dng", folder=tmp_path / "a", seed=1)
     tree = tmp_path / "tree"
@@ -160,18 +161,18 @@ def test_unreadable_inputs_are_bad_files_of_the_batch(
         path.chmod(0)
     out = tmp_path / "out"
     try:
-        (code, stdout, err), (model_code, _, model_err), (config_code, _, config_err) = (
-            run_together(
-                Run(["-q", "process", named, good, tree, "-r", "-m", tiny_model, "-o", out,
-                     "--json"], unprivileged=True),
-                Run(["models", "import", locked_model, "--name", "m"], unprivileged=True),
-                Run(["finetune", tmp_path / "pairs.txt", "-m", tiny_model, "--name", "f",
-                     "--config", config], unprivileged=True),
-            )
+        results = run_together(
+            Run(["-q", "process", named, good, tree, "-r", "-m", tiny_model, "-o", out,
+                 "--json"], unprivileged=True),
+            Run(["models", "import", locked_model, "--name", "m"], unprivileged=True),
+            Run(["finetune", tmp_path / "pairs.txt", "-m", tiny_model, "--name", "f",
+                 "--config", config], unprivileged=True),
+            Run(["pretrain", tree / "closed", "--name", "p", "--arch", "tiny"], unprivileged=True),
         )  # fmt: skip
     finally:
         for path in locked:
             path.chmod(0o755 if path.is_dir() else 0o644)
+    (code, stdout, err), (model_code, _, model_err), (config_code, _, config_err) = results[:3]
     assert code == 3, err
     files = by_name(json.loads(stdout))
     assert files["good.dng"]["status"] == "done"
@@ -183,6 +184,9 @@ def test_unreadable_inputs_are_bad_files_of_the_batch(
     one_error(model_err, f"cannot read the model file {locked_model} (permission denied)")
     assert config_code == 3
     one_error(config_err, f"{config}: cannot read the config file (permission denied)")
+    pretrain_code, _, pretrain_err = results[3]
+    assert pretrain_code == 3
+    one_error(pretrain_err, f"{tree / 'closed'}: cannot read the folder (permission denied)")
 
 
 # --------------------------------------------------------------------------------------------
