@@ -92,15 +92,16 @@ def _handler(signum: int, _frame: Any) -> None:
 
 
 def requested() -> KeyboardInterrupt | None:
-    """The interruption asked for while :func:`handled` was active (None: none)."""
-    return _requested
+    """The interruption asked for while the command ran (None: none, or it is over)."""
+    return None if _over else _requested
 
 
 def check() -> None:
     """Raise the interruption asked for, if any: a safe point (between files, steps) where one
     that library code swallowed is noticed after all."""
-    if _requested is not None and not _over and _depth == 0:
-        raise _requested
+    asked = requested()
+    if asked is not None and _depth == 0:
+        raise asked
 
 
 def command_over() -> None:

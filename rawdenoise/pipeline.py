@@ -100,12 +100,12 @@ def collect_inputs(
                     if item.is_file():
                         found.ignored += 1
                     continue
+                raw_seen = True
                 problem = _unusable(item)
                 if problem is not None:
                     bad(item, f"{item}: {problem}")
                     continue
                 add(item, path)
-                raw_seen = True
             if not raw_seen and not unreadable:
                 deeper = not recursive and any(
                     c.is_dir() and c.name != DEFAULT_OUT_DIR and not c.name.startswith(".")

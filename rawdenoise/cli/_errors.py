@@ -44,8 +44,6 @@ def exit_code_for(exc: BaseException) -> int:
         print_error(exc.message, exc.hint)
         return int(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
-        from rawdenoise import interrupts
-
         print_error(interrupts.describe(exc))
         return int(interrupts.exit_code(exc))
     if isinstance(exc, MemoryError):
