@@ -83,7 +83,7 @@ class Run:
     """One ``rawdenoise`` subprocess, optionally under a file size limit or without root's
     file access override."""
 
-    args: list[str]
+    args: list[str | Path]
     fsize: int | None = None
     unprivileged: bool = False
     env: dict[str, str] = field(default_factory=dict)

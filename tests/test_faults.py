@@ -17,6 +17,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -265,14 +266,23 @@ def test_two_runs_into_one_folder_write_each_output_exactly_once(ws, tmp_path) -
 # --------------------------------------------------------------------------------------------
 
 
-def _handlers_installed(pid: int) -> bool:
-    """Whether the process catches SIGTERM yet (rawdenoise's handler is in place)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return True  # not Linux: the caller has waited a fixed time already
-    caught = next(ln for ln in status.splitlines() if ln.startswith("SigCgt:"))
-    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+def _wait_for_handlers(proc: subprocess.Popen) -> None:
+    """Until the process catches SIGTERM (rawdenoise's handler is in place) or has exited;
+    without /proc (not Linux), a second: start-up is not what these tests interrupt."""
+    status = Path(f"/proc/{proc.pid}/status")
+    if not status.exists():
+        time.sleep(1.0)
+        return
+    deadline = time.monotonic() + 10
+    while proc.poll() is None:
+        try:
+            caught = next(ln for ln in status.read_text().splitlines() if ln.startswith("SigCgt"))
+        except (OSError, StopIteration):
+            return  # exited meanwhile
+        if int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+            return
+        assert time.monotonic() < deadline, "no SIGTERM handler after 10 s"
+        time.sleep(0.005)
 
 
 @dataclass
@@ -383,10 +393,7 @@ def test_a_signal_at_a_random_point_leaves_nothing_half_written(
     run = Run(["-q", *case.args(ws, tmp_path)], env={"RAWDENOISE_HOME": str(tmp_path / "home")})
     proc = run.start().proc
     assert proc is not None
-    deadline = time.monotonic() + 10  # start-up: until rawdenoise's handler is in place
-    while proc.poll() is None and not _handlers_installed(proc.pid):
-        assert time.monotonic() < deadline, "no SIGTERM handler after 10 s"
-        time.sleep(0.005)
+    _wait_for_handlers(proc)
     time.sleep(delay)
     finished_first = proc.poll() is not None
     if not finished_first:
