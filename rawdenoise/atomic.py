@@ -1,7 +1,8 @@
 """Write files atomically: to a temporary name beside the target, then rename.
 
 An interrupted or failed write leaves no partial file under the target name (nor the folders
-it had to create), and an existing target is only replaced when the caller asks for it.
+it had to create), and an existing target is only replaced when the caller asks for it, even
+when another process creates it while this one writes.
 
 Whatever stops an output being written (disk full, a read-only file system, permission denied,
 a folder in the way, a file where a folder should be) becomes one
@@ -17,7 +18,8 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from rawdenoise.errors import OutputError, OutputExistsError
+from rawdenoise import interrupts
+from rawdenoise.errors import OutputError, OutputExistsError, RawDenoiseError
 
 _FREE_SPACE = "free some disk space, or write to another disk"
 _WRITABLE = "write to a folder on a writable disk"
@@ -27,7 +29,10 @@ _PERMISSION = "check the folder's permissions, or write to another folder"
 _REASONS: dict[int, tuple[str, str]] = {
     errno.ENOSPC: ("no space left on the device", _FREE_SPACE),
     errno.EDQUOT: ("disk quota exceeded", _FREE_SPACE),
-    errno.EFBIG: ("the file is too large for the file system", "write to another disk"),
+    errno.EFBIG: (
+        "the file is too large for the file system (or the file size limit, ulimit -f)",
+        "write to another disk",
+    ),
     errno.EROFS: ("read-only file system", _WRITABLE),
     errno.EACCES: ("permission denied", _PERMISSION),
     errno.EPERM: ("operation not permitted", _PERMISSION),
@@ -76,6 +81,23 @@ def check_output(target: Path, *, overwrite: bool = False) -> None:
         raise OutputExistsError(f"{target} exists", path=target)
 
 
+def check_output_folder(folder: Path) -> None:
+    """Fail early when ``folder`` (where outputs go) is a file or lies below one (exit 5).
+
+    Creates nothing: a folder that does not exist yet is made when the first output is written.
+    """
+    folder = Path(folder)
+    if os.path.lexists(folder) and not _is_dir(folder):
+        raise OutputError(
+            f"cannot write in {folder}: it is a file, not a folder",
+            hint="choose a folder for the outputs",
+            path=folder,
+        )
+    blocker = _file_in_the_way(folder / "file")
+    if blocker is not None:
+        raise _blocked(folder, blocker)
+
+
 def check_writable_folder(folder: Path) -> None:
     """Fail now, not after hours of training, when no file can be written in ``folder``.
 
@@ -84,9 +106,10 @@ def check_writable_folder(folder: Path) -> None:
     folder = Path(folder)
     try:
         _make_parents(folder)
-        fd, name = tempfile.mkstemp(prefix=".rawdenoise-write-test.", dir=folder)
-        os.close(fd)
-        os.unlink(name)
+        with interrupts.deferred():  # a Ctrl-C must not leave the test file behind
+            fd, name = tempfile.mkstemp(prefix=".rawdenoise-write-test.", dir=folder)
+            os.close(fd)
+            os.unlink(name)
     except OSError as exc:
         blocker = _file_in_the_way(folder / "file")
         if blocker is not None:
@@ -110,58 +133,126 @@ def atomic_path(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
 def atomic_paths(targets: Sequence[Path], *, overwrite: bool = False) -> Iterator[list[Path]]:
     """Write a group of files all or nothing: yield one temporary path per target.
 
-    Only when every file has been written are they renamed to their targets. On any failure
-    the temporary files, the targets this call created and the folders it created are
-    removed; files that existed before are never removed.
+    Only when every file has been written are they published under their targets. On any
+    failure, Ctrl-C or SIGTERM the temporary files, the targets this call created and the
+    folders it created are removed; files that existed before are never removed.
+
+    Without ``overwrite`` a target is published with a hard link, which fails if the name is
+    taken: a file another process wrote meanwhile (two runs into one folder) is never
+    replaced, and this call reports it instead.
     """
     targets = [Path(t) for t in targets]
     staged: list[tuple[Path, Path]] = []  # (target, temporary file)
     created_dirs: list[Path] = []
     created: list[Path] = []  # targets that did not exist before this call
-    try:
-        for target in targets:
-            with _translated(target):
-                check_output(target, overwrite=overwrite)
-                created_dirs += _make_parents(target.parent)
-                fd, tmp_name = tempfile.mkstemp(
-                    prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent
-                )
-                os.close(fd)
-            staged.append((target, Path(tmp_name)))
+    # signals wait while temporary names are made and published, and during the cleanup: a
+    # Ctrl-C between creating a file and remembering its name would leave it behind
+    with interrupts.deferred():
         try:
-            yield [tmp for _, tmp in staged]
-        except OutputError as exc:
-            # a nested atomic write onto one of our temporary files: name the real output
-            inner = os.path.abspath(exc.path) if exc.path is not None else None
+            for target in targets:
+                with _translated(target):
+                    check_output(target, overwrite=overwrite)
+                    created_dirs += _make_parents(target.parent)
+                    fd, tmp_name = tempfile.mkstemp(
+                        prefix=f".{target.stem}.",
+                        suffix=f".part{target.suffix}",
+                        dir=target.parent,
+                    )
+                    os.close(fd)
+                staged.append((target, Path(tmp_name)))
+            try:
+                with interrupts.allowed():  # the caller's writing may be interrupted
+                    yield [tmp for _, tmp in staged]
+            except OutputError as exc:
+                # a nested atomic write onto one of our temporary files: name the real output
+                inner = os.path.abspath(exc.path) if exc.path is not None else None
+                for target, tmp in staged:
+                    if inner == os.path.abspath(tmp) and isinstance(exc.__cause__, OSError):
+                        raise output_error(target, exc.__cause__) from exc.__cause__
+                raise
+            except OSError as exc:
+                culprit = _concerned(exc, staged)
+                if culprit is not None:
+                    raise output_error(culprit, exc) from exc
+                raise  # not about the output (reading an input, say): the caller's business
             for target, tmp in staged:
-                if inner == os.path.abspath(tmp) and isinstance(exc.__cause__, OSError):
-                    raise output_error(target, exc.__cause__) from exc.__cause__
+                with _translated(target):
+                    existed = os.path.lexists(target)
+                    if tmp.exists():
+                        # mkstemp creates 0600 files; give the result the permissions of open()
+                        os.chmod(tmp, 0o666 & ~_umask())
+                    _publish(tmp, target, overwrite=overwrite)
+                if not existed:
+                    created.append(target)
+        except BaseException:
+            for _, tmp in staged:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+            for target in created:
+                with contextlib.suppress(OSError):
+                    target.unlink(missing_ok=True)
+            for folder in reversed(created_dirs):
+                with contextlib.suppress(OSError):  # only when empty: never a user's file
+                    folder.rmdir()
             raise
-        except OSError as exc:
-            culprit = _concerned(exc, staged)
-            if culprit is not None:
-                raise output_error(culprit, exc) from exc
-            raise  # not about the output (reading an input, say): the caller's business
-        for target, tmp in staged:
-            with _translated(target):
-                existed = os.path.lexists(target)
-                if tmp.exists():
-                    # mkstemp creates 0600 files; give the result the permissions of open()
-                    os.chmod(tmp, 0o666 & ~_umask())
-                os.replace(tmp, target)
-            if not existed:
-                created.append(target)
-    except BaseException:
-        for _, tmp in staged:
+
+
+#: errnos of ``link()`` on file systems without hard links (FAT, exFAT, some network shares)
+_NO_HARD_LINKS = frozenset(
+    code
+    for code in (
+        errno.EPERM,
+        errno.EOPNOTSUPP,
+        getattr(errno, "ENOTSUP", errno.EOPNOTSUPP),
+        errno.ENOSYS,
+        errno.EMLINK,
+        errno.EXDEV,
+    )
+)
+
+
+def _publish(tmp: Path, target: Path, *, overwrite: bool) -> None:
+    """Give ``tmp`` the name ``target``; without ``overwrite`` never replace a file.
+
+    ``rename()`` replaces whatever has the name; ``link()`` fails when the name is taken, so
+    it publishes a complete file only where nothing is. Where the file system has no hard
+    links, the name is first claimed with ``O_EXCL`` (an empty file, briefly) and then
+    replaced by the complete file.
+    """
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise _taken(target) from None
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            raise _taken(target) from None
+        os.close(fd)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
             with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-        for target in created:
-            with contextlib.suppress(OSError):
-                target.unlink(missing_ok=True)
-        for folder in reversed(created_dirs):
-            with contextlib.suppress(OSError):  # only when empty: never a user's file
-                folder.rmdir()
-        raise
+                os.unlink(target)  # the empty file that claimed the name: ours
+            raise
+        return
+    os.unlink(tmp)
+
+
+def _taken(target: Path) -> RawDenoiseError:
+    """The error for a target that appeared while this run was writing it."""
+    if _is_dir(target):
+        return _a_folder(target)
+    return OutputExistsError(
+        f"{target} exists: another run wrote it meanwhile; this result was not saved",
+        hint="pass --overwrite to replace it, or write to another folder",
+        path=target,
+    )
 
 
 @contextlib.contextmanager

@@ -41,12 +41,17 @@ def failure(job: Job, exc: BaseException, *, debug: bool = False) -> FileResult:
     exit 5 with a hint; anything else is a bug, reported as an internal error (exit 1) so that
     the other files are still processed. ``debug``: re-raise (the CLI's ``--debug``).
     """
-    if debug or not isinstance(exc, Exception):
+    from rawdenoise import interrupts
+
+    if not isinstance(exc, Exception):
+        raise exc
+    interrupts.check()  # after a Ctrl-C that library code swallowed, a failure is its doing
+    if debug:
         raise exc
     if isinstance(exc, RawDenoiseError):
         return FileResult(
-            job.source, job.output, "failed", error=exc.message, hint=exc.hint,
-            exit_code=int(exc.exit_code),
+            job.source, job.output, "failed", error=naming(job.source.name, exc.message),
+            hint=exc.hint, exit_code=int(exc.exit_code),
         )  # fmt: skip
     if isinstance(exc, MemoryError):
         return FileResult(
@@ -59,6 +64,11 @@ def failure(job: Job, exc: BaseException, *, debug: bool = False) -> FileResult:
         hint="this is a bug; run again with --debug for the traceback and report it",
         exit_code=1,
     )  # fmt: skip
+
+
+def naming(name: str, message: str) -> str:
+    """``message`` with the file it is about in front, unless it names it already."""
+    return message if name in message else f"{name}: {message}"
 
 
 def precheck(job: Job, overwrite: bool, skip_existing: bool = False) -> FileResult | None:
@@ -125,10 +135,13 @@ class Batch:
         self, network: Any, settings: RunSettings, events: BatchEvents | None = None
     ) -> Iterator[tuple[int, FileResult]]:
         """(index, result) of every job, in order, as each file is finished."""
+        from rawdenoise import interrupts
+
         events = events or BatchEvents()
         writing: tuple[int, Future] | None = None
         try:
             for index, job in enumerate(self.jobs):
+                interrupts.check()  # a Ctrl-C that library code swallowed still stops the batch
                 if self.ready[index] is not None:
                     if writing is not None:  # keep the order of results
                         yield writing[0], self._written(*writing)

@@ -23,7 +23,8 @@ class ExitCode(IntEnum):
     BAD_INPUT = 3  #: an input file is missing, unreadable, not RAW, unsupported or inconsistent
     PLUGIN = 4  #: a plugin, architecture, camera profile or model name could not be resolved
     RESOURCE = 5  #: out of memory, disk full, an output that cannot be written or exists, no device
-    INTERRUPTED = 130  #: Ctrl-C
+    INTERRUPTED = 130  #: Ctrl-C (SIGINT)
+    TERMINATED = 143  #: SIGTERM (``kill``, ``timeout``, a batch scheduler)
 
 
 class RawDenoiseError(Exception):
@@ -101,3 +102,13 @@ class OutputExistsError(OutputError):
         path: Path | None = None,
     ) -> None:
         super().__init__(message, hint, path=path)
+
+
+class NetworkOutputError(PluginError):
+    """A network returned something unusable: not a tensor, another shape than its input's,
+    NaN or infinity. Raised where it is noticed; :func:`rawdenoise.registry.network_fault`
+    turns it into the error that names the architecture's plugin (or blames the model)."""
+
+    def __init__(self, message: str, hint: str | None = None, *, nonfinite: bool = False) -> None:
+        super().__init__(message, hint)
+        self.nonfinite = nonfinite

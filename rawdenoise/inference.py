@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,10 +28,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rawdenoise.errors import ResourceError, UsageError
+from rawdenoise.errors import NetworkOutputError, ResourceError, UsageError
 
 if TYPE_CHECKING:
     import torch
+
+    from rawdenoise.specs import ArchitectureSpec
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
@@ -564,6 +567,7 @@ def denoise(
     progress: ProgressCallback | None = None,
     max_pixels: int | None = None,
     ensemble: int = 1,
+    architecture: ArchitectureSpec | None = None,
 ) -> np.ndarray:
     """Run ``network`` over a normalized, ratio-scaled packed image; returns (C, H, W) in [0, 1].
 
@@ -574,7 +578,22 @@ def denoise(
     ``progress(done, total)`` is called after every batch of tiles. ``max_pixels`` bounds the
     pixels of one network input (default: ``tile**2`` or the memory budget). ``ensemble`` > 1
     averages that many flipped/transposed copies (:mod:`rawdenoise.ensemble`).
+
+    An output that is not a tensor of the input's shape, or holds NaN or infinity, raises
+    :class:`~rawdenoise.errors.NetworkOutputError`; given the network's ``architecture``, the
+    error names the plugin that provides it (:func:`rawdenoise.registry.network_fault`).
     """
+    if architecture is not None:
+        from rawdenoise.registry import network_fault
+
+        try:
+            return denoise(
+                network, x, multiple_of=multiple_of, tile=tile, overlap=overlap, device=device,
+                precision=precision, batch=batch, progress=progress, max_pixels=max_pixels,
+                ensemble=ensemble,
+            )  # fmt: skip
+        except NetworkOutputError as exc:
+            raise network_fault(architecture, exc, precision=precision) from None
     import torch
 
     if x.ndim != 3:
@@ -693,8 +712,9 @@ def _run(
             group = positions[first : first + plan.batch]
             stack = np.stack([x[:, row_of[y][1]][:, :, col_of[c][1]] for y, c in group])
             inp = to_device_layout(torch.from_numpy(stack).to(device, non_blocking=True), device)
-            with _autocast(device, dtype):
-                pred = network(inp)
+            with _autocast(device, dtype), contextlib.redirect_stdout(sys.stderr):
+                pred = network(inp)  # a plugin's print() must not reach stdout (--json)
+            _check_output(pred, inp)
             del inp
             pred = pred.float().cpu().numpy()
             if out is None:
@@ -715,6 +735,24 @@ def _run(
     out /= norm_y[:, None] * norm_x[None, :]
     np.clip(out, 0.0, 1.0, out=out)
     return out
+
+
+def _check_output(pred: object, inp: torch.Tensor) -> None:
+    """Refuse what no image can be made of: a network output that is not a tensor of the
+    input's shape, or that holds NaN or infinity (clipping would hide it as black or white)."""
+    import torch
+
+    if not isinstance(pred, torch.Tensor):
+        raise NetworkOutputError(f"the network returned a {type(pred).__name__}, not a tensor")
+    if tuple(pred.shape) != tuple(inp.shape):
+        raise NetworkOutputError(
+            f"the network returned shape {tuple(pred.shape)} for an input of shape "
+            f"{tuple(inp.shape)}; it must return its input's shape"
+        )
+    if not bool(torch.isfinite(pred).all()):
+        raise NetworkOutputError(
+            "the network's output holds non-finite values (NaN or infinity)", nonfinite=True
+        )
 
 
 def _coverage(axis: AxisTiles, weights: list[np.ndarray]) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,22 +63,30 @@ def collect_inputs(
 
     A missing path or an explicitly named file without a RAW extension is a bad job; in folders
     only RAW extensions count, hidden files are skipped, and so are output folders
-    (``denoised/`` and ``out_dir``) so that a second run does not denoise its own outputs.
+    (``denoised/`` and ``out_dir``) so that a second run does not denoise its own outputs. A
+    folder that cannot be read, and a RAW name in a folder that leads nowhere (a broken
+    symbolic link, a link loop) or to something that is no file (a FIFO), are bad jobs too:
+    nothing is skipped without a word.
     """
     found = Collected()
-    seen: set[Path] = set()
-    out_resolved = out_dir.resolve() if out_dir is not None else None
+    seen: set[str] = set()
+    out_resolved = _real(out_dir) if out_dir is not None else None
 
     def add(path: Path, root: Path | None) -> None:
-        key = path.resolve()
+        key = str(_real(path))
         if key not in seen:
             seen.add(key)
             found.files.append((path, root))
 
+    def bad(path: Path, message: str, hint: str | None = None) -> None:
+        found.bad.append(Job(path, error=InputError(message, hint=hint)))
+
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            candidates = sorted(path.rglob("*") if recursive else path.iterdir())
+            candidates, unreadable = _listing(path, recursive)
+            for folder, reason in unreadable:
+                bad(folder, f"{folder}: cannot read the folder ({reason})")
             raw_seen = False
             for item in candidates:
                 rel_parts = item.relative_to(path).parts
@@ -86,43 +94,90 @@ def collect_inputs(
                     continue
                 if recursive and _in_output_folder(item, path, out_resolved):
                     continue
-                if not item.is_file():
+                if item.is_dir():
                     continue
-                if is_raw_path(item):
-                    add(item, path)
-                    raw_seen = True
-                else:
-                    found.ignored += 1
-            if not raw_seen:
+                if not is_raw_path(item):
+                    if item.is_file():
+                        found.ignored += 1
+                    continue
+                raw_seen = True
+                problem = _unusable(item)
+                if problem is not None:
+                    bad(item, f"{item}: {problem}")
+                    continue
+                add(item, path)
+            if not raw_seen and not unreadable:
                 deeper = not recursive and any(
                     c.is_dir() and c.name != DEFAULT_OUT_DIR and not c.name.startswith(".")
                     for c in candidates
                 )
-                found.bad.append(
-                    Job(
-                        path,
-                        error=InputError(
-                            f"{path}: no RAW files in this folder",
-                            hint="add -r to look into its sub-folders" if deeper else None,
-                        ),
-                    )
+                bad(
+                    path,
+                    f"{path}: no RAW files in this folder",
+                    hint="add -r to look into its sub-folders" if deeper else None,
                 )
         elif path.is_file():
             if is_raw_path(path):
                 add(path, None)
             else:
-                found.bad.append(
-                    Job(
-                        path,
-                        error=InputError(
-                            f"{path.name}: not a RAW file (extension {path.suffix or 'none'})",
-                            hint="rawdenoise reads camera RAW files such as .ARW, .NEF, .CR2, .DNG",
-                        ),
-                    )
+                bad(
+                    path,
+                    f"{path.name}: not a RAW file (extension {path.suffix or 'none'})",
+                    hint="rawdenoise reads camera RAW files such as .ARW, .NEF, .CR2, .DNG",
                 )
         else:
-            found.bad.append(Job(path, error=InputError(f"{path}: no such file or folder")))
+            bad(path, f"{path}: {_unusable(path) or 'no such file or folder'}")
     return found
+
+
+def _real(path: Path) -> Path:
+    """``path`` with symbolic links resolved as far as they go (never raises on a loop, as
+    ``Path.resolve`` does on Python 3.11)."""
+    return Path(os.path.realpath(path))
+
+
+def _unusable(path: Path) -> str | None:
+    """Why a path cannot be read as a RAW file (no such file, a link loop, a FIFO, a folder);
+    ``None`` when it is a regular file (it may still be unreadable: read_raw says so)."""
+    from rawdenoise.rawio import describe_missing, not_a_regular_file
+
+    if not os.path.lexists(path):
+        return "no such file or folder"
+    if not path.exists():
+        return describe_missing(path)
+    return not_a_regular_file(path)
+
+
+def _listing(folder: Path, recursive: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(every entry of ``folder``, or below it, sorted; the folders that could not be read).
+
+    Symbolic links to folders are listed but not followed (as ``Path.rglob`` does), so a link
+    to a parent folder cannot make the walk endless.
+    """
+    entries: list[Path] = []
+    unreadable: list[tuple[Path, str]] = []
+    todo = [folder]
+    while todo:
+        current = todo.pop()
+        try:
+            with os.scandir(current) as it:
+                children = list(it)
+        except OSError as exc:
+            unreadable.append((current, (exc.strerror or type(exc).__name__).lower()))
+            continue
+        for child in children:
+            path = current / child.name
+            entries.append(path)
+            if recursive and not child.name.startswith(".") and _is_real_dir(child):
+                todo.append(path)
+    return sorted(entries), sorted(unreadable)
+
+
+def _is_real_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def _in_output_folder(item: Path, root: Path, out_resolved: Path | None) -> bool:
@@ -136,10 +191,10 @@ def _in_output_folder(item: Path, root: Path, out_resolved: Path | None) -> bool
         return True
     if out_resolved is None:
         return False
-    root_resolved = root.resolve()
+    root_resolved = _real(root)
     if out_resolved == root_resolved or out_resolved in root_resolved.parents:
         return False
-    resolved = item.resolve()
+    resolved = _real(item)
     return resolved == out_resolved or out_resolved in resolved.parents
 
 
@@ -152,7 +207,8 @@ def plan_jobs(collected: Collected, *, out_dir: Path | None, suffix: str, fmt: s
     clash (``a.CR2`` from two folders given with one ``--out``, or ``a.CR2`` and ``a.cr2``) get
     a counter as well (``a_cr2``, ``a_cr2_2``), in sorted input order, so that no input's
     result replaces another's. Names are compared case-insensitively (macOS, Windows). An
-    output that would be the input itself is refused: inputs are never written.
+    output that would be one of the run's inputs, its own or another's (through ``--suffix``,
+    ``--out``, ``-f dng``, a hard or symbolic link), is refused: inputs are never written.
     """
     if fmt not in EXTENSIONS:
         raise UsageError(f"unknown format {fmt!r}", hint="choose png, tiff, jpeg or dng")
@@ -169,7 +225,11 @@ def plan_jobs(collected: Collected, *, out_dir: Path | None, suffix: str, fmt: s
         return dest / f"{src.stem}{tag}{suffix}{ext}"
 
     def key(path: Path) -> str:
-        return str(path.resolve()).casefold()
+        return str(_real(path)).casefold()
+
+    inputs = _InputIdentities(
+        [src for src, _ in collected.files] + [j.source for j in collected.bad]
+    )
 
     planned = sorted(
         ((src, folder(src, root)) for src, root in collected.files), key=lambda p: str(p[0])
@@ -186,20 +246,50 @@ def plan_jobs(collected: Collected, *, out_dir: Path | None, suffix: str, fmt: s
             while key(target) in taken:
                 target, n = output(src, dest, f"{tag}_{n}"), n + 1
         taken.add(key(target))
-        if target.resolve() == src.resolve():
-            jobs.append(
-                Job(
-                    src,
-                    error=InputError(
-                        f"{src.name}: the output would replace the input",
-                        hint="use --suffix or another --out folder",
-                    ),
-                )
-            )
-        else:
+        victim = inputs.match(target)
+        if victim is None:
             jobs.append(Job(src, target))
+            continue
+        same = victim == _real(src)
+        what = "the input" if same else f"another input of this run ({victim})"
+        jobs.append(
+            Job(
+                src,
+                error=InputError(
+                    f"{src.name}: the output {target} would replace {what}",
+                    hint="use --suffix or another --out folder",
+                ),
+            )
+        )
     jobs.extend(collected.bad)
     return sorted(jobs, key=lambda j: j.sort_key)
+
+
+class _InputIdentities:
+    """The files a run reads, to tell whether an output path would land on one of them."""
+
+    def __init__(self, paths: Iterable[Path]) -> None:
+        self.by_name: dict[str, Path] = {}
+        self.by_inode: dict[tuple[int, int], Path] = {}
+        for path in paths:
+            real = _real(path)
+            self.by_name[str(real).casefold()] = real
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            self.by_inode[(st.st_dev, st.st_ino)] = real
+
+    def match(self, target: Path) -> Path | None:
+        """The input ``target`` is (same name, case-insensitively, or same file), or None."""
+        real = _real(target)
+        if str(real).casefold() in self.by_name:
+            return self.by_name[str(real).casefold()]
+        try:
+            st = os.stat(target)
+        except OSError:
+            return None
+        return self.by_inode.get((st.st_dev, st.st_ino))
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -216,17 +306,46 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def shard_from_env(environ: dict[str, str] | None = None) -> tuple[int, int] | None:
-    """(RANK + 1, WORLD_SIZE) under torchrun (or any launcher that sets them), else None."""
+def shard_from_env(environ: Mapping[str, str] | None = None) -> tuple[int, int] | None:
+    """(RANK + 1, WORLD_SIZE) under torchrun (or any launcher that sets them), else None.
+
+    A value that makes no sense is refused rather than ignored: each process would then take
+    every file (or a wrong share), and several processes would write the same outputs.
+    """
     env = os.environ if environ is None else environ
+    world_text, rank_text = env.get("WORLD_SIZE"), env.get("RANK")
+    if world_text is None and rank_text is None:
+        return None
+    world = _env_int("WORLD_SIZE", world_text, 1)
+    rank = _env_int("RANK", rank_text, 0)
+    if world < 1:
+        raise UsageError(
+            f"WORLD_SIZE={world_text} in the environment: it must be at least 1",
+            hint="unset WORLD_SIZE and RANK, or set them as torchrun does",
+        )
+    if world > 1 and rank_text is None:
+        raise UsageError(
+            f"WORLD_SIZE={world_text} but RANK is not set: every process would take the same share",
+            hint="set RANK (0 to WORLD_SIZE-1) for each process, or use --shard I/N",
+        )
+    if not 0 <= rank < world:
+        raise UsageError(
+            f"RANK={rank_text} is outside 0-{world - 1} (WORLD_SIZE={world_text or 'unset'})",
+            hint="set RANK from 0 to WORLD_SIZE-1, or use --shard I/N",
+        )
+    return (rank + 1, world) if world > 1 else None
+
+
+def _env_int(name: str, text: str | None, default: int) -> int:
+    if text is None:
+        return default
     try:
-        world = int(env.get("WORLD_SIZE", "1"))
-        rank = int(env.get("RANK", "0"))
+        return int(text.strip())
     except ValueError:
-        return None
-    if world <= 1 or not 0 <= rank < world:
-        return None
-    return rank + 1, world
+        raise UsageError(
+            f"{name}={text!r} in the environment is not a whole number",
+            hint="unset it, or use --shard I/N to split the files",
+        ) from None
 
 
 def take_shard(jobs: Sequence[Job], shard: tuple[int, int] | None) -> list[Job]:
@@ -373,10 +492,13 @@ class RunSettings:
     precision: str = "fp32"
     overwrite: bool = False
     ensemble: int = 1  #: flipped/transposed copies averaged (rawdenoise.ensemble)
+    #: the network's ArchitectureSpec: an unusable output then names the plugin providing it
+    architecture: Any = None
 
 
 def batch_exit_code(results: Sequence[FileResult]) -> int:
-    """A batch's exit code: 0, or its failures' code (1 wins; 5 only if every failure is 5).
+    """A batch's exit code: 0, or its failures' code (1 wins; 4 or 5 when every failure has
+    that code: a broken plugin, a full disk; otherwise 3).
 
     A kept existing output counts as a failure with code 5 (a file in the way), unless
     ``--skip-existing`` gave it code 0.
@@ -386,7 +508,7 @@ def batch_exit_code(results: Sequence[FileResult]) -> int:
         return 0
     if 1 in codes:
         return 1
-    return 5 if codes == {5} else 3
+    return codes.pop() if len(codes) == 1 and codes <= {4, 5} else 3
 
 
 def network_input(frame: Any, ratio: float) -> np.ndarray:
@@ -418,6 +540,7 @@ def run_network(
         precision=settings.precision,
         progress=progress,
         ensemble=settings.ensemble,
+        architecture=settings.architecture,
     )
 
 

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -74,11 +73,11 @@ def read_manifest() -> tuple[dict[str, dict[str, Any]], str]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}, "missing"
-    except OSError:
+    except (OSError, UnicodeDecodeError):  # unreadable, a folder, bytes that are not UTF-8
         return {}, "corrupt"
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return {}, "corrupt"
     if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
         return {}, "corrupt"
@@ -103,19 +102,13 @@ def _valid_entry(entry: Mapping[str, Any]) -> bool:
 
 def write_manifest(entries: Mapping[str, Mapping[str, Any]]) -> bool:
     """Write the manifest atomically; ``False`` when the cache dir is not writable."""
-    path = manifest_path()
+    from rawdenoise.atomic import write_text_atomic
+    from rawdenoise.errors import OutputError
+
     payload = {**_header(), "entries": dict(sorted(entries.items()))}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh, indent=1, sort_keys=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError:
+    try:  # atomic, and no temporary file left behind by Ctrl-C or SIGTERM
+        write_text_atomic(manifest_path(), json.dumps(payload, indent=1), overwrite=True)
+    except (OSError, OutputError):
         return False
     return True
 

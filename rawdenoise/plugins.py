@@ -15,12 +15,13 @@ this module imports torch: networks are built by :func:`rawdenoise.registry.crea
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -264,11 +265,24 @@ def _label(record: PluginRecord) -> str:
     return f"{record.kind} plugin"
 
 
+@contextlib.contextmanager
+def plugin_code() -> Iterator[None]:
+    """Run a plugin's code (its import, hooks, network factory) with ``print`` going to stderr.
+
+    stdout carries only results (``--json`` must stay parseable); a plugin that prints while it
+    loads must not corrupt them.
+    """
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
 def call_hooks(pm: pluggy.PluginManager, plugin: object, record: PluginRecord) -> None:
     """Run ``plugin``'s hook implementations one by one, collecting valid items into ``record``.
 
-    Each registered item is validated on its own; a bad item or a hook that raises becomes an
-    error line on the record, and the plugin's other items are kept.
+    Each registered item is validated on its own: a bad item becomes an error line on the
+    record and the plugin's other items are kept. A third-party hook that raises fails the
+    whole plugin: what it registered before raising (in any hook) is dropped, because a plugin
+    that crashed half-way cannot be trusted to have registered what it meant to.
     """
     for caller in pm.get_hookcallers(plugin) or []:
         if caller.spec is None:
@@ -291,11 +305,19 @@ def call_hooks(pm: pluggy.PluginManager, plugin: object, record: PluginRecord) -
                     )
 
             try:
-                impl.function(**{name: register for name in impl.argnames})
+                with plugin_code():
+                    impl.function(**{name: register for name in impl.argnames})
             except Exception as exc:
                 record.errors.append(
                     f"{_label(record)}: {hook_name} failed: {type(exc).__name__}: {exc}"
+                    + ("; the plugin is skipped" if record.kind == "plugin" else "")
                 )
+                if record.kind == "plugin":
+                    record.status = "failed"
+                    record.architectures.clear()
+                    record.camera_profiles.clear()
+                    return
+                continue
             target = record.architectures if kind == "architecture" else record.camera_profiles
             target.extend(items)
 
@@ -320,7 +342,8 @@ def _load_entry_point(pm: pluggy.PluginManager, info: EntryPointInfo) -> PluginR
         editable=info.editable,
     )
     try:
-        target = _import_target(info)
+        with plugin_code():
+            target = _import_target(info)
     except BaseException as exc:  # SystemExit/KeyboardInterrupt from a plugin's import too
         if isinstance(exc, KeyboardInterrupt):
             raise

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -278,35 +279,96 @@ def _levels(raw: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 @contextlib.contextmanager
-def silenced_c_stderr() -> Iterator[None]:
-    """Hide what LibRaw prints straight to file descriptor 2 ("Unexpected end of file")."""
+def silenced_c_stderr() -> Iterator[list[str]]:
+    """Keep what LibRaw prints straight to file descriptor 2 ("Unexpected end of file") off
+    the terminal; the yielded list holds that text once the block is over."""
+    import tempfile
+
+    said: list[str] = []
     try:
         saved = os.dup(2)
     except OSError:  # no real fd 2 (embedded interpreters)
-        yield
+        yield said
         return
     try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
+        try:
+            sink = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the with below)
+        except OSError:  # no writable temporary folder: hide the text, as before
+            sink = open(os.devnull, "w+b")  # noqa: SIM115
+        with sink:
+            os.dup2(sink.fileno(), 2)
             try:
-                yield
+                yield said
             finally:
                 os.dup2(saved, 2)
+                sink.seek(0)
+                said.append(sink.read(4096).decode("utf-8", "replace"))
     finally:
         os.close(saved)
 
 
+#: what LibRaw's data-error callback prints when it meets a cut-off or damaged file
+_LIBRAW_DATA_ERRORS = ("unexpected end of file", "data corrupted", "corrupted data")
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def not_a_regular_file(path: Path) -> str | None:
+    """Why ``path`` (which exists) cannot be a RAW file: a folder, a FIFO, a device...;
+    ``None`` for a regular file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, expected a RAW file"
+    return f"is {_FILE_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a RAW file"
+
+
+def _check_readable_and_complete(path: Path) -> None:
+    """Refuse, with the reason, a file that cannot be opened or that was cut short."""
+    from rawdenoise.truncation import missing_data
+
+    try:
+        missing = missing_data(path)
+    except PermissionError as exc:
+        raise InputError(
+            f"{path.name}: permission denied", hint="check the file's permissions"
+        ) from exc
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(f"{path.name}: cannot read the file ({reason.lower()})") from exc
+    if missing is not None:
+        needed, present = missing
+        raise InputError(
+            f"{path.name}: the file is truncated ({present} of at least {needed} bytes)",
+            hint="copy it again from the card or the original source",
+        )
+
+
 def read_raw(path: str | Path) -> RawFrame:
-    """Decode ``path`` with LibRaw; refuse non-Bayer sensors with a message naming them."""
+    """Decode ``path`` with LibRaw; refuse non-Bayer sensors with a message naming them, and
+    truncated or unreadable files with the reason."""
     import rawpy
 
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, expected a RAW file")
+    if not path.exists():
+        raise InputError(f"{path}: {describe_missing(path)}")
+    problem = not_a_regular_file(path)
+    if problem is not None:
+        raise InputError(f"{path}: {problem}")
+    _check_readable_and_complete(path)
     try:
-        with silenced_c_stderr(), rawpy.imread(str(path)) as raw:
+        with silenced_c_stderr() as libraw_said, rawpy.imread(str(path)) as raw:
             problem = _sensor_problem(raw)
             if problem:
                 raise UnsupportedSensorError(
@@ -330,6 +392,8 @@ def read_raw(path: str | Path) -> RawFrame:
             flip = int(raw.sizes.flip)
     except UnsupportedSensorError:
         raise
+    except PermissionError as exc:
+        raise InputError(f"{path.name}: permission denied") from exc
     except rawpy.LibRawFileUnsupportedError as exc:
         raise unsupported_format_error(path, _libraw_message(exc)) from exc
     except (rawpy.LibRawError, OSError, ValueError) as exc:
@@ -337,6 +401,13 @@ def read_raw(path: str | Path) -> RawFrame:
             f"{path.name}: cannot decode RAW data ({_libraw_message(exc)}); "
             "the file may be truncated or corrupt"
         ) from exc
+    said = " ".join(libraw_said).lower()
+    found = next((text for text in _LIBRAW_DATA_ERRORS if text in said), None)
+    if found is not None:
+        raise InputError(
+            f"{path.name}: the RAW data is truncated or corrupt (LibRaw: {found})",
+            hint="copy it again from the card or the original source",
+        )
     make, model = _make_model(path)
     return RawFrame(
         path=path,
@@ -365,6 +436,21 @@ def unsupported_format_error(path: Path, reason: str) -> InputError:
         f"{path.name}: not a RAW file LibRaw can decode ({reason})",
         hint="check that the file is a camera RAW (e.g. .ARW, .NEF, .CR2, .DNG)",
     )
+
+
+def describe_missing(path: Path) -> str:
+    """Why a path that exists as a name does not lead to a file (a symbolic link)."""
+    import errno
+
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+    try:
+        return f"broken symbolic link (to {os.readlink(path)})"
+    except OSError:
+        return "no such file"
 
 
 def _libraw_message(exc: BaseException) -> str:

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rawdenoise.errors import PluginError, RawDenoiseError
-from rawdenoise.plugins import Discovery, PluginRecord, discover, normalize_name
+from rawdenoise.errors import NetworkOutputError, PluginError, RawDenoiseError
+from rawdenoise.plugins import Discovery, PluginRecord, discover, normalize_name, plugin_code
 from rawdenoise.specs import ArchitectureSpec, CameraProfile
 
 ARCHITECTURE = "architecture"
@@ -151,7 +151,8 @@ def create_network(name: str | ArchitectureSpec, options: Mapping[str, Any] | No
     merged = spec.options(options)
     _check_option_values(spec, merged)
     try:
-        with warnings.catch_warnings():  # torch's, before the empty layer is refused below
+        with warnings.catch_warnings(), plugin_code():
+            # torch's warning, before the empty layer is refused below
             warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
             network = factory(**merged)
     except TypeError as exc:
@@ -166,10 +167,60 @@ def create_network(name: str | ArchitectureSpec, options: Mapping[str, Any] | No
         raise _invalid_options(spec, merged, str(exc)) from exc
     except (ValueError, ArithmeticError, RuntimeError) as exc:  # e.g. int('abc'), channels=-3
         raise _invalid_options(spec, merged, str(exc)) from exc
-    parameters = getattr(network, "parameters", None)
-    if callable(parameters) and any(p.numel() == 0 for p in parameters()):
+    from torch import nn
+
+    if not isinstance(network, nn.Module):
+        raise network_fault(
+            spec,
+            NetworkOutputError(
+                f"its factory {spec.factory} returned a {type(network).__name__}, "
+                "not a torch.nn.Module"
+            ),
+        )
+    if any(p.numel() == 0 for p in network.parameters()):
         raise _invalid_options(spec, merged, "it builds a layer without weights")
     return network
+
+
+def provider_label(spec: ArchitectureSpec) -> str | None:
+    """``"plugin 'NAME' (DIST VERSION)"`` for an architecture a third-party plugin registers;
+    ``None`` for built-ins and for specs no plugin registers."""
+    try:
+        found = discover(quiet=True)
+    except Exception:  # naming the culprit must not become a second failure
+        return None
+    for record in found.plugins:
+        if record.kind == "plugin" and any(
+            a.name == spec.name and a.factory == spec.factory for a in record.architectures
+        ):
+            return f"plugin {record.name!r} ({record.distribution} {record.version})"
+    return None
+
+
+def network_fault(
+    spec: ArchitectureSpec, exc: NetworkOutputError, *, precision: str = "fp32"
+) -> RawDenoiseError:
+    """The error for a network of ``spec`` that returned something unusable.
+
+    A third-party architecture is the plugin's bug: exit 4, naming the plugin. A built-in one
+    with non-finite output has a broken model (weights) or overflows in half precision.
+    """
+    from rawdenoise.errors import ModelFileError
+
+    owner = provider_label(spec)
+    if owner is not None:
+        return PluginError(
+            f"architecture {spec.name!r} of {owner}: {exc.message}",
+            hint="the plugin is broken: report it to its authors; 'rawdenoise plugins' lists it",
+        )
+    if exc.nonfinite:
+        hint = (
+            "run with --precision fp32: the network overflows in fp16"
+            if precision == "fp16"
+            else "the model's weights are broken; use another model"
+        )
+        return ModelFileError(f"the model (architecture {spec.name!r}): {exc.message}", hint=hint)
+    return PluginError(f"architecture {spec.name!r}: {exc.message}", hint=exc.hint)
 
 
 def _binds(factory: Any, options: Mapping[str, Any]) -> bool:
@@ -272,7 +323,8 @@ def _import_factory(spec: ArchitectureSpec, target: str | None = None) -> Any:
     target = target or spec.factory
     module_name, _, attr = target.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
+        with plugin_code():
+            obj: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             obj = getattr(obj, part)
     except ImportError as exc:

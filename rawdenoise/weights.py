@@ -216,9 +216,19 @@ def parse_options(pairs: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
 
 
 def is_safetensors(path: Path) -> bool:
-    """Whether ``path`` is laid out as safetensors (8-byte size, then the JSON header)."""
-    with path.open("rb") as fh:
-        head = fh.read(9)
+    """Whether ``path`` is laid out as safetensors (8-byte size, then the JSON header).
+
+    A file that cannot be read at all (permission denied, a FIFO...) is a
+    :class:`ModelFileError` saying why, not a crash.
+    """
+    try:
+        if not path.is_file():
+            raise ModelFileError(f"{path} is not a regular file")
+        with path.open("rb") as fh:
+            head = fh.read(9)
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise ModelFileError(f"cannot read the model file {path} ({reason})") from exc
     return len(head) == 9 and head[8:9] == b"{"
 
 
@@ -407,6 +417,24 @@ def _check_tensor_dict(path: Path, state: Mapping[Any, Any], key: str | None) ->
                 f"{type(v).__name__}; keys: {top}); refused",
                 hint="a checkpoint must be a state_dict or LED's {'params': state_dict, ...}",
             )
+
+
+def _check_finite(path: Path, state: Mapping[str, torch.Tensor]) -> None:
+    """Refuse weights holding NaN or infinity: such a network writes garbage (a NaN channel
+    becomes black or white after clipping) with nothing to say it went wrong."""
+    import torch
+
+    bad = [
+        k
+        for k, v in state.items()
+        if v.is_floating_point() or v.is_complex()
+        if not bool(torch.isfinite(v).all())
+    ]
+    if bad:
+        raise ModelFileError(
+            f"{path} holds non-finite weights (NaN or infinity) in {_short(bad)}; refused",
+            hint="the file is damaged, or was saved from a run that diverged; use another model",
+        )
 
 
 def _strip_prefixes(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -601,6 +629,7 @@ def load_model(
         if param_key:
             notes.append(f"read {param_key!r}")
 
+    _check_finite(path, state)
     arch_name = arch or (info.architecture if info else None) or _guess_architecture(state)
     if arch_name is None:
         from rawdenoise.registry import list_architectures

@@ -90,3 +90,27 @@ def make_dng(tmp_path: Path):
         return path
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def unprivileged_ok(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests that chmod files away from the command they run need it to respect permissions:
+    as root, ``_faults.Run(unprivileged=True)`` drops the file access override; skip where
+    that is not allowed (no CAP_SETPCAP)."""
+    import subprocess
+    import sys
+
+    from _faults import drop_file_access_override
+
+    if os.geteuid() != 0:
+        return
+    probe = tmp_path_factory.mktemp("probe") / "secret"
+    probe.write_text("x")
+    probe.chmod(0)
+    proc = subprocess.run(
+        [sys.executable, "-c", f"open({str(probe)!r}).read()"],
+        preexec_fn=drop_file_access_override,
+        capture_output=True,
+    )
+    if proc.returncode == 0:
+        pytest.skip("running as root and the file access override cannot be dropped here")

@@ -32,7 +32,8 @@ def listing(folder: Path) -> list[str]:
 
 
 def fail_in(monkeypatch, name: str, code: int, folder: Path) -> None:
-    """Make ``name`` (mkstemp, replace or mkdir) fail with ``code`` for paths in ``folder``."""
+    """Make ``name`` (mkstemp, replace: publishing, or mkdir) fail with ``code`` for paths in
+    ``folder``."""
     folder = os.path.abspath(folder)
 
     def inside(path) -> bool:
@@ -50,15 +51,19 @@ def fail_in(monkeypatch, name: str, code: int, folder: Path) -> None:
             return original(*args, dir=dir, **kwargs)
 
         monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp)
-    elif name == "replace":
-        original_replace = os.replace
+    elif name == "replace":  # publishing: rename (--overwrite) or link (never replaces)
+        original_replace, original_link = os.replace, os.link
 
-        def replace(src, dst):
-            if inside(dst):
-                raise OSError(code, os.strerror(code), os.fspath(src), None, os.fspath(dst))
-            return original_replace(src, dst)
+        def publisher(original):
+            def publish(src, dst):
+                if inside(dst):
+                    raise OSError(code, os.strerror(code), os.fspath(src), None, os.fspath(dst))
+                return original(src, dst)
 
-        monkeypatch.setattr(atomic.os, "replace", replace)
+            return publish
+
+        monkeypatch.setattr(atomic.os, "replace", publisher(original_replace))
+        monkeypatch.setattr(atomic.os, "link", publisher(original_link))
     else:
         original_mkdir = Path.mkdir
 
@@ -241,7 +246,7 @@ def test_model_and_checkpoint_writers_report_a_full_disk_as_an_output_error(tmp_
         timeout=120,
     )
     assert run.returncode == 0, run.stderr
-    reason = "the file is too large for the file system"
+    reason = "the file is too large for the file system (or the file size limit, ulimit -f)"
     assert run.stdout.splitlines() == [
         f"5 cannot write {tmp_path / 'model.safetensors'}: {reason}",
         f"5 cannot write {tmp_path / 'run.ckpt'}: {reason}",

@@ -46,7 +46,11 @@ def register_camera_profiles(register):
     register({profile!r})
 
 def make_net(width=3):
-    return ("net", width)
+    import torch
+
+    net = torch.nn.Conv2d(4, 4, 1)
+    net.width = width
+    return net
 """
 
 
@@ -227,7 +231,7 @@ def test_third_party_plugin_registers_through_both_hooks(site: Path) -> None:
     add_dist(site, "fake-zoo", "1.0", "fake_zoo", plugin_source("fake_zoo", "zoonet", "zoo-cam"))
     spec = registry.get_architecture("zoonet")
     assert spec.multiple_of == 8 and registry.architecture_provider("zoonet").name == "fake-zoo"
-    assert registry.create_network("zoonet", {"width": 5}) == ("net", 5)  # factory, lazily
+    assert registry.create_network("zoonet", {"width": 5}).width == 5  # factory, lazily
     assert registry.find_camera_profile("ACME", "nightcam 1").id == "zoo-cam"
     assert registry.get_camera_profile("fake-zoo:zoo-cam").source == "test"
     record = next(p for p in plugins.discover().plugins if p.name == "fake-zoo")
@@ -265,24 +269,46 @@ def test_broken_plugins_warn_once_and_the_rest_loads(site: Path, capsys) -> None
         "def register_architectures(register):\n"
         "    register(42)\n"
         "    register({'name': 'bad name!', 'factory': 'x:y'})\n"
-        "    register(ArchitectureSpec(name='junk-ok', factory='fake_junk:x'))\n"
-        "@hookimpl\n"
-        "def register_camera_profiles(register):\n"
-        "    raise ValueError('no profiles today')\n",
+        "    register(ArchitectureSpec(name='junk-ok', factory='fake_junk:x'))\n",
     )
+    add_dist(site, "fake-raiser", "1.0", "fake_raiser", REGISTERS_THEN_RAISES)
     add_dist(site, "fake-wrongargs", "1.0", "fake_wrongargs", WRONG_ARGS)
     assert registry.get_architecture("junk-ok").factory == "fake_junk:x"
     assert registry.get_architecture("unet").name == "unet"
+    with pytest.raises(PluginError, match="unknown architecture"):  # it raised after this
+        registry.get_architecture("half-arch")
+    with pytest.raises(PluginError, match="unknown camera profile"):  # nor its other hook's
+        registry.get_camera_profile("raiser-cam")
+    raiser = next(p for p in plugins.discover().plugins if p.name == "fake-raiser")
+    assert raiser.status == "failed" and not raiser.architectures
     lines = warning_lines(capsys.readouterr().err)
     assert len(lines) == 5, lines
     text = "\n".join(lines)
     assert "plugin 'fake-boom' (fake-boom 1.0) failed to load fake_boom: RuntimeError" in text
     assert "registered int 42" in text and "invalid architecture name 'bad name!'" in text
-    assert "register_camera_profiles failed: ValueError: no profiles today" in text
+    assert (
+        "register_architectures failed: ValueError: no profiles today; the plugin is skipped"
+        in text
+    )
     assert "fake-wrongargs" in text and "not a valid plugin" in text
     registry.get_architecture("tiny")  # warnings are not repeated within a process
     assert capsys.readouterr().err == ""
 
+
+# registers an architecture, then raises: the plugin is skipped as a whole
+REGISTERS_THEN_RAISES = f"""\
+from rawdenoise import hookimpl
+from rawdenoise.specs import ArchitectureSpec
+
+@hookimpl
+def register_architectures(register):
+    register(ArchitectureSpec(name="half-arch", factory="fake_raiser:x"))
+    raise ValueError("no profiles today")
+
+@hookimpl
+def register_camera_profiles(register):
+    register({profile_dict("raiser-cam")!r})
+"""
 
 WRONG_ARGS = """\
 from rawdenoise import hookimpl

@@ -110,13 +110,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     from typer import exceptions as typer_exc
     from typer._click import exceptions as click_exc
 
+    from rawdenoise import interrupts
+
     command = build_command()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = command.main(args=args, prog_name="rawdenoise", standalone_mode=False)
+        # SIGTERM unwinds and cleans up as Ctrl-C does. Outside a command's body (parsing,
+        # click's teardown) a signal waits: typer would turn it into a silent exit 130. Once
+        # the command is over it has nothing left to stop (the console script then ignores it
+        # while it exits).
+        with interrupts.handled(restore=argv is not None):
+            try:
+                with interrupts.deferred():
+                    result = command.main(args=args, prog_name="rawdenoise", standalone_mode=False)
+            finally:
+                interrupts.command_over()
         code = int(result) if isinstance(result, int) else 0
     except typer_exc.Exit as exc:
         code = exc.exit_code
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer's answer to one outside a
+            code = exit_code_for(exc.__cause__)  # command body: exit 130 without a word
     except typer_exc.Abort:
         print_error("interrupted")
         code = int(ExitCode.INTERRUPTED)

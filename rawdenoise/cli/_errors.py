@@ -23,15 +23,29 @@ def print_error(message: str, hint: str | None = None) -> None:
 
 
 def exit_code_for(exc: BaseException) -> int:
-    """Report ``exc`` on stderr and return the exit code it maps to (re-raises under --debug)."""
+    """Report ``exc`` on stderr and return the exit code it maps to (re-raises under --debug).
+
+    After Ctrl-C or SIGTERM, whatever fails is reported as the interruption: library code may
+    have swallowed the exception and failed later on the state it left (see
+    :mod:`rawdenoise.interrupts`).
+    """
+    from rawdenoise import interrupts
+
+    asked = interrupts.requested()
+    stopped = (ExitCode.INTERRUPTED, ExitCode.TERMINATED)
+    if asked is not None and not (
+        isinstance(exc, KeyboardInterrupt)
+        or (isinstance(exc, RawDenoiseError) and exc.exit_code in stopped)
+    ):
+        exc = asked
     if isinstance(exc, RawDenoiseError):
         if state.debug:
             raise exc
         print_error(exc.message, exc.hint)
         return int(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
-        print_error("interrupted")
-        return int(ExitCode.INTERRUPTED)
+        print_error(interrupts.describe(exc))
+        return int(interrupts.exit_code(exc))
     if isinstance(exc, MemoryError):
         print_error("out of memory", "use a smaller --tile, or --precision bf16/fp16")
         return int(ExitCode.RESOURCE)
@@ -55,10 +69,13 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Decorator for command bodies: domain errors become one line and an exit code."""
     import typer
 
+    from rawdenoise import interrupts
+
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            with interrupts.allowed():  # main() holds signals back outside command bodies
+                return func(*args, **kwargs)
         except typer.Exit:
             raise
         except (Exception, KeyboardInterrupt) as exc:  # the CLI boundary

@@ -55,6 +55,9 @@ def calibrate(
     the same exposure. Frames are grouped by their EXIF ISO. The profile (log-linear fits of
     the noise against K, LED/ELD layout) and PNG plots of every fit are written side by side.
     """
+    from rawdenoise.interrupts import preload
+
+    preload("numpy", "rawpy", "scipy.optimize", "scipy.stats")  # Ctrl-C waits: see preload
     from rawdenoise.atomic import check_output
     from rawdenoise.calibration.core import calibrate_camera, slugify
     from rawdenoise.calibration.frames import find_raw_files

@@ -19,7 +19,10 @@ from rawdenoise.errors import ExitCode
 @handle_errors
 def evaluate(
     pairs: Path = typer.Argument(
-        ..., help="Pair list, LED's format: 'NOISY CLEAN' per line.", show_default=False
+        ...,
+        help="Pair list, LED's format: 'NOISY CLEAN' per line.",
+        show_default=False,
+        readable=False,  # an unreadable list is bad input (exit 3), said by the reader
     ),
     model: str = typer.Option(
         "default",
@@ -34,6 +37,7 @@ def evaluate(
         "--root",
         help="Folder the list's paths are relative to (LED's --dataroot).",
         file_okay=False,
+        readable=False,
     ),
     json_out: bool = typer.Option(False, "--json", help="Print per-pair values and means as JSON."),
     device: str = typer.Option(
@@ -73,6 +77,9 @@ def evaluate(
     skipped, the others are scored, and the exit code is 3 at the end; the list may mix
     cameras.
     """
+    from rawdenoise.interrupts import preload
+
+    preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
     from rawdenoise import inference
     from rawdenoise.ensemble import check_ensemble
     from rawdenoise.errors import UsageError
@@ -120,6 +127,7 @@ def evaluate(
             on_skip=lambda pair, reason: _skip(skipped, f"line {pair.line}: {reason}"),
             ensemble=ensemble,
             ratio=ratio,
+            architecture=loaded.spec,
         )
     means = summarize(scores)
     if json_out:

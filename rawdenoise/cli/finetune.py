@@ -19,7 +19,10 @@ from rawdenoise.cli._errors import handle_errors
 @handle_errors
 def finetune(
     pairs: Path = typer.Argument(
-        ..., help="Pair list, LED's format: 'NOISY CLEAN' per line.", show_default=False
+        ...,
+        help="Pair list, LED's format: 'NOISY CLEAN' per line.",
+        show_default=False,
+        readable=False,  # an unreadable list is bad input (exit 3), said by the reader
     ),
     model: str | None = typer.Option(
         None,
@@ -37,6 +40,7 @@ def finetune(
         "--root",
         help="Folder the list's paths are relative to (LED's --dataroot).",
         file_okay=False,
+        readable=False,
     ),
     preset: str | None = typer.Option(
         None,
@@ -95,6 +99,7 @@ def finetune(
         "--config",
         help="TOML file with any of these settings (the command line wins).",
         dir_okay=False,
+        readable=False,
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     overwrite: bool = typer.Option(
@@ -111,6 +116,9 @@ def finetune(
     are said before training starts. Ctrl-C writes a checkpoint; the same command with
     --resume continues it with identical results.
     """
+    from rawdenoise.interrupts import preload
+
+    preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
     from rawdenoise.errors import UsageError
     from rawdenoise.training.finetune import (
         CONFIG_KEYS,
@@ -173,7 +181,10 @@ def finetune(
         **settings,
     )
     progress = make_progress(None if state.quiet else err_console())
-    result = run_finetune(cfg, progress=progress, info=info, warn=warn)
+    from rawdenoise.training.checkpoint import run_lock
+
+    with run_lock("finetune", name):  # a second run of this name at once is refused
+        result = run_finetune(cfg, progress=progress, info=info, warn=warn)
     if not result.main_process:
         return
     if json_out:  # paused (--stop-at): path is the checkpoint

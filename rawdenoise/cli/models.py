@@ -116,6 +116,7 @@ def import_(
         metavar="FILE",
         help="An LED checkpoint (.pth) or a model file (.safetensors).",
         show_default=False,
+        readable=False,  # an unreadable file is bad input (exit 3), said by the loader
     ),
     name: str = typer.Option(
         ..., "--name", "-n", metavar="NAME", help="Name to register it under.", show_default=False
@@ -154,6 +155,9 @@ def import_(
     LED_Pretrain_MM22_PMN_Setting_Ratio100-300_Repnr.pth --name led-pmn`, then
     `--model led-pmn`.
     """
+    from rawdenoise.interrupts import preload
+
+    preload("torch")  # a Ctrl-C waits for them: see preload
     from dataclasses import replace
 
     from rawdenoise.errors import OutputExistsError, UsageError

@@ -41,7 +41,7 @@ def pair(
         "--out",
         "-o",
         help="Pair list to write (default: FOLDER/pairs.txt).",
-        parser=path_parser(dir_okay=False),
+        parser=path_parser(),  # a folder here is an output in the way: exit 5, as elsewhere
         metavar="FILE",
     ),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Also read sub-folders."),
@@ -157,7 +157,8 @@ def _pair_folder(
 ) -> None:
     import math
 
-    from rawdenoise.errors import InputError, OutputExistsError, UsageError
+    from rawdenoise.atomic import check_output
+    from rawdenoise.errors import InputError, UsageError
     from rawdenoise.pairing import find_pairs, list_raw_files, write_pair_list
 
     if not (math.isfinite(max_gap) and max_gap >= 0):
@@ -169,8 +170,7 @@ def _pair_folder(
     found = list_raw_files(folder, recursive=recursive)
     target = out if out is not None else folder / "pairs.txt"
     _refuse_input_as_output(target, found)
-    if target.exists() and not overwrite:
-        raise OutputExistsError(f"{target} exists", path=target)
+    check_output(target, overwrite=overwrite)  # a folder in the way, or exists
 
     result = _with_progress(
         lambda progress: find_pairs(

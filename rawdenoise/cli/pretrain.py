@@ -24,6 +24,7 @@ def pretrain(
         metavar="PATH",
         help="Folder(s) of clean RAW frames (low ISO, well exposed), or the files themselves.",
         show_default=False,
+        readable=False,  # an unreadable frame is bad input (exit 3), said by the decoder
     ),
     name: str = typer.Option(
         ..., "--name", "-n", metavar="NAME", help="Save the model under this name."
@@ -55,6 +56,7 @@ def pretrain(
         "--dark-frames",
         help="Folder of dark frames (lens capped) whose real noise replaces the read/row terms.",
         file_okay=False,
+        readable=False,
     ),
     virtual_cameras: int = typer.Option(
         5, "--virtual-cameras", help="Virtual cameras (RepNR branches), LED's coverage."
@@ -174,6 +176,9 @@ def pretrain(
     trains on its own crops (DDP). The model is saved under NAME; `finetune --model NAME`
     adapts it to a camera, `process --model NAME` uses it as is.
     """
+    from rawdenoise.interrupts import preload
+
+    preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
     from rawdenoise.training.options import parse_options, parse_pair
     from rawdenoise.training.pretrain import PretrainConfig
     from rawdenoise.training.pretrain import pretrain as run_pretrain
@@ -214,7 +219,10 @@ def pretrain(
         precision=precision,
     )
     progress = make_progress(None if state.quiet else err_console())
-    result = run_pretrain(cfg, progress=progress, info=info, warn=warn)
+    from rawdenoise.training.checkpoint import run_lock
+
+    with run_lock("pretrain", name):  # a second run of this name at once is refused
+        result = run_pretrain(cfg, progress=progress, info=info, warn=warn)
     if not result.main_process:
         return
     out = out_console()  # the result: what was saved
@@ -225,6 +233,7 @@ def pretrain(
             soft_wrap=True,
         )
         info("run the same command with --resume to continue")
+        _report_left_out(result)
         return
     line = (
         f"saved {result.path} ({result.iterations} iterations, {result.iterations_per_second:.2f}"
@@ -236,3 +245,20 @@ def pretrain(
             f"(noisy input {result.holdout['noisy_psnr']:.2f} dB)"
         )
     out.print(line, soft_wrap=True)
+    _report_left_out(result)
+
+
+def _report_left_out(result) -> None:
+    """A batch goes on past a bad file, then says so in its exit code (3)."""
+    if not result.left_out:
+        return
+    from rawdenoise.cli._errors import print_error
+    from rawdenoise.errors import ExitCode
+
+    n = len(result.left_out)
+    print_error(
+        f"{n} of the clean RAW files could not be decoded and {'is' if n == 1 else 'are'} not "
+        "in the training data (reasons above)",
+        hint="fix or remove them, then train again (--overwrite) to use them",
+    )
+    raise typer.Exit(int(ExitCode.BAD_INPUT))

@@ -20,7 +20,10 @@ from rawdenoise.cli._errors import handle_errors, print_error
 @handle_errors
 def process(
     paths: list[Path] = typer.Argument(
-        ..., help="RAW files and folders of RAW files.", show_default=False
+        ...,
+        help="RAW files and folders of RAW files.",
+        show_default=False,
+        readable=False,  # an unreadable file is a bad file of the batch, not a usage error
     ),
     model: str | None = typer.Option(
         None,
@@ -50,7 +53,6 @@ def process(
         "--out",
         "-o",
         help="Output folder (default: a 'denoised' folder beside each input).",
-        file_okay=False,
     ),
     suffix: str = typer.Option(
         "", "--suffix", help="Added to each output name: `<stem><suffix>.<ext>`."
@@ -159,6 +161,9 @@ def process(
         raise UsageError("--quality applies to --format jpeg only")
     if quality is not None and not 1 <= quality <= 100:
         raise UsageError(f"--quality must be 1-100, got {quality}")
+    from rawdenoise.interrupts import preload
+
+    preload("numpy", "rawpy")  # a Ctrl-C waits for them: see preload (torch: below)
     from rawdenoise.ensemble import check_ensemble
     from rawdenoise.inference import check_threads, check_tiling
 
@@ -168,6 +173,10 @@ def process(
     if "/" in suffix or "\\" in suffix:
         raise UsageError(f"--suffix must not contain a path separator: {suffix!r}")
     shard_spec = pipeline.parse_shard(shard) if shard else pipeline.shard_from_env()
+    if out is not None:
+        from rawdenoise.atomic import check_output_folder
+
+        check_output_folder(out)  # a file where the folder should be: exit 5, as for any output
 
     collected = pipeline.collect_inputs(paths, recursive=recursive, out_dir=out)
     jobs = pipeline.take_shard(
@@ -204,9 +213,10 @@ def process(
     )
     from rawdenoise.batch import Batch
 
-    # the first file is read while the model (and torch) loads
+    # the first file is read while torch and the model load
     batch = Batch(jobs, rule, overwrite=overwrite, skip_existing=skip_existing, debug=state.debug)
     try:
+        preload("torch")
         runner.setup(
             model_ref, arch, option, device, precision, threads, tile, overlap,
             fmt=fmt, bit_depth=bit_depth, quality=95 if quality is None else quality,
@@ -293,6 +303,7 @@ class _Runner:
             precision=precision,
             overwrite=self.overwrite,
             ensemble=ensemble,
+            architecture=self.loaded.spec if self.loaded else None,
         )
         self.device, self.precision = dev, precision
 

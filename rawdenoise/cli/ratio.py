@@ -13,10 +13,10 @@ from rawdenoise.cli._errors import handle_errors
 @handle_errors
 def ratio(
     bright: Path | None = typer.Argument(
-        None, help="The well-exposed (clean) RAW file.", show_default=False
+        None, help="The well-exposed (clean) RAW file.", show_default=False, readable=False
     ),
     dark: Path | None = typer.Argument(
-        None, help="The under-exposed (noisy) RAW file.", show_default=False
+        None, help="The under-exposed (noisy) RAW file.", show_default=False, readable=False
     ),
     bright_iso: float | None = typer.Option(
         None, metavar="ISO", help="ISO of the bright frame (overrides EXIF)."

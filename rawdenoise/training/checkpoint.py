@@ -8,7 +8,9 @@ produce a model nobody asked for.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,21 @@ def checkpoint_path(command: str, name: str) -> Path:
     from rawdenoise.dirs import data_dir
 
     return data_dir() / "checkpoints" / f"{command}-{name}.ckpt"
+
+
+def run_lock(command: str, name: str) -> contextlib.AbstractContextManager[None]:
+    """Keeps two runs of ``command`` for the model ``name`` apart (:mod:`rawdenoise.runlock`).
+
+    Only the first process of a torchrun job (``RANK`` 0) takes it: the others write nothing.
+    """
+    from rawdenoise.runlock import run_lock as lock
+    from rawdenoise.weights import check_model_name
+
+    check_model_name(name)
+    if os.environ.get("RANK", "0").strip() not in ("0", ""):
+        return contextlib.nullcontext()
+    what = {"pretrain": "pretraining", "finetune": "fine-tune"}.get(command, command)
+    return lock(checkpoint_path(command, name).with_suffix(".lock"), f"{what} of {name!r}")
 
 
 def refuse_stale_checkpoint(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,9 @@ import torch
 
 from rawdenoise.errors import InputError, OutputError, RawDenoiseError
 
-CACHE_VERSION = 2  # 2: frames in the RGGB layout whatever the sensor's phase
+#: 2: frames in the RGGB layout whatever the sensor's phase; 3: truncated files are refused
+#: (an entry decoded from a cut-off file before that must not be reused)
+CACHE_VERSION = 3
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,7 +183,11 @@ def list_raw_inputs(inputs: Sequence[Path]) -> list[Path]:
     files: list[Path] = []
     for item in inputs:
         if item.is_dir():
-            files.extend(sorted(p for p in item.iterdir() if p.is_file() and is_raw_path(p)))
+            try:
+                files.extend(sorted(p for p in item.iterdir() if p.is_file() and is_raw_path(p)))
+            except OSError as exc:  # an unreadable folder: one line, not a crash
+                reason = (exc.strerror or type(exc).__name__).lower()
+                raise InputError(f"{item}: cannot read the folder ({reason})") from exc
         elif item.is_file():
             files.append(item)
         else:
@@ -188,7 +195,7 @@ def list_raw_inputs(inputs: Sequence[Path]) -> list[Path]:
     seen: set[Path] = set()
     unique = []
     for f in files:
-        key = f.resolve()
+        key = Path(os.path.realpath(f))  # never raises on a link loop (Path.resolve does)
         if key not in seen:
             seen.add(key)
             unique.append(f)

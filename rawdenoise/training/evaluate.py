@@ -53,6 +53,7 @@ def evaluate_pairs(
     on_skip: Callable[[Any, str], None] | None = None,
     ensemble: int = 1,
     ratio: float | None = None,
+    architecture: Any = None,
 ) -> list[PairScore]:
     """Denoise every pair's noisy frame and score it against the clean one.
 
@@ -63,7 +64,8 @@ def evaluate_pairs(
     correction leaves out the pixels saturated in the clean frame). A pair whose file can no longer
     be decoded (changed since the list was checked) goes to ``on_skip(pair, reason)`` and the
     others are scored; without ``on_skip`` the error is raised. ``ensemble``: see
-    :func:`rawdenoise.inference.denoise`.
+    :func:`rawdenoise.inference.denoise`; ``architecture`` (the network's spec) lets an unusable
+    output name the plugin that provides it.
     """
     from rawdenoise.errors import InputError
     from rawdenoise.inference import denoise
@@ -91,8 +93,9 @@ def evaluate_pairs(
                 on_warning(message)
         x = np.minimum(noisy * np.float32(gain), np.float32(1.0))
         out = denoise(
-            network, x, multiple_of=multiple_of, tile=tile, device=device, ensemble=ensemble
-        )
+            network, x, multiple_of=multiple_of, tile=tile, device=device, ensemble=ensemble,
+            architecture=architecture,
+        )  # fmt: skip
         p, s = raw_metrics(out, clean)
         np_, ns = raw_metrics(x, clean)
         score = PairScore(str(pair.noisy), str(pair.clean), gain, p, s, np_, ns, line=pair.line)

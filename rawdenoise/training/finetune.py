@@ -21,11 +21,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rawdenoise.errors import UsageError
+from rawdenoise import interrupts
+from rawdenoise.errors import NetworkOutputError, UsageError
+from rawdenoise.registry import network_fault
 from rawdenoise.training import device as devices
 from rawdenoise.training import loop
 from rawdenoise.training.checkpoint import checkpoint_path, refuse_stale_checkpoint
 from rawdenoise.training.datasets import PairCrops, load_pair_data
+from rawdenoise.training.losses import check_output_shape
 from rawdenoise.training.precision import check_training_precision, precision_warning
 from rawdenoise.training.presets import PRESETS, format_duration
 from rawdenoise.training.progress import ProgressSink
@@ -274,7 +277,9 @@ def _finetune(
         def step(net: torch.nn.Module, iteration: int, rng) -> torch.Tensor:
             inputs, targets = data.batch(cfg.batch, rng.local)
             out = net(inputs.to(device), branch=-1)
-            return F.l1_loss(out, targets.to(device))
+            target = targets.to(device)
+            check_output_shape(out, target)
+            return F.l1_loss(out, target)
 
         camera = pairs[0].camera
         ratios = sorted({round(p.ratio, 4) for p in pairs})
@@ -324,7 +329,10 @@ def _finetune(
             extra={"arch": spec.name, "options": dict(loaded.info.options)},
             precision=cfg.precision,
         )
-        result = loop.run(repnr, stages, step, lcfg)
+        try:
+            result = loop.run(repnr, stages, step, lcfg)
+        except NetworkOutputError as exc:
+            raise network_fault(spec, exc) from None
         if result.paused_at is not None:  # the checkpoint is the result, no model
             return FinetuneResult(
                 path=ckpt,
@@ -379,8 +387,10 @@ def _finetune(
             },
         )
         if ctx.is_main:
-            save_model(out_path, deployed, model_info, overwrite=cfg.overwrite)
-            loop.remove_checkpoint(lcfg)
+            # the model and the checkpoint's removal go together: a Ctrl-C waits for both
+            with interrupts.deferred():
+                save_model(out_path, deployed, model_info, overwrite=cfg.overwrite)
+                loop.remove_checkpoint(lcfg)
         devices.barrier(ctx)
     finally:
         devices.teardown(ctx)

@@ -5,7 +5,7 @@ auxiliary convs), each with its own Adam optimizer and learning-rate schedule, o
 iteration counter. Randomness comes from :func:`~rawdenoise.training.seeding.iteration_rng`,
 so a run resumed from a checkpoint ends with exactly the weights of an uninterrupted run.
 Ctrl-C or SIGTERM (``timeout``, a batch scheduler) finishes the current step, writes a
-checkpoint and stops with exit code 130.
+checkpoint and stops with exit code 130 (143 for SIGTERM); a second one stops at once.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from rawdenoise import interrupts
 from rawdenoise.errors import ExitCode, RawDenoiseError, UsageError
 from rawdenoise.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from rawdenoise.training.device import DistContext, any_rank, barrier, wrap
@@ -36,6 +37,11 @@ class TrainingInterrupted(RawDenoiseError):
     """Stopped by Ctrl-C or SIGTERM after writing a checkpoint."""
 
     exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, hint: str | None = None, *, signal_name: str = "") -> None:
+        super().__init__(message, hint)
+        if signal_name == "SIGTERM":
+            self.exit_code = ExitCode.TERMINATED
 
 
 @dataclass
@@ -114,8 +120,9 @@ class _StopRequest:
         self.signal_name = ""
 
     def _handler(self, signum: int, frame: Any) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+        if self.requested:  # asked twice: stop now (cleanup still runs)
+            interrupts.raise_or_defer(interrupts.interruption(signum))
+            return
         self.requested = True
         self.signal_name = signal.Signals(signum).name
 
@@ -210,6 +217,7 @@ def run(
     try:
         if config.stop_at is not None and config.stop_at <= start < total:
             raise _Paused  # resumed at or past the pause point: nothing to do this time
+        interrupts.check()  # one that arrived while the data loaded and was swallowed
         with _StopRequest().installed() as stop:
             offset = 0
             for index, stage in enumerate(stages):
@@ -287,6 +295,7 @@ def run(
                             hint="run the same command with --resume to continue"
                             if config.checkpoint is not None
                             else None,
+                            signal_name=stop.signal_name,
                         )
                 offset += stage.iterations
     except _Paused:

@@ -17,8 +17,23 @@ LOSSES = ("l1", "log-l1")
 _EPS = 1e-6
 
 
+def check_output_shape(output: object, target: torch.Tensor) -> None:
+    """A network that does not return a tensor of its target's shape is refused: broadcasting
+    in the loss would train it on something else, or fail deep inside torch."""
+    from rawdenoise.errors import NetworkOutputError
+
+    if not isinstance(output, torch.Tensor):
+        raise NetworkOutputError(f"the network returned a {type(output).__name__}, not a tensor")
+    if output.shape != target.shape:
+        raise NetworkOutputError(
+            f"the network returned shape {tuple(output.shape)} for an input of shape "
+            f"{tuple(target.shape)}; it must return its input's shape"
+        )
+
+
 def training_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """The scalar loss ``name`` of a batch (N, C, H, W)."""
+    check_output_shape(output, target)
     if name == "l1":
         return F.l1_loss(output, target)
     if name == "log-l1":

@@ -86,8 +86,15 @@ def read_toml(path: Path, allowed: Sequence[str]) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path}: no such config file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise InputError(f"{path}: cannot read the config file ({reason})") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a valid TOML file (not UTF-8 text)") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not a valid TOML file ({exc})") from exc
     unknown = sorted(set(data) - set(allowed))
     if unknown:

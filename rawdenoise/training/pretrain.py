@@ -16,7 +16,9 @@ from typing import Any
 
 import torch
 
-from rawdenoise.errors import UsageError
+from rawdenoise import interrupts
+from rawdenoise.errors import NetworkOutputError, UsageError
+from rawdenoise.registry import network_fault
 from rawdenoise.training import device as devices
 from rawdenoise.training import loop
 from rawdenoise.training.checkpoint import checkpoint_path, refuse_stale_checkpoint
@@ -96,6 +98,8 @@ class PretrainResult:
     frames: int
     #: ``--stop-at``: the iteration it paused at; ``path`` is then the checkpoint, no model
     paused_at: int | None = None
+    #: input files that could not be decoded and were left out (each was warned about)
+    left_out: tuple[str, ...] = ()
 
 
 def _validate(cfg: PretrainConfig) -> None:
@@ -365,8 +369,14 @@ def _pretrain(
         if not ctx.is_main:  # one voice: rank 0 reports for all processes
             info = warn = _quiet
         cache = cache_dir() / "frames"
-        frames = load_clean_frames(train_files, cache=cache, warn=warn)
-        held = load_clean_frames(held_files, cache=cache, warn=warn) if held_files else []
+        left_out: list[str] = []
+
+        def leave_out(message: str) -> None:  # a bad frame: warned now, exit 3 at the end
+            left_out.append(message)
+            warn(message)
+
+        frames = load_clean_frames(train_files, cache=cache, warn=leave_out)
+        held = load_clean_frames(held_files, cache=cache, warn=leave_out) if held_files else []
         crop = cfg.crop
         limit = crop_limit(source)
         if limit is not None:
@@ -479,7 +489,10 @@ def _pretrain(
             find_unused_parameters=source.branches > 1,
             precision=cfg.precision,
         )
-        result = loop.run(repnr, [stage], step, lcfg, prepare=prepare)
+        try:
+            result = loop.run(repnr, [stage], step, lcfg, prepare=prepare)
+        except NetworkOutputError as exc:
+            raise network_fault(spec, exc) from None
         outcome = PretrainResult(
             path=ckpt,  # paused (--stop-at): the checkpoint is the result, no model
             iterations=cfg.iterations,
@@ -490,6 +503,7 @@ def _pretrain(
             holdout=None,
             crop=data.crop,
             frames=len(frames),
+            left_out=tuple(left_out),
             paused_at=result.paused_at,
         )
         if result.paused_at is not None:
@@ -533,8 +547,10 @@ def _pretrain(
             extra=extra,
         )
         if ctx.is_main:
-            save_model(out_path, repnr.cpu(), model_info, overwrite=cfg.overwrite)
-            loop.remove_checkpoint(lcfg)
+            # the model and the checkpoint's removal go together: a Ctrl-C waits for both
+            with interrupts.deferred():
+                save_model(out_path, repnr.cpu(), model_info, overwrite=cfg.overwrite)
+                loop.remove_checkpoint(lcfg)
         devices.barrier(ctx)
     finally:
         devices.teardown(ctx)
