@@ -16,6 +16,7 @@ batch goes on (:func:`failure`); ``debug`` re-raises instead, for a traceback.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -117,6 +118,7 @@ class Batch:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="rawdenoise-read")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="rawdenoise-write")
         self._reads: dict[int, Future] = {}
+        self._stopping = threading.Event()  # set when the run unwinds: writes are abandoned
         self._read_from(0)
 
     @property
@@ -161,11 +163,17 @@ class Batch:
                     continue
                 if writing is not None:  # one write in flight: bounded memory
                     yield writing[0], self._written(*writing)
-                writing = (index, self._writer.submit(write_job, prepared, y, settings))
+                writing = (
+                    index,
+                    self._writer.submit(write_job, prepared, y, settings, self._stopping.is_set),
+                )
                 del prepared, y
             if writing is not None:
                 yield writing[0], self._written(*writing)
                 writing = None
+        except BaseException:
+            self._stopping.set()  # interrupted (or a bug): a write in progress leaves nothing
+            raise
         finally:
             self.close()
 
@@ -196,8 +204,8 @@ class Batch:
             return failure(self.jobs[index], exc, debug=self.debug)
 
     def close(self) -> None:
-        """Stop reading ahead; wait for a write in progress (it publishes a whole file or
-        nothing)."""
+        """Stop reading ahead; wait for a write in progress (it publishes a whole file or,
+        when the run is unwinding, nothing)."""
         for future in self._reads.values():
             future.cancel()
         self._reads.clear()

@@ -590,8 +590,21 @@ def read_job(job: Job, rule: RatioRule) -> Prepared:
     return Prepared(job, frame, meta, ratio, network_input(frame, ratio), start)
 
 
-def write_job(prepared: Prepared, y: np.ndarray, settings: RunSettings) -> FileResult:
-    """Write the network's output ``y`` for ``prepared`` as the job's output (atomically)."""
+class WriteAbandoned(Exception):
+    """A write given up because the run was interrupted (its temporary file is removed)."""
+
+
+def write_job(
+    prepared: Prepared,
+    y: np.ndarray,
+    settings: RunSettings,
+    abandoned: Callable[[], bool] | None = None,
+) -> FileResult:
+    """Write the network's output ``y`` for ``prepared`` as the job's output (atomically).
+
+    ``abandoned()`` true (a writer thread's run was interrupted meanwhile): stop before the
+    rendering and before publishing, leaving nothing (:class:`WriteAbandoned`).
+    """
     from rawdenoise.atomic import atomic_path
     from rawdenoise.render import (
         exif_blob,
@@ -606,18 +619,26 @@ def write_job(prepared: Prepared, y: np.ndarray, settings: RunSettings) -> FileR
     assert job.output is not None
     mosaic = to_mosaic(frame, y)
     del y
+
+    def check() -> None:
+        if abandoned is not None and abandoned():
+            raise WriteAbandoned(f"{job.source.name}: interrupted, not written")
+
     with atomic_path(job.output, overwrite=settings.overwrite) as tmp:
+        check()
         if settings.fmt == "dng":
             write_denoised_dng(tmp, frame, mosaic, meta=meta)
         else:
             rgb = render_rgb(job.source, mosaic, bit_depth=settings.bit_depth)
             del mosaic
+            check()
             if settings.fmt == "png":
                 write_png(tmp, rgb, exif=exif_blob(meta))
             elif settings.fmt == "jpeg":
                 write_jpeg(tmp, rgb, exif=exif_blob(meta), quality=settings.quality)
             else:
                 write_tiff(tmp, rgb, meta=meta)
+        check()  # the last moment before the whole file is published
     h, w = frame.shape
     return FileResult(
         job.source,

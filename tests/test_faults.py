@@ -428,7 +428,8 @@ def test_sigterm_while_outputs_are_written_removes_them(ws, tmp_path, command) -
         time.sleep(0.0005)
     assert proc.poll() is None, "finished before writing anything"
     proc.send_signal(signal.SIGTERM)
-    code, _, err = run.finish()
+    code, stdout, err = run.finish()
+    print("DEBUG", code, repr(stdout), repr(err), sorted(p.name for p in out.iterdir()))
     assert code == 143, err
     one_error(err, "interrupted (SIGTERM)")
     assert leftovers(tmp_path) == []
