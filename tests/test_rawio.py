@@ -186,3 +186,25 @@ def test_the_network_sees_every_sensor_phase_as_rggb(make_dng, cfa: str, size) -
     np.testing.assert_array_equal(
         frame.from_normalized_layout(frame.normalized()) * 65535.0, frame.mosaic.astype(np.float32)
     )
+
+
+def test_what_python_prints_while_another_thread_silences_libraw_still_arrives() -> None:
+    """``process`` decodes and renders in worker threads inside ``silenced_c_stderr`` (fd 2
+    pointed elsewhere) while the main thread reports progress and errors on stderr."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, threading, time\n"
+        "from rawdenoise.rawio import silenced_c_stderr\n"
+        "inside = threading.Event()\n"
+        "def quiet():\n"
+        "    with silenced_c_stderr():\n"
+        "        inside.set(); time.sleep(0.5)\n"
+        "t = threading.Thread(target=quiet); t.start(); inside.wait()\n"
+        "print('rawdenoise: error: while LibRaw was silenced', file=sys.stderr, flush=True)\n"
+        "t.join()\n"
+        "print('after', file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.splitlines() == ["rawdenoise: error: while LibRaw was silenced", "after"]
