@@ -264,14 +264,18 @@ class LearnedNoise:
             "info": json.dumps(self.info),
         }
 
-    def save(self, path: Path, *, overwrite: bool = False) -> None:
-        """Write safetensors weights with the config and normalisation in the metadata."""
+    def to_bytes(self) -> bytes:
+        """safetensors weights with the config and normalisation in the metadata."""
         from safetensors.torch import save
 
+        state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
+        return save(state, metadata=self.metadata())
+
+    def save(self, path: Path, *, overwrite: bool = False) -> None:
+        """Write :meth:`to_bytes` atomically."""
         from rawdenoise.atomic import write_bytes_atomic
 
-        state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
-        write_bytes_atomic(path, save(state, metadata=self.metadata()), overwrite=overwrite)
+        write_bytes_atomic(path, self.to_bytes(), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: Path, *, device: torch.device | str = "cpu") -> LearnedNoise:

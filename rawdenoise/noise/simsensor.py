@@ -22,7 +22,9 @@ pattern, no 1/f spectrum, no spatial correlation and no hot pixels.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -108,3 +110,38 @@ class SimulatedSensor:
     def dark_dn(self, iso: float, count: int, *, seed: int = 1) -> np.ndarray:
         """Dark frames in DN above black (float64), the unit the statistics compare in."""
         return self.dark_frames(iso, count, seed=seed).astype(np.float64) - self.black
+
+    def write_dark_dngs(
+        self,
+        folder: Path,
+        isos: Sequence[float],
+        count: int,
+        *,
+        seed: int = 1,
+        make: str = "rawdenoise",
+        model: str = "Synthetic",
+        cfa: str = "RGGB",
+    ) -> list[Path]:
+        """Write ``count`` dark frames per ISO as DNG files (the camera's view of them)."""
+        from rawdenoise.rawio import pattern_from_cfa, unpack_bayer, write_dng
+
+        folder.mkdir(parents=True, exist_ok=True)
+        pattern = pattern_from_cfa(cfa)
+        paths = []
+        for iso in isos:
+            for i, frame in enumerate(self.dark_frames(iso, count, seed=seed)):
+                path = folder / f"dark_iso{iso:g}_{i:02d}.dng"
+                write_dng(
+                    path,
+                    unpack_bayer(frame, pattern),
+                    cfa=cfa,
+                    black_level=self.black,
+                    white_level=self.white,
+                    make=make,
+                    model=model,
+                    iso=iso,
+                    exposure_time=1 / 100,
+                    capture_time=f"2024:05:01 13:{len(paths) // 60 % 60:02d}:{len(paths) % 60:02d}",
+                )
+                paths.append(path)
+        return paths
