@@ -127,3 +127,93 @@ def test_resume_needs_learn_noise(shoot, capsys):
     dark, flat = shoot
     code, _, stderr = _run(capsys, "--dark", str(dark), "--flat", str(flat), "--resume")
     assert code == 2 and "--learn-noise" in stderr and "Traceback" not in stderr
+
+
+@pytest.fixture(scope="module")
+def learned_profile(shoot, tmp_path_factory) -> Path:
+    """A profile with a (briefly) learned noise model, written by calibrate itself."""
+    import os
+
+    dark, flat = shoot
+    folder = tmp_path_factory.mktemp("learned_profile")
+    old = os.environ.get("RAWDENOISE_HOME")
+    os.environ["RAWDENOISE_HOME"] = str(folder / "home")
+    try:
+        code = main(
+            ["calibrate", "-q", "--dark", str(dark), "--flat", str(flat), "--learn-noise",
+             "--iterations", "2", "--no-plots", "--name", "cam", "--out", str(folder / "cam.json")]
+        )  # fmt: skip
+    finally:
+        if old is None:
+            os.environ.pop("RAWDENOISE_HOME", None)
+        else:
+            os.environ["RAWDENOISE_HOME"] = old
+    assert code == 0
+    return folder / "cam.json"
+
+
+@pytest.mark.parametrize("noise", ["learned", "parametric"])
+def test_sample_writes_camera_like_dngs(learned_profile, tmp_path, capsys, noise):
+    from rawdenoise.exif import read_exif
+    from rawdenoise.rawio import read_raw
+
+    out = tmp_path / "samples"
+    code, stdout, stderr = _run(
+        capsys, "--sample", str(learned_profile), "--iso", "1200", "--count", "2",
+        "--noise", noise, "--size", "96x64", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    files = [Path(p) for p in json.loads(stdout)["files"]]
+    assert [p.name for p in files] == [f"cam_iso1200_{noise}_{i:03d}.dng" for i in range(2)]
+    for path in files:
+        frame = read_raw(path)
+        assert frame.mosaic.shape == (64, 96) and frame.cfa == "RGGB"
+        assert list(frame.black_level) == [SENSOR.black] * 4
+        assert float(frame.white_level.max()) == SENSOR.white
+        assert read_exif(path).iso == 1200
+        above = frame.mosaic.astype(float) - SENSOR.black
+        assert abs(above.mean()) < 10 and 0.5 < above.std() < 50
+    # again: the files exist
+    code, _, stderr = _run(
+        capsys, "--sample", str(learned_profile), "--iso", "1200", "--count", "2",
+        "--noise", noise, "--size", "96x64", "--out", str(out),
+    )  # fmt: skip
+    assert code == 5 and "--overwrite" in stderr
+
+
+def test_sample_from_a_registered_profile_id(learned_profile, rawdenoise_home, tmp_path, capsys):
+    import shutil
+
+    from rawdenoise.dirs import profiles_dir
+
+    profiles_dir().mkdir(parents=True, exist_ok=True)
+    shutil.copy(learned_profile, profiles_dir() / "cam.json")
+    shutil.copy(learned_profile.parent / "cam_noise.safetensors", profiles_dir())
+    code, _, stderr = _run(
+        capsys, "--sample", "cam", "--iso", "800", "--count", "1", "--size", "32x32",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert (tmp_path / "cam_iso800_learned_000.dng").exists()
+
+
+def test_sample_errors(learned_profile, tmp_path, capsys):
+    args = ("--sample", str(learned_profile), "--out", str(tmp_path))
+    code, _, stderr = _run(capsys, *args)
+    assert code == 2 and "--iso" in stderr
+    code, _, stderr = _run(capsys, *args, "--iso", "800", "--size", "33x20")
+    assert code == 2 and "even" in stderr
+    code, _, stderr = _run(capsys, *args, "--iso", "800", "--noise", "other")
+    assert code == 2 and "learned or parametric" in stderr
+    code, _, stderr = _run(capsys, *args, "--iso", "800", "--dark", str(tmp_path))
+    assert code == 2 and "--sample does not calibrate" in stderr
+    data = json.loads(learned_profile.read_text())
+    data.pop("learned_noise")
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps(data))
+    code, _, stderr = _run(capsys, "--sample", str(bare), "--iso", "800", "--out", str(tmp_path))
+    assert code == 2 and "no learned noise model" in stderr and "--noise parametric" in stderr
+    code, _, stderr = _run(capsys, "--sample", str(tmp_path / "missing.json"), "--iso", "800",
+                           "--out", str(tmp_path))  # fmt: skip
+    assert code == 3 and "not found" in stderr
+    assert "Traceback" not in stderr

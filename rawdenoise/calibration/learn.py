@@ -54,8 +54,10 @@ class LearnResult:
     parametric: list[DarkParams]
 
 
-def load_dark_frames(dark_dir: Path, crop: int) -> tuple[dict[float, list[np.ndarray]], str]:
-    """{ISO: packed (4, h, w) frames in DN above black, in file-name order} and the camera."""
+def load_dark_frames(dark_dir: Path, crop: int) -> tuple[dict[float, list[np.ndarray]], str, dict]:
+    """{ISO: packed (4, h, w) frames in DN above black, in file-name order}, the camera, and
+    its levels, CFA and frame size (kept with the learned model to write DNGs like the
+    camera's)."""
     from rawdenoise.calibration.core import _centre_crop
     from rawdenoise.calibration.frames import (
         FrameLoader,
@@ -70,7 +72,14 @@ def load_dark_frames(dark_dir: Path, crop: int) -> tuple[dict[float, list[np.nda
     groups: dict[float, list[np.ndarray]] = {}
     for info in sorted(infos, key=lambda f: (f.iso, f.path.name)):
         groups.setdefault(float(info.iso), []).append(_centre_crop(loader.load(info.path), crop))
-    return groups, camera
+    assert loader.black is not None and loader.white is not None and loader.shape is not None
+    levels = {
+        "black_level": [float(v) for v in loader.black],
+        "white_level": float(np.max(loader.white)),
+        "cfa": loader.cfa,
+        "size": [int(loader.shape[1]), int(loader.shape[0])],
+    }
+    return groups, camera, levels
 
 
 def split(
@@ -140,7 +149,7 @@ def learn_noise(
     from rawdenoise.noise.parametric_dark import fit_dark_params
 
     say = say or (lambda _msg: None)
-    groups, camera = load_dark_frames(dark_dir, crop)
+    groups, camera, levels = load_dark_frames(dark_dir, crop)
     train, held = split(groups, holdout, config.patch)
     say("fitting the parametric model")
     params = [fit_dark_params(iso, list(frames)) for iso, frames in train.items()]
@@ -156,6 +165,7 @@ def learn_noise(
             "camera": camera,
             "crop": crop,
             "frames": {f"{i:g}": len(x) for i, x in train.items()},
+            **levels,
         },
     )
     say("judging on held-out frames")

@@ -14,21 +14,22 @@ from rawdenoise.cli._paths import path_parser
 
 @handle_errors
 def calibrate(
-    dark: Path = typer.Option(
-        ...,
+    dark: Path | None = typer.Option(
+        None,
         "--dark",
         parser=path_parser(),
         metavar="DIR",
-        help="Folder of dark frames (lens cap on): at least 2 per ISO (sub-folders are searched).",
+        help="Folder of dark frames (lens cap on): at least 2 per ISO (sub-folders are searched). "
+        "Required unless --sample.",
         show_default=False,
     ),
-    flat: Path = typer.Option(
-        ...,
+    flat: Path | None = typer.Option(
+        None,
         "--flat",
         parser=path_parser(),
         metavar="DIR",
         help="Folder of flat frames (evenly lit, unclipped): pairs at the same exposure, one or "
-        "more brightness levels, per ISO.",
+        "more brightness levels, per ISO. Required unless --sample.",
         show_default=False,
     ),
     out: Path | None = typer.Option(
@@ -73,6 +74,29 @@ def calibrate(
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted --learn-noise from its checkpoint."
     ),
+    sample: str | None = typer.Option(
+        None,
+        "--sample",
+        metavar="PROFILE",
+        help="Instead of calibrating: write synthetic dark frames (DNG) of a profile (JSON file "
+        "or id) into --out, to compare with real ones in a raw editor.",
+        show_default=False,
+    ),
+    iso: float | None = typer.Option(
+        None, "--iso", help="ISO of --sample (between calibrated ISOs: interpolated)."
+    ),
+    count: int = typer.Option(4, "--count", min=1, help="Frames --sample writes."),
+    noise: str = typer.Option(
+        "learned", "--noise", metavar="learned|parametric", help="Noise model of --sample."
+    ),
+    size: str | None = typer.Option(
+        None,
+        "--size",
+        metavar="WxH",
+        help="Frame size of --sample in RAW pixels. Default: the dark frames' size (at most "
+        "4096x4096), or 1024x1024.",
+        show_default=False,
+    ),
 ) -> None:
     """Calibrate your camera's noise: system gain K, read, row and Tukey-lambda noise per ISO.
 
@@ -99,6 +123,17 @@ def calibrate(
             f"invalid --name {name!r}",
             hint="use letters, digits, '.', '_', '+' and '-', starting with a letter or digit",
         )
+    if sample is not None:
+        if dark is not None or flat is not None or learn:
+            raise UsageError(
+                "--sample does not calibrate: leave out --dark, --flat and --learn-noise"
+            )
+        _sample(sample, iso, count, noise, size, seed, out, overwrite=overwrite, json_out=json_out)
+        return
+    for option, value in (("--dark", dark), ("--flat", flat)):
+        if value is None:
+            raise UsageError(f"missing option {option}", hint="see rawdenoise calibrate --help")
+    assert dark is not None and flat is not None
     if resume and not learn:
         raise UsageError(
             "--resume continues an interrupted --learn-noise", hint="add --learn-noise"
@@ -158,6 +193,35 @@ def calibrate(
         _render(result, target, plots)
         if learned is not None:
             _render_learned(learned, target, plots_on)
+
+
+def _sample(spec, iso, count, noise, size, seed, out, *, overwrite: bool, json_out: bool) -> None:
+    from rawdenoise.calibration.sample import SampleSpec, parse_size, resolve_profile, write_samples
+    from rawdenoise.errors import UsageError
+
+    if iso is None or not iso > 0:
+        raise UsageError("--sample needs --iso N (a positive ISO)")
+    if out is None:
+        raise UsageError("--sample needs --out DIR (the folder for the DNG files)")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; --sample writes into a folder")
+    profile = resolve_profile(spec)
+    wanted = SampleSpec(
+        iso=float(iso),
+        count=count,
+        noise=noise,
+        size=parse_size(size) if size is not None else None,
+        seed=seed,
+    )
+    paths = write_samples(profile, wanted, out, overwrite=overwrite)
+    if json_out:
+        emit_json(
+            {"profile": profile.id, "iso": iso, "noise": noise, "files": [str(p) for p in paths]}
+        )
+    else:
+        console = out_console()
+        for path in paths:
+            console.print(str(path), soft_wrap=True)
 
 
 def learned_path(profile_path: Path) -> Path:
