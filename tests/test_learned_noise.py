@@ -289,3 +289,27 @@ def test_training_refuses_frames_smaller_than_the_patch() -> None:
 def test_sample_frames_are_rounded_dn() -> None:
     frames = sample_frames(_model(), 1600, 3, 8, 10, seed=2)
     assert frames.shape == (3, 4, 8, 10) and np.array_equal(frames, np.rint(frames))
+
+
+# ---- as a pair generator's noise -----------------------------------------------------------
+
+
+def test_pair_generator_adds_shot_and_learned_noise() -> None:
+    from rawdenoise.noise import NoisyPairGenerator
+
+    model = _model()
+    gen = NoisyPairGenerator.from_learned(model, lambda iso: iso / 800, noise_type="p")
+    clean = torch.zeros(3, 4, 16, 16)
+    pair = gen(clean, 1000.0, 1.0, generator=torch.Generator().manual_seed(0))
+    again = gen(clean, 1000.0, 1.0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(pair[0], again[0])
+    isos = pair.params.iso
+    assert isos.shape == (3,) and bool(((isos >= 800) & (isos <= 3200)).all())
+    # a black frame gets exactly the learned dark noise (no shot noise without signal)
+    expected = model.sample_dn(isos.tolist(), 16, 16, generator=torch.Generator())
+    assert pair.params.independent.shape == expected.shape
+    assert torch.allclose(pair[0] * 1000.0, pair.params.independent.clamp_max(1000.0), atol=1e-3)
+    fixed = NoisyPairGenerator.from_learned(model, lambda iso: iso / 800, iso=1600)
+    assert fixed.sample_params(2, 8, 8).iso.tolist() == [1600.0, 1600.0]
+    with pytest.raises(Exception, match="ISO 800"):
+        NoisyPairGenerator.from_learned(model, {3200.0: 4.0})

@@ -151,10 +151,11 @@ class NoiseGenerator(nn.Module):
         """``cond`` (N,) normalised log ISO; returns (N, 4, height, width)."""
         n = cond.shape[0]
         device = cond.device
-        kw = {"generator": generator, "device": device}
-        z = torch.randn((n, 4, height, width), **kw)
-        zr = torch.randn((n, 2, height), **kw)
-        zc = torch.randn((n, 2, width), **kw)
+        # drawn on the generator's device (it may not be the network's), then moved
+        kw = {"generator": generator, "device": generator.device if generator else device}
+        z = torch.randn((n, 4, height, width), **kw).to(device)
+        zr = torch.randn((n, 2, height), **kw).to(device)
+        zc = torch.randn((n, 2, width), **kw).to(device)
         h = self.act(self.pix_film_in(self.pix_in(z), cond))
         for layer, film in zip(self.pix_layers, self.pix_films, strict=True):
             h = h + self.act(film(layer(h), cond))
@@ -243,14 +244,15 @@ class LearnedNoise:
         isos = [float(iso)] * (count or 1) if isinstance(iso, (int, float)) else list(iso)
         if any(not (v > 0) for v in isos):
             raise ValueError("ISO must be positive")
-        dev = torch.device(device) if device is not None else self._device()
+        dev = self._device()  # the generator's device; the result moves to ``device``
         cond = torch.tensor([self.norm.condition(v) for v in isos], device=dev)
         stats = [self.norm.at(v) for v in isos]
         means = torch.tensor([m for m, _ in stats], device=dev)[:, :, None, None]
         stds = torch.tensor([s for _, s in stats], device=dev)[:, None, None, None]
         with torch.no_grad():
             x = self.generator(cond, height, width, generator=generator)
-        return x * stds + means
+        out = x * stds + means
+        return out if device is None else out.to(device)
 
     def _device(self) -> torch.device:
         return next(self.generator.parameters()).device
