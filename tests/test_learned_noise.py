@@ -313,3 +313,29 @@ def test_pair_generator_adds_shot_and_learned_noise() -> None:
     assert fixed.sample_params(2, 8, 8).iso.tolist() == [1600.0, 1600.0]
     with pytest.raises(Exception, match="ISO 800"):
         NoisyPairGenerator.from_learned(model, {3200.0: 4.0})
+
+
+# ---- acceptance: the learned model beats the parametric one on the simulated sensor ---------
+
+
+@pytest.mark.slow
+def test_learned_model_beats_the_parametric_one_on_the_simulated_sensor() -> None:
+    """Issue 25's acceptance, on held-out frames, at the training ISOs and one in between.
+
+    About 5 minutes on one CPU core.
+    """
+    sensor = SimulatedSensor()
+    isos = (800.0, 1600.0, 3200.0, 6400.0)
+    train = {iso: sensor.dark_dn(iso, 8, seed=1) for iso in isos}
+    params = [fit_dark_params(iso, list(x)) for iso, x in train.items()]
+    model = train_learned_noise(train, LearnConfig(iterations=800))
+    failures = []
+    for iso in (*isos, 2400.0):
+        real = sensor.dark_dn(iso, 4, seed=99)
+        learned = ns.compare(real, sample_frames(model, iso, 4, 128, 128, seed=5))
+        parametric_frames = sample_parametric(interpolate(params, iso), 4, 128, 128, seed=5)
+        parametric = ns.compare(real, parametric_frames)
+        closer = sum(ns.wins(learned, parametric).values())
+        if closer < 3 or learned.kl >= 0.05:
+            failures.append(f"ISO {iso:g}: closer on {closer} of 4, KL {learned.kl:.4f}")
+    assert not failures, failures
