@@ -56,7 +56,7 @@ def calibrate(
         "generator saved beside the profile, judged on held-out dark frames.",
     ),
     iterations: int = typer.Option(
-        1500, "--iterations", min=1, help="Training iterations of --learn-noise."
+        800, "--iterations", min=1, help="Training iterations of --learn-noise."
     ),
     seed: int = typer.Option(
         0, "--seed", help="Random seed of --learn-noise (same seed, same model)."
@@ -92,9 +92,9 @@ def calibrate(
     size: str | None = typer.Option(
         None,
         "--size",
-        metavar="WxH",
-        help="Frame size of --sample in RAW pixels. Default: the dark frames' size (at most "
-        "4096x4096), or 1024x1024.",
+        metavar="SIZE",
+        help="Frame size of --sample, WxH in RAW pixels (e.g. 1024x768). Default: the dark "
+        "frames' size (at most 4096x4096), or 1024x1024.",
         show_default=False,
     ),
 ) -> None:

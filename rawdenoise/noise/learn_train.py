@@ -44,7 +44,7 @@ ProgressFn = Callable[[int, int, dict[str, float]], None]
 
 @dataclass(frozen=True)
 class LearnConfig:
-    iterations: int = 1500
+    iterations: int = 800
     batch: int = 8
     patch: int = 64
     lr: float = 5e-4
