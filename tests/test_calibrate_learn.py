@@ -217,3 +217,41 @@ def test_sample_errors(learned_profile, tmp_path, capsys):
                            "--out", str(tmp_path))  # fmt: skip
     assert code == 3 and "not found" in stderr
     assert "Traceback" not in stderr
+
+
+def test_learn_noise_without_flats_adds_to_an_existing_profile(
+    shoot, learned_profile, tmp_path, capsys
+):
+    dark, _ = shoot
+    data = json.loads(learned_profile.read_text())
+    data.pop("learned_noise")
+    target = tmp_path / "cam.json"
+    target.write_text(json.dumps(data))
+    code, stdout, stderr = _run(
+        capsys, "--dark", str(dark), "--learn-noise", "--iterations", "2", "--out", str(target),
+        "--json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    payload = json.loads(stdout)
+    assert payload["profile"] == str(target)
+    assert len(payload["learned_noise"]["per_iso"]) == 3
+    updated = CameraProfile.from_dict(json.loads(target.read_text()))
+    assert updated.learned_noise == "cam_noise.safetensors"
+    assert updated.noise == CameraProfile.from_dict(data).noise  # the calibration is kept
+    assert LearnedNoise.load(tmp_path / "cam_noise.safetensors").isos == tuple(map(float, ISOS))
+    # again: the model exists
+    code, _, stderr = _run(
+        capsys, "--dark", str(dark), "--learn-noise", "--iterations", "2", "--out", str(target)
+    )
+    assert code == 5 and "--overwrite" in stderr
+
+
+def test_without_flats_a_profile_must_exist(shoot, tmp_path, capsys):
+    dark, _ = shoot
+    code, _, stderr = _run(capsys, "--dark", str(dark), "--out", str(tmp_path / "x.json"))
+    assert code == 2 and "missing option --flat" in stderr
+    code, _, stderr = _run(
+        capsys, "--dark", str(dark), "--learn-noise", "--out", str(tmp_path / "x.json")
+    )
+    assert code == 2 and "no camera profile" in stderr and "--flat" in stderr
+    assert "Traceback" not in stderr and not (tmp_path / "x_noise.safetensors").exists()

@@ -29,7 +29,8 @@ def calibrate(
         parser=path_parser(),
         metavar="DIR",
         help="Folder of flat frames (evenly lit, unclipped): pairs at the same exposure, one or "
-        "more brightness levels, per ISO. Required unless --sample.",
+        "more brightness levels, per ISO. Without it, --learn-noise adds a learned noise model "
+        "to the camera's existing profile.",
         show_default=False,
     ),
     out: Path | None = typer.Option(
@@ -130,10 +131,14 @@ def calibrate(
             )
         _sample(sample, iso, count, noise, size, seed, out, overwrite=overwrite, json_out=json_out)
         return
-    for option, value in (("--dark", dark), ("--flat", flat)):
-        if value is None:
-            raise UsageError(f"missing option {option}", hint="see rawdenoise calibrate --help")
-    assert dark is not None and flat is not None
+    if dark is None:
+        raise UsageError("missing option --dark", hint="see rawdenoise calibrate --help")
+    if flat is None and not learn:
+        raise UsageError(
+            "missing option --flat",
+            hint="flat frames give the system gain K; without them only --learn-noise runs "
+            "(adding a learned noise model to an existing profile)",
+        )
     if resume and not learn:
         raise UsageError(
             "--resume continues an interrupted --learn-noise", hint="add --learn-noise"
@@ -141,6 +146,11 @@ def calibrate(
     if name is None:  # the default id comes from the camera: read one file's EXIF first
         name = slugify(read_exif(find_raw_files(dark, "dark")[0]).camera)
     target = _target(out, name, profiles_dir())
+    if flat is None:
+        _learn_only(dark, name, target, iterations=iterations, seed=seed, device=device,
+                    threads=threads, resume=resume, overwrite=overwrite, plots_on=plots_on,
+                    json_out=json_out)  # fmt: skip
+        return
     from rawdenoise.calibration.plots import plot_paths
 
     plots = plot_paths(target) if plots_on else {}
@@ -222,6 +232,60 @@ def _sample(spec, iso, count, noise, size, seed, out, *, overwrite: bool, json_o
         console = out_console()
         for path in paths:
             console.print(str(path), soft_wrap=True)
+
+
+def _learn_only(
+    dark: Path, name: str, target: Path, *, iterations, seed, device, threads, resume,
+    overwrite: bool, plots_on: bool, json_out: bool,
+) -> None:  # fmt: skip
+    """``--learn-noise`` without ``--flat``: add the learned model to an existing profile."""
+    import dataclasses
+    import json
+
+    from rawdenoise.atomic import atomic_paths, check_output
+    from rawdenoise.calibration.learn_plots import learn_plot_paths, write_learn_plots
+    from rawdenoise.errors import InputError, UsageError
+    from rawdenoise.specs import CameraProfile
+    from rawdenoise.training.checkpoint import checkpoint_path, refuse_stale_checkpoint
+
+    if not target.is_file():
+        raise UsageError(
+            f"no camera profile {target} to add the learned noise to",
+            hint="calibrate with --flat as well, or name an existing profile with --out FILE",
+        )
+    try:
+        profile = CameraProfile.from_dict(json.loads(target.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read the camera profile {target}: {exc}") from None
+    weights = learned_path(target)
+    check_output(weights, overwrite=overwrite)
+    ckpt = checkpoint_path("calibrate", name)
+    refuse_stale_checkpoint(ckpt, "noise learning", name, resume=resume, start_over=overwrite)
+    learned = _learn(
+        dark, name, iterations=iterations, seed=seed, device=device, threads=threads,
+        checkpoint=ckpt, resume=resume,
+    )  # fmt: skip
+    plots = learn_plot_paths(target, [j.iso for j in learned.judgements]) if plots_on else {}
+    for path in plots.values():
+        check_output(path, overwrite=overwrite)
+    profile = dataclasses.replace(profile, learned_noise=weights.name)
+    text = json.dumps(profile.to_dict(), indent=2) + "\n"
+    # the profile itself is updated (it must exist): only the new files need --overwrite
+    with atomic_paths([weights, *plots.values()], overwrite=overwrite) as tmps:
+        tmps[0].write_bytes(learned.model.to_bytes())
+        if plots:
+            paths = dict(zip(plots, tmps[1:], strict=True))
+            write_learn_plots(learned.judgements, paths, f"{profile.make} {profile.model}")
+    with atomic_paths([target], overwrite=True) as (tmp,):
+        tmp.write_text(text, encoding="utf-8")
+    ckpt.unlink(missing_ok=True)
+    if json_out:
+        emit_json(
+            {"profile": str(target), "learned_noise": _learned_payload(learned, target, plots_on)}
+        )
+    else:
+        _render_learned(learned, target, plots_on)
+        out_console().print(f"profile: {target}  (id {profile.id})", soft_wrap=True)
 
 
 def learned_path(profile_path: Path) -> Path:
