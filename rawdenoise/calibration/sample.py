@@ -107,7 +107,12 @@ def sample_noise(profile: CameraProfile, spec: SampleSpec) -> tuple[np.ndarray, 
         from rawdenoise.noise.learn_train import sample_frames
 
         assert model is not None
-        return sample_frames(model, spec.iso, spec.count, h // 2, w // 2, seed=spec.seed), info
+        # one frame at a time: a full-size frame alone takes the generator a few GB
+        frames = [
+            sample_frames(model, spec.iso, 1, h // 2, w // 2, seed=spec.seed + i)
+            for i in range(spec.count)
+        ]
+        return np.concatenate(frames), info
     return _parametric(profile, spec, h // 2, w // 2), info
 
 
