@@ -255,3 +255,15 @@ def test_without_flats_a_profile_must_exist(shoot, tmp_path, capsys):
     )
     assert code == 2 and "no camera profile" in stderr and "--flat" in stderr
     assert "Traceback" not in stderr and not (tmp_path / "x_noise.safetensors").exists()
+
+
+def test_an_existing_learned_noise_plot_is_refused_before_training(shoot, tmp_path, capsys):
+    dark, flat = shoot
+    (tmp_path / "p_learned_noise_iso1600.png").write_bytes(b"mine")
+    code, _, stderr = _run(
+        capsys, "--dark", str(dark), "--flat", str(flat), "--learn-noise",
+        "--out", str(tmp_path / "p.json"),
+    )  # fmt: skip
+    assert code == 5 and "p_learned_noise_iso1600.png" in stderr and "learning" not in stderr
+    assert (tmp_path / "p_learned_noise_iso1600.png").read_bytes() == b"mine"
+    assert not (tmp_path / "p.json").exists() and not (tmp_path / "p_noise.safetensors").exists()

@@ -159,6 +159,8 @@ def calibrate(
         from rawdenoise.training.checkpoint import checkpoint_path, refuse_stale_checkpoint
 
         extra.append(learned_path(target))
+        if plots_on:
+            extra.extend(_learn_plots(dark, target).values())
         ckpt = checkpoint_path("calibrate", name)
         refuse_stale_checkpoint(ckpt, "noise learning", name, resume=resume, start_over=overwrite)
     for path in (target, *plots.values(), *extra):  # before calibrating: a folder in the way...
@@ -258,7 +260,9 @@ def _learn_only(
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read the camera profile {target}: {exc}") from None
     weights = learned_path(target)
-    check_output(weights, overwrite=overwrite)
+    plots = _learn_plots(dark, target) if plots_on else {}
+    for path in (weights, *plots.values()):  # before minutes of training
+        check_output(path, overwrite=overwrite)
     ckpt = checkpoint_path("calibrate", name)
     refuse_stale_checkpoint(ckpt, "noise learning", name, resume=resume, start_over=overwrite)
     learned = _learn(
@@ -266,8 +270,6 @@ def _learn_only(
         checkpoint=ckpt, resume=resume,
     )  # fmt: skip
     plots = learn_plot_paths(target, [j.iso for j in learned.judgements]) if plots_on else {}
-    for path in plots.values():
-        check_output(path, overwrite=overwrite)
     profile = dataclasses.replace(profile, learned_noise=weights.name)
     text = json.dumps(profile.to_dict(), indent=2) + "\n"
     # the profile itself is updated (it must exist): only the new files need --overwrite
@@ -286,6 +288,15 @@ def _learn_only(
     else:
         _render_learned(learned, target, plots_on)
         out_console().print(f"profile: {target}  (id {profile.id})", soft_wrap=True)
+
+
+def _learn_plots(dark: Path, target: Path) -> dict[float, Path]:
+    """The learned-noise plots --learn-noise will write (one per ISO of the dark frames)."""
+    from rawdenoise.calibration.frames import find_raw_files, read_infos
+    from rawdenoise.calibration.learn_plots import learn_plot_paths
+
+    isos = sorted({f.iso for f in read_infos(find_raw_files(dark, "dark"), "dark")})
+    return learn_plot_paths(target, isos)
 
 
 def learned_path(profile_path: Path) -> Path:
