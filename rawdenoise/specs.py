@@ -246,6 +246,8 @@ class CameraProfile:
     iso_points: tuple[IsoPoint, ...] = ()
     source: str = ""
     schema_version: int = SCHEMA_VERSION
+    #: learned signal-independent noise (safetensors), relative to the profile's folder
+    learned_noise: str | None = None
 
     def __post_init__(self) -> None:
         _check_name("camera profile", self.id)
@@ -283,6 +285,8 @@ class CameraProfile:
                 f"reads up to {SCHEMA_VERSION}",
                 hint="upgrade rawdenoise",
             )
+        if self.learned_noise is not None and not isinstance(self.learned_noise, str):
+            raise PluginError(f"{where}: learned_noise must be a file name")
         object.__setattr__(self, "aliases", tuple(self.aliases))
         object.__setattr__(self, "iso_points", tuple(self.iso_points))
 
@@ -314,6 +318,7 @@ class CameraProfile:
             "noise": self.noise.to_dict(),
             "iso_points": [p.to_dict() for p in self.iso_points],
             "source": self.source,
+            **({"learned_noise": self.learned_noise} if self.learned_noise else {}),
         }
 
     @classmethod
@@ -331,6 +336,7 @@ class CameraProfile:
                 iso_points=tuple(IsoPoint.from_dict(p) for p in data.get("iso_points", ())),
                 source=data.get("source", ""),
                 schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+                learned_noise=data.get("learned_noise") or None,
             )
         except KeyError as exc:
             raise PluginError(f"invalid camera profile: no {exc.args[0]!r} field") from exc

@@ -543,3 +543,52 @@ def test_an_unwritable_models_folder_is_refused_before_training(
     err = capsys.readouterr().err
     assert "read-only file system" in err and err.count("error:") == 1
     assert not (cache_dir() / "frames").exists()  # nothing decoded, nothing trained
+
+
+def _learned_profile(folder: Path, with_model: bool = True) -> None:
+    """A user profile 'simcam' (K per ISO) with a tiny learned noise model beside it."""
+    import json
+
+    from rawdenoise.default_plugins.camera_profiles import PROFILES
+    from rawdenoise.noise.learned import GeneratorConfig, IsoNorm, LearnedNoise, NoiseGenerator
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = PROFILES[0].to_dict()
+    data.update(id="simcam", make="Sim", model="Cam", aliases=[])
+    data["iso_points"] = [
+        {"iso": 800, "k": 0.77, "read_sigma": 2.0},
+        {"iso": 3200, "k": 3.06, "read_sigma": 6.0},
+    ]
+    if with_model:
+        torch.manual_seed(0)
+        config = GeneratorConfig(width=4, line_width=4, depth=1, dilations=(1,))
+        norm = IsoNorm(isos=(800.0, 3200.0), means=((0.5,) * 4, (1.0,) * 4), stds=(2.0, 6.0))
+        LearnedNoise(NoiseGenerator(config), norm).save(folder / "simcam_noise.safetensors")
+        data["learned_noise"] = "simcam_noise.safetensors"
+    (folder / "simcam.json").write_text(json.dumps(data))
+
+
+def test_pretrain_on_the_learned_noise_of_a_profile(data, capsys) -> None:
+    from rawdenoise.dirs import profiles_dir
+
+    _learned_profile(profiles_dir())
+    args = ["pretrain", str(data.clean_dir), "--name", "lrn", "--iterations", "2", *FAST]
+    code = main([*args, "--camera", "simcam", "--noise", "learned"])
+    assert code == 0, capsys.readouterr().err
+    extra = load_model("lrn").info.extra
+    assert extra["camera_profile"] == "simcam"
+    assert extra["learned_noise_isos"] == [800.0, 3200.0]
+
+
+def test_pretrain_learned_noise_errors(data, capsys, tmp_path) -> None:
+    from rawdenoise.dirs import profiles_dir
+
+    args = ["pretrain", str(data.clean_dir), "--name", "x", "--iterations", "1", *FAST]
+    assert main([*args, "--noise", "learned"]) == 2
+    assert "--camera" in capsys.readouterr().err
+    assert main([*args, "--noise", "other"]) == 2
+    assert "parametric or learned" in capsys.readouterr().err
+    _learned_profile(profiles_dir(), with_model=False)
+    assert main([*args, "--camera", "simcam", "--noise", "learned"]) == 2
+    err = capsys.readouterr().err
+    assert "no learned noise model" in err and "--learn-noise" in err and "Traceback" not in err

@@ -175,7 +175,7 @@ def test_the_command_check_fails_on_what_does_not_exist() -> None:
             "output line, not a command: rawdenoise process --nothing",
             "$ rawdenoise nosuch x",
             "$ rawdenoise ratio a.dng b.dng c.dng",
-            "$ rawdenoise calibrate --dark shoot/dark",
+            "$ rawdenoise pretrain frames/ --iterations 2",
             "$ rawdenoise models frobnicate",
             "$ rawdenoise process a.dng --ratio",
             "```",
@@ -195,7 +195,7 @@ def test_the_command_check_fails_on_what_does_not_exist() -> None:
     assert [e is not None for e in errors] == [True, True, True, True, True, True, True, False,
                                                True]  # fmt: skip
     assert "no such option: --no-such-option" in (errors[0] or "").lower()
-    assert "missing --flat" in (errors[3] or "")
+    assert "missing --name" in (errors[3] or "")
     assert "--bogus" in (errors[6] or "")
 
 

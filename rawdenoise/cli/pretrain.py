@@ -58,6 +58,13 @@ def pretrain(
         file_okay=False,
         readable=False,
     ),
+    noise: str = typer.Option(
+        "parametric",
+        "--noise",
+        metavar="parametric|learned",
+        help="With --camera: the profile's parametric noise, or shot noise with its K plus the "
+        "learned dark noise of calibrate --learn-noise.",
+    ),
     virtual_cameras: int = typer.Option(
         5, "--virtual-cameras", help="Virtual cameras (RepNR branches), LED's coverage."
     ),
@@ -192,6 +199,7 @@ def pretrain(
         options=parse_options(option),
         camera=camera,
         dark_frames=dark_frames,
+        noise=noise,
         virtual_cameras=virtual_cameras,
         ratio_range=(lo, hi),
         iterations=iterations,

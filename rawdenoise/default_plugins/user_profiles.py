@@ -54,4 +54,13 @@ def register_camera_profiles(register: Callable[[Any], None]) -> None:
             register(PluginError(f"ignoring camera profile {path}: {reason}"))
             continue
         seen[profile.id] = path
-        register(profile)
+        register(with_absolute_learned_noise(profile, path.parent))
+
+
+def with_absolute_learned_noise(profile: Any, folder: Path) -> Any:
+    """The profile with its ``learned_noise`` file (relative to its JSON file) made absolute."""
+    import dataclasses
+
+    if profile.learned_noise and not Path(profile.learned_noise).is_absolute():
+        return dataclasses.replace(profile, learned_noise=str(folder / profile.learned_noise))
+    return profile

@@ -22,6 +22,8 @@ from rawdenoise.noise.components import (
     tukey_lambda_noise,
 )
 from rawdenoise.noise.darkbank import DarkFrameBank, DarkFrameNoise, KSource
+from rawdenoise.noise.learned import LearnedNoise
+from rawdenoise.noise.learned_source import LearnedDarkNoise
 from rawdenoise.noise.params import NoiseSample, ParametricCamera
 from rawdenoise.noise.virtual import LED_VIRTUAL_RANGES, VirtualCameras
 from rawdenoise.specs import CameraProfile
@@ -173,7 +175,7 @@ class NoisyPairGenerator:
 
     def __init__(
         self,
-        source: VirtualCameras | ParametricCamera | DarkFrameNoise,
+        source: VirtualCameras | ParametricCamera | DarkFrameNoise | LearnedDarkNoise,
         *,
         noise_type: str = "ptrqc",
     ) -> None:
@@ -248,6 +250,21 @@ class NoisyPairGenerator:
         """
         return cls(DarkFrameNoise(bank, k_for_iso, iso=iso), noise_type=noise_type)
 
+    @classmethod
+    def from_learned(
+        cls,
+        model: LearnedNoise,
+        k_for_iso: KSource,
+        *,
+        iso: float | None = None,
+        noise_type: str = "pq",
+    ) -> NoisyPairGenerator:
+        """Shot noise with K of the ISO plus the learned dark noise (LRD's synthesis).
+
+        The learned samples are continuous; ``q`` adds the ADC's rounding.
+        """
+        return cls(LearnedDarkNoise(model, k_for_iso, iso=iso), noise_type=noise_type)
+
     def sample_params(
         self,
         n: int,
@@ -264,7 +281,7 @@ class NoisyPairGenerator:
             return src.sample_params(n, camera=camera, generator=generator, device=device)
         if camera not in (None, 0):
             raise ValueError(f"this generator has one camera; got camera={camera}")
-        if isinstance(src, DarkFrameNoise):
+        if isinstance(src, DarkFrameNoise | LearnedDarkNoise):
             return src.sample_params(n, height, width, generator=generator, device=device)
         return src.sample(n, generator=generator, device=device)
 

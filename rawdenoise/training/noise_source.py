@@ -28,7 +28,7 @@ REFERENCE_SCALE = 16383.0 - 512.0
 class NoiseSource:
     generator: Any  #: rawdenoise.noise.NoisyPairGenerator
     scale: tuple[float, float, float, float]
-    kind: str  #: "virtual", "profile" or "dark-frames"
+    kind: str  #: "virtual", "profile", "learned" or "dark-frames"
     description: str
     branches: int
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -104,6 +104,36 @@ def profile_source(camera_id: str, noise_type: str = "ptrqc") -> NoiseSource:
         description=f"camera profile {profile.id} ({profile.make} {profile.model}, {noise_type})",
         branches=1,
         metadata={"camera_profile": profile.id},
+    )
+
+
+def learned_noise_source(camera_id: str, noise_type: str = "pq") -> NoiseSource:
+    """Shot noise with the profile's K plus its learned dark noise (``calibrate --learn-noise``)."""
+    from rawdenoise.noise import NoisyPairGenerator
+    from rawdenoise.noise.learned import LearnedNoise
+    from rawdenoise.registry import get_camera_profile
+
+    profile = get_camera_profile(camera_id)
+    if not profile.learned_noise:
+        raise UsageError(
+            f"the camera profile {profile.id!r} has no learned noise model",
+            hint="run rawdenoise calibrate --dark DIR --flat DIR --learn-noise for this camera",
+        )
+    model = LearnedNoise.load(Path(profile.learned_noise))
+    gen = NoisyPairGenerator.from_learned(model, profile, noise_type=noise_type)
+    scale = _profile_scale(profile)
+    info = model.info
+    if (profile.white_level is None or profile.black_level is None) and info.get("black_level"):
+        white = float(info.get("white_level", REFERENCE_SCALE + 512))
+        scale = tuple(white - float(b) for b in info["black_level"])  # type: ignore[assignment]
+    isos = ", ".join(f"{i:g}" for i in model.isos)
+    return NoiseSource(
+        generator=gen,
+        scale=scale,
+        kind="learned",
+        description=f"camera profile {profile.id}: shot noise + learned dark noise (ISO {isos})",
+        branches=1,
+        metadata={"camera_profile": profile.id, "learned_noise_isos": list(model.isos)},
     )
 
 

@@ -37,6 +37,7 @@ from rawdenoise.training.noise_source import (
     NoiseSource,
     crop_limit,
     dark_frame_source,
+    learned_noise_source,
     profile_source,
     virtual_source,
 )
@@ -57,6 +58,7 @@ class PretrainConfig:
     options: dict[str, Any] = field(default_factory=dict)
     camera: str | None = None  #: a calibrated profile id instead of virtual cameras
     dark_frames: Path | None = None  #: a folder of dark frames instead of parametric noise
+    noise: str = "parametric"  #: with ``camera``: "learned" uses the profile's learned noise
     virtual_cameras: int = 5
     ratio_range: tuple[int, int] = (100, 300)
     iterations: int = 20000
@@ -138,6 +140,14 @@ def _validate(cfg: PretrainConfig) -> None:
     if cfg.ratio_sampling not in RATIO_SAMPLING:
         raise UsageError(f"--ratio-sampling must be one of {', '.join(RATIO_SAMPLING)}")
     cfg.precision = check_training_precision(cfg.precision)
+    if cfg.noise not in ("parametric", "learned"):
+        raise UsageError("--noise must be parametric or learned")
+    if cfg.noise == "learned" and not cfg.camera:
+        raise UsageError(
+            "--noise learned needs --camera ID (a profile calibrated with --learn-noise)"
+        )
+    if cfg.noise == "learned" and cfg.dark_frames is not None:
+        raise UsageError("--noise learned and --dark-frames are two different noise sources")
     if cfg.camera and cfg.dark_frames is None and cfg.virtual_cameras != 5:
         raise UsageError("--virtual-cameras does not apply with --camera")
 
@@ -158,6 +168,9 @@ def _noise_source(cfg: PretrainConfig, initial: Any = None) -> NoiseSource:
     _check_noise_type(cfg.noise_type)
     if cfg.dark_frames is not None:
         return dark_frame_source(cfg.dark_frames, cfg.camera)
+    if cfg.camera and cfg.noise == "learned":
+        # the learned model replaces t, r and c; p (shot) and q (rounding) still apply
+        return learned_noise_source(cfg.camera, cfg.noise_type)
     if cfg.camera:
         return profile_source(cfg.camera, cfg.noise_type)
     return virtual_source(

@@ -1,0 +1,292 @@
+"""Train a :class:`~rawdenoise.noise.learned.NoiseGenerator` on dark frames: WGAN-GP.
+
+LRD's published recipe (method.md §9.2): WGAN-GP (gradient penalty 10), patch 64, Adam with
+betas (0.5, 0.999), a cosine learning-rate schedule, a Fourier-domain critic. LRD adds
+reconstruction and perceptual terms to the generator; here, so that a useful model is learned
+on two CPU cores in minutes, the generator mainly matches batch statistics of the real patches
+(normalised units), with the critic's adversarial term at a small weight:
+
+- the sorted pixel values per channel (the 1-D Wasserstein distance of the marginals: the
+  histogram, its heavy tails and hot pixels);
+- the log of the mean power spectrum per channel (spatial correlation, 1/f banding);
+- the log std of the row means and of the column means (banding, column pattern), and the
+  log power spectrum of the row and column means on strips up to four patches long (the low
+  frequencies of 1/f banding).
+
+Each iteration trains on one ISO (cycling through them), so that those statistics are the
+ISO's own. Checkpoints (generator, critic, optimizers, random states) are written every
+``checkpoint_every`` iterations and when Ctrl-C/SIGTERM stops the run, which then raises
+:class:`~rawdenoise.training.loop.TrainingInterrupted`; ``resume=True`` continues exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rawdenoise.noise.learned import (
+    FourierCritic,
+    GeneratorConfig,
+    IsoNorm,
+    LearnedNoise,
+    NoiseGenerator,
+    log_power,
+)
+
+#: ``progress(done, total, losses)`` after each iteration.
+ProgressFn = Callable[[int, int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    iterations: int = 800
+    batch: int = 8
+    patch: int = 64
+    lr: float = 5e-4
+    final_lr_factor: float = 0.1  #: cosine decay to this fraction of ``lr`` (LRD: cosine)
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 1
+    gp_weight: float = 10.0
+    adv_weight: float = 0.002  #: adversarial term of the generator loss
+    stat_weight: float = 1.0  #: statistic-matching terms
+    quantile_weight: float = 10.0  #: sorted-values term within the statistics
+    critic_width: int = 16
+    seed: int = 0
+    checkpoint_every: int = 200
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+
+    def fingerprint(self, isos: tuple[float, ...]) -> dict:
+        data = asdict(self)
+        data.pop("checkpoint_every")
+        data["isos"] = list(isos)
+        return data
+
+
+def iso_norm(frames: Mapping[float, np.ndarray]) -> IsoNorm:
+    """Channel means and pixel std per ISO of (N, 4, H, W) DN frames."""
+    isos = tuple(sorted(float(i) for i in frames))
+    means, stds = [], []
+    for iso in isos:
+        x = np.asarray(frames[iso], dtype=np.float64)
+        m = x.mean(axis=(0, 2, 3))
+        means.append(tuple(float(v) for v in m))
+        stds.append(float(max((x - m[None, :, None, None]).std(), 1e-3)))
+    return IsoNorm(isos=isos, means=tuple(means), stds=tuple(stds))  # type: ignore[arg-type]
+
+
+def _normalised(frames: Mapping[float, np.ndarray], norm: IsoNorm, device) -> list[torch.Tensor]:
+    out = []
+    for iso, mean, std in zip(norm.isos, norm.means, norm.stds, strict=True):
+        x = torch.as_tensor(np.asarray(frames[iso], dtype=np.float32))
+        x = (x - torch.tensor(mean).reshape(1, 4, 1, 1)) / std
+        out.append(x.to(device))
+    return out
+
+
+def _crops(
+    x: torch.Tensor, batch: int, patch: int, gen: torch.Generator, width: int | None = None
+) -> torch.Tensor:
+    """``batch`` random crops ``patch`` high and ``width`` (default ``patch``) wide."""
+    width = patch if width is None else width
+    n, _, h, w = x.shape
+    idx = torch.randint(0, n, (batch,), generator=gen)
+    ys = torch.randint(0, h - patch + 1, (batch,), generator=gen)
+    xs = torch.randint(0, w - width + 1, (batch,), generator=gen)
+    return torch.stack(
+        [
+            x[int(i), :, int(y) : int(y) + patch, int(x0) : int(x0) + width]
+            for i, y, x0 in zip(idx, ys, xs, strict=True)
+        ]
+    )
+
+
+def stat_loss(
+    fake: torch.Tensor, real: torch.Tensor, quantile_weight: float = 10.0
+) -> torch.Tensor:
+    """Sorted values + log mean spectrum + log row/column-mean std, per channel.
+
+    The sorted values get the largest weight: the spectrum terms of one batch are noisy
+    (a log periodogram), the marginal is what the histogram KL judges.
+    """
+    f = fake.transpose(0, 1).reshape(4, -1).sort(dim=1).values
+    r = real.transpose(0, 1).reshape(4, -1).sort(dim=1).values
+    quantiles = (f - r).abs().mean()
+    spec_f = torch.log(torch.exp(log_power(fake)).mean(0) + 1e-6)
+    spec_r = torch.log(torch.exp(log_power(real)).mean(0) + 1e-6)
+    spectrum = (spec_f - spec_r).abs().mean()
+    lines = fake.new_zeros(())
+    for dim in (3, 2):
+        sf = fake.mean(dim).std(dim=2).mean(0) + 1e-4
+        sr = real.mean(dim).std(dim=2).mean(0) + 1e-4
+        lines = lines + (torch.log(sf) - torch.log(sr)).abs().mean()
+    return quantile_weight * quantiles + 0.5 * spectrum + 0.5 * lines
+
+
+def line_loss(fake: torch.Tensor, real: torch.Tensor, dim: int) -> torch.Tensor:
+    """Log power spectrum of the row (``dim`` 3) or column (``dim`` 2) means, per channel.
+
+    Trained on tall (or wide) strips longer than the square patches, so that the low
+    frequencies of 1/f banding, which a 64-pixel patch does not contain, are learned too.
+    """
+    lf, lr = fake.mean(dim), real.mean(dim)  # (N, 4, L)
+    pf = torch.fft.rfft(lf - lf.mean(2, keepdim=True), norm="ortho").abs().pow(2).mean(0)
+    pr = torch.fft.rfft(lr - lr.mean(2, keepdim=True), norm="ortho").abs().pow(2).mean(0)
+    spectrum = (torch.log(pf[:, 1:] + 1e-6) - torch.log(pr[:, 1:] + 1e-6)).abs().mean()
+    std = (torch.log(lf.std(2).mean(0) + 1e-4) - torch.log(lr.std(2).mean(0) + 1e-4)).abs()
+    return 0.5 * spectrum + std.mean()
+
+
+def _gradient_penalty(
+    critic: FourierCritic, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor, gen
+) -> torch.Tensor:
+    alpha = torch.rand((real.shape[0], 1, 1, 1), generator=gen).to(real.device)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    score = critic(mixed, cond)
+    (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def train_learned_noise(
+    frames: Mapping[float, np.ndarray],
+    config: LearnConfig | None = None,
+    *,
+    device: torch.device | str = "cpu",
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+    info: dict | None = None,
+) -> LearnedNoise:
+    """Learn the dark noise of ``frames`` ({ISO: (N, 4, H, W) DN above black}).
+
+    Frames must be at least ``config.patch`` packed pixels on each side.
+    """
+    from rawdenoise.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from rawdenoise.training.loop import TrainingInterrupted, _StopRequest
+
+    config = config or LearnConfig()
+    if not frames:
+        raise ValueError("no dark frames to learn from")
+    for iso, x in frames.items():
+        if x.ndim != 4 or x.shape[1] != 4:
+            raise ValueError(f"ISO {iso:g}: need (N, 4, H, W) frames, got {x.shape}")
+        if min(x.shape[2:]) < config.patch:
+            raise ValueError(
+                f"ISO {iso:g}: frames of {x.shape[3]}x{x.shape[2]} packed pixels are smaller "
+                f"than the {config.patch}-pixel patches"
+            )
+    device = torch.device(device)
+    norm = iso_norm(frames)
+    data = _normalised(frames, norm, device)
+    conds = [norm.condition(iso) for iso in norm.isos]
+    long_side = [
+        (min(x.shape[2], 4 * config.patch), min(x.shape[3], 4 * config.patch)) for x in data
+    ]
+
+    torch.manual_seed(config.seed)
+    gen_net = NoiseGenerator(config.generator).to(device)
+    critic = FourierCritic(config.critic_width).to(device)
+    opt_g = torch.optim.Adam(gen_net.parameters(), lr=config.lr, betas=config.betas)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas)
+    data_gen = torch.Generator().manual_seed(config.seed + 1)
+    noise_gen = torch.Generator(device=device).manual_seed(config.seed + 2)
+    fingerprint = config.fingerprint(norm.isos)
+    start = 0
+    if resume and checkpoint is not None and checkpoint.exists():
+        ckpt = load_checkpoint(checkpoint, fingerprint)
+        gen_net.load_state_dict(ckpt.model)
+        critic.load_state_dict(ckpt.extra["critic"])
+        opt_g.load_state_dict(ckpt.optimizer["generator"])  # type: ignore[index]
+        opt_d.load_state_dict(ckpt.optimizer["critic"])  # type: ignore[index]
+        data_gen.set_state(ckpt.rng["data"])
+        noise_gen.set_state(ckpt.rng["noise"].to(noise_gen.get_state().device))
+        start = ckpt.iteration
+
+    def save(iteration: int) -> None:
+        if checkpoint is None:
+            return
+        save_checkpoint(
+            checkpoint,
+            Checkpoint(
+                iteration=iteration,
+                stage=0,
+                model=gen_net.state_dict(),
+                optimizer={"generator": opt_g.state_dict(), "critic": opt_d.state_dict()},
+                fingerprint=fingerprint,
+                rng={"data": data_gen.get_state(), "noise": noise_gen.get_state().cpu()},
+                extra={"critic": {k: v.detach().cpu() for k, v in critic.state_dict().items()}},
+            ),
+        )
+
+    p = config.patch
+    with _StopRequest().installed() as stop:
+        for it in range(start, config.iterations):
+            k = it % len(data)
+            progress_frac = it / max(config.iterations - 1, 1)
+            factor = config.final_lr_factor + (1 - config.final_lr_factor) * 0.5 * (
+                1 + math.cos(math.pi * progress_frac)
+            )
+            for opt in (opt_g, opt_d):
+                for group in opt.param_groups:
+                    group["lr"] = config.lr * factor
+            cond = torch.full((config.batch,), conds[k], device=device)
+            d_loss = torch.zeros(())
+            for _ in range(config.n_critic):
+                real = _crops(data[k], config.batch, p, data_gen)
+                with torch.no_grad():
+                    fake = gen_net(cond, p, p, generator=noise_gen)
+                gp = _gradient_penalty(critic, real, fake, cond, data_gen)
+                d_loss = critic(fake, cond).mean() - critic(real, cond).mean()
+                opt_d.zero_grad(set_to_none=True)
+                (d_loss + config.gp_weight * gp).backward()
+                opt_d.step()
+            real = _crops(data[k], config.batch, p, data_gen)
+            fake = gen_net(cond, p, p, generator=noise_gen)
+            adv = -critic(fake, cond).mean()
+            stats = stat_loss(fake, real, config.quantile_weight)
+            # strips as long as the frames allow (up to 4 patches): banding's low frequencies
+            thin = max(p // 4, 4)
+            tall = _crops(data[k], config.batch, long_side[k][0], data_gen, thin)
+            fake_tall = gen_net(cond, long_side[k][0], thin, generator=noise_gen)
+            wide = _crops(data[k], config.batch, thin, data_gen, long_side[k][1])
+            fake_wide = gen_net(cond, thin, long_side[k][1], generator=noise_gen)
+            stats = stats + line_loss(fake_tall, tall, 3) + line_loss(fake_wide, wide, 2)
+            g_loss = config.adv_weight * adv + config.stat_weight * stats
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            done = it + 1
+            if progress is not None:
+                progress(
+                    done,
+                    config.iterations,
+                    {"stat": stats.item(), "critic": d_loss.item(), "adv": adv.item()},
+                )
+            if stop.requested and done < config.iterations:
+                save(done)
+                where = f" (checkpoint {checkpoint})" if checkpoint is not None else ""
+                raise TrainingInterrupted(
+                    f"stopped by {stop.signal_name} after {done} of {config.iterations} "
+                    f"iterations{where}",
+                    hint="run again with --resume to continue" if checkpoint else None,
+                )
+            every = config.checkpoint_every
+            if every and done % every == 0 and done < config.iterations:
+                save(done)
+    gen_net.eval()
+    meta = dict(info or {})
+    meta.update({"iterations": config.iterations, "seed": config.seed, "patch": p})
+    return LearnedNoise(generator=gen_net, norm=norm, info=meta)
+
+
+def sample_frames(
+    model: LearnedNoise, iso: float, count: int, height: int, width: int, *, seed: int = 0
+) -> np.ndarray:
+    """``count`` frames (count, 4, H, W) in DN above black, rounded like the ADC's."""
+    gen = torch.Generator(device=model._device()).manual_seed(seed)
+    x = model.sample_dn(iso, height, width, count=count, generator=gen)
+    return np.rint(x.double().cpu().numpy())

@@ -1,0 +1,224 @@
+"""Learned vs parametric dark noise on the simulated sensor (run by hand, not by pytest).
+
+    python tests/benchmarks/learned_noise.py [--noise-iterations 1000] [--iterations 400]
+        [--data ../shared/data] [--plots DIR] [--threads 1]
+
+1. The simulated sensor (:mod:`rawdenoise.noise.simsensor`) gives 8 dark frames per ISO (800,
+   1600, 3200, 6400); the learned generator is trained on them and the parametric model
+   (Tukey-lambda read, row noise, colour bias per ISO) fitted to the same frames.
+2. Both are judged on held-out dark frames of the sensor at those ISOs and at ISO 2400 (never
+   seen: interpolated): histogram KL, std of row and column means, log power spectrum
+   distance (lower is closer; ``real`` is another draw of the sensor itself, the floor).
+   ``--plots DIR`` writes the per-ISO figures ``calibrate --learn-noise`` writes.
+3. Two identical small U-Nets are trained the same way (same clean crops, ratios, ISOs, shot
+   noise with the same K, seeds) on pairs whose dark noise is the learned model's or the
+   parametric model's, and evaluated on pairs whose dark noise is the sensor's own (fresh
+   frames), at the five ISOs. PSNR of the noisy input and of both outputs.
+
+Clean crops: the GoPro frames of ``--data`` when present, else generated content.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN_ISOS = (800.0, 1600.0, 3200.0, 6400.0)
+HELD_ISO = 2400.0
+FRAMES = (
+    "gopro_hero6_iso100_GOPR0024.dng",
+    "gopro_fusion_front_iso100_GPFR7066.dng",
+    "gopro_fusion_back_iso100_GPBK7066.dng",
+)
+SCALE = 16383.0 - 512.0
+
+
+def k_of(iso: float) -> float:
+    """System gain of the simulated sensor (DN per electron): proportional to ISO."""
+    return 0.5 * iso / 800.0
+
+
+def clean_frames(data: Path) -> tuple[list[np.ndarray], str]:
+    from rawdenoise.training.datasets import load_clean_frames
+
+    paths = [data / f for f in FRAMES if (data / f).exists()]
+    if paths:
+        cache = Path(tempfile.mkdtemp(prefix="learned_noise_bm_"))
+        frames = load_clean_frames(paths, cache=cache)
+        return [np.asarray(f.data) for f in frames], f"{len(paths)} GoPro frames of {data}"
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(3):
+        yy, xx = np.mgrid[0:512, 0:512] / 512.0
+        img = 0.3 + 0.2 * np.sin(8 * xx + rng.random()) * np.cos(5 * yy)
+        for _ in range(40):  # rectangles of random colour: edges
+            y0, x0 = rng.integers(0, 480, 2)
+            h, w = rng.integers(8, 120, 2)
+            img = img.copy()
+            img[y0 : y0 + h, x0 : x0 + w] = rng.random()
+        colour = rng.uniform(0.5, 1.0, 4)[:, None, None]
+        out.append(np.clip(img[None] * colour, 0, 1).astype(np.float32))
+    return out, "3 generated 1024x1024 frames (no --data frames found)"
+
+
+def crops(frames, n: int, size: int, rng: np.random.Generator) -> torch.Tensor:
+    out = []
+    for _ in range(n):
+        f = frames[int(rng.integers(len(frames)))]
+        y = int(rng.integers(0, f.shape[1] - size + 1))
+        x = int(rng.integers(0, f.shape[2] - size + 1))
+        out.append(f[:, y : y + size, x : x + size])
+    return torch.from_numpy(np.stack(out)).float().clamp(0, 1)
+
+
+def noisy_input(
+    clean: torch.Tensor, dark_dn: torch.Tensor, isos, ratios, gen: torch.Generator
+) -> torch.Tensor:
+    """Shot noise with K(ISO) plus the dark noise, the ADC's rounding, then times the ratio."""
+    from rawdenoise.noise import shot_noise
+
+    ratio = torch.tensor(ratios, dtype=torch.float32).reshape(-1, 1, 1, 1)
+    k = torch.tensor([k_of(i) for i in isos], dtype=torch.float32)
+    signal = clean * SCALE / ratio
+    dn = torch.round(signal + shot_noise(signal, k, generator=gen) + dark_dn)
+    return (dn / SCALE * ratio).clamp_max(1.0)
+
+
+def judge(sensor, model, params, plots: Path | None) -> dict:
+    from rawdenoise.calibration.learn import judge as judge_isos
+    from rawdenoise.noise import noise_stats as ns
+
+    held = {iso: sensor.dark_dn(iso, 4, seed=99) for iso in (*TRAIN_ISOS, HELD_ISO)}
+    judgements = judge_isos(model, params, held, {}, seed=5)
+    print(f"\n{'ISO':>6} {'statistic':>10} {'sensor':>9} {'learned':>9} {'parametric':>10}")
+    out = {}
+    for j in judgements:
+        floor = ns.compare(j.real, sensor.dark_dn(j.iso, 4, seed=100)).distances()
+        a, b = j.learned_stats.distances(), j.parametric_stats.distances()
+        tag = " (held out)" if j.iso == HELD_ISO else ""
+        for key in a:
+            print(f"{j.iso:>6g} {key:>10} {floor[key]:>9.4f} {a[key]:>9.4f} {b[key]:>10.4f}{tag}")
+        closer = sum(j.wins().values())
+        print(f"{'':>6} learned closer on {closer} of 4; learned KL {a['kl']:.4f}")
+        out[j.iso] = (a, b, closer)
+    if plots is not None:
+        from rawdenoise.calibration.learn_plots import learn_figure
+
+        plots.mkdir(parents=True, exist_ok=True)
+        for j in judgements:
+            fig = learn_figure(j, "simulated sensor")
+            fig.savefig(plots / f"learned_noise_iso{j.iso:g}.png", dpi=80)
+    return out
+
+
+def train_denoiser(noise_fn, frames, args) -> torch.nn.Module:
+    from rawdenoise.registry import create_network
+
+    torch.manual_seed(args.seed)
+    net = create_network("unet", {"channels": args.channels})
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    rng = np.random.default_rng(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    lo, hi = math.log(TRAIN_ISOS[0]), math.log(TRAIN_ISOS[-1])
+    for it in range(args.iterations):
+        clean = crops(frames, args.batch, args.crop, rng)
+        isos = [math.exp(rng.uniform(lo, hi)) for _ in range(args.batch)]
+        ratios = [float(rng.uniform(100, 300)) for _ in range(args.batch)]
+        dark = noise_fn(isos, args.crop, int(rng.integers(1 << 30)))
+        noisy = noisy_input(clean, dark, isos, ratios, gen)
+        loss = (net(noisy) - clean).abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for group in opt.param_groups:
+            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * it / args.iterations))
+        opt.step()
+    return net.eval()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--noise-iterations", type=int, default=1000)
+    p.add_argument("--iterations", type=int, default=400, help="denoiser iterations")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--channels", type=int, default=16)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    p.add_argument("--plots", type=Path, default=None)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from rawdenoise.noise.learn_train import LearnConfig, train_learned_noise
+    from rawdenoise.noise.parametric_dark import fit_dark_params, interpolate, sample_parametric
+    from rawdenoise.noise.simsensor import SimulatedSensor
+    from rawdenoise.training.metrics import psnr as psnr_fn
+
+    print(f"python {sys.version.split()[0]}, torch {torch.__version__}, {platform.processor()}")
+    sensor = SimulatedSensor(height=args.crop, width=args.crop)
+    train = {iso: sensor.dark_dn(iso, 8, seed=1) for iso in TRAIN_ISOS}
+    params = [fit_dark_params(iso, list(x)) for iso, x in train.items()]
+    t0 = time.perf_counter()
+    model = train_learned_noise(
+        train, LearnConfig(iterations=args.noise_iterations, seed=args.seed)
+    )
+    print(f"learned noise: {args.noise_iterations} iterations in {time.perf_counter() - t0:.0f} s")
+    judge(sensor, model, params, args.plots)
+
+    def learned(isos, size, seed):
+        g = torch.Generator().manual_seed(seed)
+        return model.sample_dn(isos, size, size, generator=g)
+
+    def parametric(isos, size, seed):
+        return torch.from_numpy(
+            np.concatenate(
+                [sample_parametric(interpolate(params, i), 1, size, size, seed=seed + j)
+                 for j, i in enumerate(isos)]
+            )
+        ).float()  # fmt: skip
+
+    frames, what = clean_frames(args.data)
+    print(f"clean content: {what}")
+    nets = {}
+    for name, fn in (("learned", learned), ("parametric", parametric)):
+        t0 = time.perf_counter()
+        nets[name] = train_denoiser(fn, frames, args)
+        print(f"denoiser on {name} noise: {args.iterations} iterations, "
+              f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
+
+    rng = np.random.default_rng(12345)
+    gen = torch.Generator().manual_seed(12345)
+    print(f"\n{'ISO':>6} {'noisy':>8} {'learned':>8} {'parametric':>10}   (PSNR dB, sensor noise)")
+    totals = {"noisy": [], "learned": [], "parametric": []}
+    for iso in (800.0, 1600.0, HELD_ISO, 3200.0, 6400.0):
+        clean = crops(frames, 8, args.crop, rng)
+        ratios = [float(rng.uniform(100, 300)) for _ in range(8)]
+        dark = torch.from_numpy(sensor.noise_dn(iso, 8, seed=777)).float()
+        noisy = noisy_input(clean, dark, [iso] * 8, ratios, gen)
+        with torch.no_grad():
+            outs = {name: net(noisy).clamp(0, 1) for name, net in nets.items()}
+        row = {"noisy": noisy.clamp(0, 1)} | outs
+        scores = {}
+        for name, x in row.items():
+            scores[name] = float(np.mean([psnr_fn(x[i], clean[i]) for i in range(8)]))
+            totals[name].append(scores[name])
+        print(f"{iso:>6g} {scores['noisy']:>8.2f} {scores['learned']:>8.2f} "
+              f"{scores['parametric']:>10.2f}")  # fmt: skip
+    mean = {k: float(np.mean(v)) for k, v in totals.items()}
+    print(f"{'mean':>6} {mean['noisy']:>8.2f} {mean['learned']:>8.2f} {mean['parametric']:>10.2f}")
+    print(f"learned - parametric: {mean['learned'] - mean['parametric']:+.2f} dB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
