@@ -320,7 +320,10 @@ def _model_outputs(work: Path) -> None:
 SIGNAL_CASES = {
     "process": SignalCase(
         lambda ws, work: (
-            ["process", ws.frames, "-m", ws.model, "-o", work / "out"] + "--threads 1".split()
+            # f0.png is there before the run: --skip-existing counts it as done (exit 0 when
+            # the run finishes before the signal; without it a kept output is exit 5)
+            ["process", ws.frames, "-m", ws.model, "-o", work / "out"]
+            + "--threads 1 --skip-existing".split()
         ),
         span=2.5,
         check_outputs=_process_outputs,
