@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rawdenoise.errors import ExitCode, RawDenoiseError
+from rawdenoise.inputs import Job
 from rawdenoise.pipeline import (
     FileResult,
-    Job,
     Prepared,
     RatioRule,
     RunSettings,
