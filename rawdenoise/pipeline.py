@@ -273,16 +273,6 @@ def write_job(
     ``abandoned()`` true (a writer thread's run was interrupted meanwhile): stop before the
     rendering and before publishing, leaving nothing (:class:`WriteAbandoned`).
     """
-    from rawdenoise.atomic import atomic_path
-    from rawdenoise.render import (
-        exif_blob,
-        render_rgb,
-        write_denoised_dng,
-        write_jpeg,
-        write_png,
-        write_tiff,
-    )
-
     job, frame, meta = prepared.job, prepared.frame, prepared.meta
     assert job.output is not None
     mosaic = to_mosaic(frame, y)
@@ -292,21 +282,7 @@ def write_job(
         if abandoned is not None and abandoned():
             raise WriteAbandoned(f"{job.source.name}: interrupted, not written")
 
-    with atomic_path(job.output, overwrite=settings.overwrite) as tmp:
-        check()
-        if settings.fmt == "dng":
-            write_denoised_dng(tmp, frame, mosaic, meta=meta)
-        else:
-            rgb = render_rgb(job.source, mosaic, bit_depth=settings.bit_depth)
-            del mosaic
-            check()
-            if settings.fmt == "png":
-                write_png(tmp, rgb, exif=exif_blob(meta))
-            elif settings.fmt == "jpeg":
-                write_jpeg(tmp, rgb, exif=exif_blob(meta), quality=settings.quality)
-            else:
-                write_tiff(tmp, rgb, meta=meta)
-        check()  # the last moment before the whole file is published
+    write_mosaic(job.output, frame, mosaic, meta, settings, check)
     h, w = frame.shape
     return FileResult(
         job.source,
@@ -317,6 +293,48 @@ def write_job(
         ratio=prepared.ratio,
         tiles=prepared.tiles,
     )
+
+
+def write_mosaic(
+    path: Path,
+    frame: Any,
+    mosaic: np.ndarray,
+    meta: OutputMetadata,
+    settings: RunSettings,
+    check: Callable[[], None] | None = None,
+) -> None:
+    """Write the denoised ``mosaic`` of ``frame`` to ``path`` (atomically) as
+    ``settings.fmt``: a rendered PNG/TIFF/JPEG with the source's EXIF, or a CFA DNG.
+
+    ``check()`` is called between the slow steps and may raise to give the write up (nothing
+    is published then).
+    """
+    from rawdenoise.atomic import atomic_path
+    from rawdenoise.render import (
+        exif_blob,
+        render_rgb,
+        write_denoised_dng,
+        write_jpeg,
+        write_png,
+        write_tiff,
+    )
+
+    check = check or (lambda: None)
+    with atomic_path(path, overwrite=settings.overwrite) as tmp:
+        check()
+        if settings.fmt == "dng":
+            write_denoised_dng(tmp, frame, mosaic, meta=meta)
+        else:
+            rgb = render_rgb(frame.path, mosaic, bit_depth=settings.bit_depth)
+            del mosaic
+            check()
+            if settings.fmt == "png":
+                write_png(tmp, rgb, exif=exif_blob(meta))
+            elif settings.fmt == "jpeg":
+                write_jpeg(tmp, rgb, exif=exif_blob(meta), quality=settings.quality)
+            else:
+                write_tiff(tmp, rgb, meta=meta)
+        check()  # the last moment before the whole file is published
 
 
 def process_file(

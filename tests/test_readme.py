@@ -210,3 +210,46 @@ def test_the_command_check_accepts_what_the_cli_accepts() -> None:
         ["--version"],
     ]
     assert [parse_error(args) for args in good] == [None] * len(good)
+
+
+def python_blocks(text: str, heading: str) -> list[str]:
+    """The ``python`` fenced blocks of the section that starts at ``heading``."""
+    blocks: list[str] = []
+    inside, language, lines = False, None, []
+    for line in text.splitlines():
+        fence = FENCE.match(line)
+        if fence and language is None:
+            language = fence.group(1).lower()
+            lines = []
+        elif fence:
+            if inside and language == "python":
+                blocks.append("\n".join(lines) + "\n")
+            language = None
+        elif language is not None:
+            lines.append(line)
+        elif line.startswith("#"):
+            inside = line.strip() == heading
+    return blocks
+
+
+def test_the_use_from_python_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocks = python_blocks(README.read_text(encoding="utf-8"), "## Use from Python")
+    assert len(blocks) == 1, "the README's 'Use from Python' section has one python example"
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0], "README.md (Use from Python)", "exec"), {"__name__": "__readme__"})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("(512, 768) ")
+    assert printed[1:] == [
+        "file 1: done dark_iso6400.tif",
+        "1 done; exit code 0",
+        "error: unknown --format 'gif' (exit 2)",
+    ]
+    assert (tmp_path / "denoised" / "dark.png").stat().st_size > 0
+    assert (tmp_path / "denoised" / "dark_iso6400.tif").stat().st_size > 0
+
+
+def test_python_blocks_finds_the_examples_of_one_section_only() -> None:
+    text = "## A\n```python\na = 1\n```\n## B\n```python\nb = 2\n```\n```console\n$ x\n```\n"
+    assert python_blocks(text, "## B") == ["b = 2\n"]
