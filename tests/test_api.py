@@ -1,0 +1,128 @@
+"""The public Python API: the same results and the same errors as the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import rawdenoise
+from rawdenoise.cli import main
+from rawdenoise.errors import OutputExistsError, UsageError
+from rawdenoise.specs import ModelInfo
+from rawdenoise.weights import save_model
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    from rawdenoise.networks.tiny import TinyNet
+
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.safetensors"
+    save_model(path, TinyNet(), ModelInfo(architecture="tiny", target_exposure=0.64))
+    return path
+
+
+def test_import_rawdenoise_and_its_api_names_load_no_torch_or_numpy() -> None:
+    code = (
+        "import sys, rawdenoise\n"
+        "rawdenoise.ProcessOptions, rawdenoise.RawDenoiseError\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'rawpy') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_every_public_name_resolves() -> None:
+    for name in rawdenoise.__all__:
+        assert getattr(rawdenoise, name) is not None
+    with pytest.raises(AttributeError):
+        rawdenoise.no_such_thing  # noqa: B018
+
+
+def test_denoise_file_matches_the_process_command(tmp_path, make_dng, tiny_model, capsys) -> None:
+    src = make_dng("f.dng", h=64, w=96)
+    assert main(["process", str(src), "-m", str(tiny_model), "--ratio", "2", "-f", "dng"]) == 0
+    by_cli = rawdenoise.read_raw(tmp_path / "denoised" / "f.dng").mosaic
+
+    result = rawdenoise.denoise_file(src, model=tiny_model, ratio=2)
+    assert result.mosaic.dtype == np.uint16 and result.ratio == 2.0
+    written = rawdenoise.write_output(result, tmp_path / "api.dng")
+    assert np.array_equal(rawdenoise.read_raw(written).mosaic, by_cli)
+    with pytest.raises(OutputExistsError):
+        rawdenoise.write_output(result, written)
+    png = rawdenoise.write_output(result, tmp_path / "api.png", bit_depth=8)
+    assert png.stat().st_size > 0
+
+
+def test_denoise_array_takes_a_loaded_model_and_checks_its_input(tiny_model) -> None:
+    model = rawdenoise.load_model(tiny_model)
+    x = np.full((4, 16, 24), 0.25, dtype=np.float32)
+    y = rawdenoise.denoise_array(x, model, ratio=2, device="cpu")
+    assert y.shape == x.shape and y.dtype == np.float32
+    with pytest.raises(UsageError, match="packed array"):
+        rawdenoise.denoise_array(np.zeros((16, 24), np.float32), model)
+    with pytest.raises(UsageError, match="--ratio"):
+        rawdenoise.denoise_array(x, model, ratio=0)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"fmt": "gif"}, "unknown --format 'gif'"),
+        ({"overwrite": True, "skip_existing": True}, "not both"),
+        ({"fmt": "jpeg", "bit_depth": 16}, "JPEG is 8-bit"),
+        ({"quality": 90}, "--quality applies to --format jpeg only"),
+        ({"ensemble": 3}, "--ensemble must be one of"),
+        ({"ratio": "x"}, "invalid --ratio 'x'"),
+        ({"suffix": "a/b"}, "path separator"),
+    ],
+)
+def test_process_options_raise_what_the_command_line_prints(
+    tmp_path, make_dng, capsys, options, message
+) -> None:
+    src = make_dng("f.dng")
+    with pytest.raises(UsageError) as caught:
+        rawdenoise.process(rawdenoise.ProcessOptions(paths=(src,), **options))
+    assert message in caught.value.message
+    args = {
+        "fmt": "--format", "bit_depth": "--bit-depth", "quality": "--quality",
+        "ensemble": "--ensemble", "ratio": "--ratio", "suffix": "--suffix",
+    }  # fmt: skip
+    argv = ["process", str(src)]
+    for key, value in options.items():
+        argv += [f"--{key.replace('_', '-')}"] if value is True else [args[key], str(value)]
+    assert main(argv) == 2
+    assert f"rawdenoise: error: {caught.value.message}" in capsys.readouterr().err
+
+
+def test_process_reports_through_events(tmp_path, make_dng, tiny_model) -> None:
+    make_dng("a.dng")
+    (tmp_path / "bad.dng").write_bytes(b"not a raw file")
+    seen: list[tuple[str, str]] = []
+    events = rawdenoise.ProcessEvents(
+        file_started=lambda i, job: seen.append(("start", job.source.name)),
+        file_done=lambda n, r: seen.append((r.status, r.source.name)),
+    )
+    options = rawdenoise.ProcessOptions(paths=(tmp_path,), model=str(tiny_model))
+    report = rawdenoise.process(options, events)
+    assert ("start", "a.dng") in seen and ("done", "a.dng") in seen
+    assert ("failed", "bad.dng") in seen
+    assert report.count("done") == 1 and report.count("failed") == 1
+    assert report.exit_code == 3
+    assert report.to_dict()["processed"] == 1
+
+
+def test_the_command_options_map_one_to_one_onto_process_options() -> None:
+    import dataclasses
+    import inspect
+
+    from rawdenoise.cli.process import process
+
+    params = set(inspect.signature(process).parameters) - {"json_out", "quiet", "debug"}
+    fields = {f.name for f in dataclasses.fields(rawdenoise.ProcessOptions)}
+    assert params == fields
