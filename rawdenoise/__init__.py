@@ -34,10 +34,10 @@ _LAZY = {
     "load_model": "rawdenoise.api",
     "read_raw": "rawdenoise.api",
     "write_output": "rawdenoise.api",
-    "process": "rawdenoise.process_job",
-    "ProcessEvents": "rawdenoise.process_job",
-    "ProcessReport": "rawdenoise.process_job",
-    "ProcessOptions": "rawdenoise.process_options",
+    "process": "rawdenoise.jobs.process",
+    "ProcessEvents": "rawdenoise.jobs.process",
+    "ProcessReport": "rawdenoise.jobs.process",
+    "ProcessOptions": "rawdenoise.jobs.process_options",
     "RawDenoiseError": "rawdenoise.errors",
 }
 
@@ -51,8 +51,8 @@ if TYPE_CHECKING:
         write_output,
     )
     from rawdenoise.errors import RawDenoiseError
-    from rawdenoise.process_job import ProcessEvents, ProcessReport, process
-    from rawdenoise.process_options import ProcessOptions
+    from rawdenoise.jobs.process import ProcessEvents, ProcessReport, process
+    from rawdenoise.jobs.process_options import ProcessOptions
 
 
 def __getattr__(name: str) -> Any:

@@ -9,7 +9,7 @@ Everything here is also reachable as ``rawdenoise.<name>`` (imported on first us
     rawdenoise.write_output(result, "IMG_0001.png")
 
 The batch job of ``rawdenoise process`` is :func:`rawdenoise.process` with a
-:class:`~rawdenoise.process_options.ProcessOptions`. Errors are the
+:class:`~rawdenoise.jobs.process_options.ProcessOptions`. Errors are the
 :class:`~rawdenoise.errors.RawDenoiseError` subclasses the command line reports, with the same
 messages.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rawdenoise.errors import UsageError
-from rawdenoise.process_options import DEFAULT_QUALITY, EXTENSIONS, FORMAT_ALIASES
+from rawdenoise.jobs.process_options import DEFAULT_QUALITY, EXTENSIONS, FORMAT_ALIASES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -193,8 +193,8 @@ def write_output(
     ``process --bit-depth/--quality`` are. An existing file is an
     :class:`~rawdenoise.errors.OutputExistsError` unless ``overwrite``.
     """
+    from rawdenoise.jobs.process_options import ProcessOptions
     from rawdenoise.pipeline import RunSettings, write_mosaic
-    from rawdenoise.process_options import ProcessOptions
 
     path = Path(path)
     if fmt is None:

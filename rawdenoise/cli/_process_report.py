@@ -1,4 +1,4 @@
-"""How ``rawdenoise process`` shows a :class:`~rawdenoise.process_job.ProcessReport`: the
+"""How ``rawdenoise process`` shows a :class:`~rawdenoise.jobs.process.ProcessReport`: the
 summary table (stdout, or ``--json``), the dry-run plan, and the line about kept outputs."""
 
 from __future__ import annotations

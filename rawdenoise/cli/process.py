@@ -135,8 +135,8 @@ def process(
     from rawdenoise.cli._file_progress import FileProgress
     from rawdenoise.cli._options import options_from
     from rawdenoise.cli._process_report import show_report
-    from rawdenoise.process_job import ProcessEvents, ProcessJob
-    from rawdenoise.process_options import ProcessOptions
+    from rawdenoise.jobs.process import ProcessEvents, ProcessJob
+    from rawdenoise.jobs.process_options import ProcessOptions
 
     options = options_from(ProcessOptions, locals())
     events = ProcessEvents(info=info, warning=warn)

@@ -17,8 +17,8 @@ from typing import Any
 
 from rawdenoise.errors import ExitCode, RawDenoiseError
 from rawdenoise.inputs import Job
+from rawdenoise.jobs.process_options import ProcessOptions
 from rawdenoise.pipeline import FileResult, RatioRule, batch_exit_code
-from rawdenoise.process_options import ProcessOptions
 
 
 def _ignore(*_args: Any) -> None:
