@@ -1,0 +1,169 @@
+"""The jobs behind ``rawdenoise models``: list, import, describe and remove named models.
+
+A named model is ``NAME.safetensors`` in the models folder; our files are described from their
+header alone (no torch), other files are loaded. Each function returns plain dictionaries (the
+``--json`` output of the command).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rawdenoise.errors import InputError, OutputExistsError, RawDenoiseError, UsageError
+
+
+def model_summary(name: str, path: Path) -> dict[str, Any]:
+    """What our file's header says (no torch); ``error`` set when it cannot be read."""
+    from rawdenoise.weights import _info_from_metadata, read_header
+
+    row: dict[str, Any] = {"name": name, "path": str(path)}
+    try:
+        row["size_bytes"] = path.stat().st_size
+        metadata, tensors = read_header(path)
+        model_info = _info_from_metadata(path, metadata)
+    except (OSError, RawDenoiseError) as exc:
+        row["error"] = str(exc)
+        return row
+    row["tensors"] = len(tensors)
+    row["parameters"] = sum(math.prod(int(d) for d in t.get("shape", [])) for t in tensors.values())
+    if model_info is None:
+        row["error"] = "no rawdenoise metadata (re-import it with 'rawdenoise models import')"
+        return row
+    row.update(model_info.to_dict())
+    row["name"] = name
+    return row
+
+
+def list_named_models() -> list[dict[str, Any]]:
+    """A :func:`model_summary` per named model (the bundled ``default`` first when installed)."""
+    from rawdenoise.weights import list_models
+
+    return [model_summary(name, path) for name, path in list_models()]
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """One field per option of ``rawdenoise models import``."""
+
+    source: Path
+    name: str
+    arch: str | None = None
+    option: tuple[str, ...] = ()
+    camera: str | None = None
+    ratio_range: str | None = None
+    overwrite: bool = False
+
+
+@dataclass
+class Imported:
+    row: dict[str, Any]  #: :func:`model_summary` of the new file, with ``notes``
+    target: Path
+    notes: tuple[str, ...]  #: what loading did (param key picked, ...)
+
+
+def import_model(options: ImportOptions) -> Imported:
+    """Convert a checkpoint (LED ``.pth``, a ``.safetensors``) into a named model."""
+    from rawdenoise.interrupts import preload
+
+    preload("torch")  # a Ctrl-C waits for them: see preload
+    from rawdenoise.weights import (
+        DEFAULT_NAME,
+        check_model_name,
+        load_model,
+        model_path,
+        parse_options,
+        save_model,
+    )
+
+    name = options.name
+    check_model_name(name)
+    if name == DEFAULT_NAME:
+        raise UsageError(
+            "'default' names the bundled model", hint="choose another --name for your model"
+        )
+    target = model_path(name)
+    if target.exists() and not options.overwrite:
+        raise OutputExistsError(f"a model named {name!r} exists ({target})", path=target)
+    text = options.ratio_range
+    ratios = parse_ratio_range(text) if text is not None else None  # before loading
+    loaded = load_model(options.source, arch=options.arch, options=parse_options(options.option))
+    model_info = replace(loaded.info, name=name)
+    if options.camera is not None:
+        model_info = replace(model_info, camera=options.camera)
+    if ratios is not None:
+        model_info = replace(model_info, ratio_range=ratios)
+    module = loaded.repnr if loaded.repnr is not None else loaded.network
+    save_model(target, module, model_info, overwrite=options.overwrite)
+    row = model_summary(name, target)
+    row["notes"] = list(loaded.notes)
+    return Imported(row, target, tuple(loaded.notes))
+
+
+def parse_ratio_range(text: str) -> tuple[float, float]:
+    """``"100-300"`` (or ``100,300``) -> (100.0, 300.0): finite, 0 < LOW <= HIGH."""
+    hint = "write LOW-HIGH with finite numbers, 0 < LOW <= HIGH, e.g. 100-300"
+    lo, sep, hi = text.replace(",", "-").partition("-")
+    try:
+        low, high = float(lo), float(hi)
+    except ValueError:
+        raise UsageError(f"invalid --ratio-range {text!r}", hint=hint) from None
+    if not sep or not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+        raise UsageError(f"invalid --ratio-range {text!r}", hint=hint)
+    return low, high
+
+
+def describe_model(
+    model: str, arch: str | None = None, option: tuple[str, ...] | list[str] = ()
+) -> dict[str, Any]:
+    """What a model is (``models info``): from the header of our files, else by loading it."""
+    from rawdenoise.weights import is_safetensors, load_model, parse_options, resolve_model
+
+    path = resolve_model(model)
+    row = model_summary(path.stem, path) if is_safetensors(path) else {}
+    if not row or "architecture" not in row or arch or option:
+        loaded = load_model(path, arch=arch, options=parse_options(list(option)))
+        row = {
+            "name": loaded.info.name or path.stem,
+            "path": str(path),
+            "size_bytes": path.stat().st_size,
+            "source": loaded.source,
+            **loaded.info.to_dict(),
+            "parameters": sum(p.numel() for p in loaded.network.parameters()),
+            "notes": list(loaded.notes),
+        }
+    return row
+
+
+def remove_model(name: str) -> Path:
+    """Delete the named model's file (or link); returns its path."""
+    from rawdenoise.weights import (
+        DEFAULT_NAME,
+        check_model_name,
+        entry_problem,
+        model_path,
+        unknown_model_error,
+    )
+
+    check_model_name(name)
+    if name == DEFAULT_NAME:
+        raise UsageError("the bundled 'default' model cannot be removed")
+    path = model_path(name)
+    # a file (readable or not) or a symbolic link (even a dangling one) goes; a folder stays
+    if path.is_dir() and not path.is_symlink():
+        raise InputError(
+            f"cannot remove {name!r}: {entry_problem(path)}",
+            hint="rawdenoise removes model files only; move or delete the folder yourself",
+        )
+    if not (path.is_file() or path.is_symlink()):
+        problem = entry_problem(path)
+        if problem is not None:
+            raise InputError(f"cannot remove {name!r}: {problem}")
+        raise unknown_model_error(name)
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot remove {path}: {exc.strerror or exc}") from exc
+    return path
