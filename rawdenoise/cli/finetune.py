@@ -116,92 +116,19 @@ def finetune(
     are said before training starts. Ctrl-C writes a checkpoint; the same command with
     --resume continues it with identical results.
     """
-    from rawdenoise.interrupts import preload
-
-    preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
-    from rawdenoise.errors import UsageError
-    from rawdenoise.training.finetune import (
-        CONFIG_KEYS,
-        FinetuneConfig,
-        check_config,
-        resolve_settings,
-    )
-    from rawdenoise.training.finetune import finetune as run_finetune
-    from rawdenoise.training.options import read_toml
+    from rawdenoise.cli._options import options_from
+    from rawdenoise.jobs.finetune import FinetuneOptions
+    from rawdenoise.jobs.finetune import finetune as run_finetune
     from rawdenoise.training.progress import make_progress
 
-    file_values: dict = {}
-    if config is not None:
-        file_values = read_toml(config, CONFIG_KEYS)
-        check_config(file_values, config)  # types and ranges, naming the key and the file
-    model = model if model is not None else file_values.get("model")
-    name = name or file_values.get("name")
-    if root is None and file_values.get("root"):
-        root = Path(file_values["root"]).expanduser()
-        if not root.is_absolute() and config is not None:
-            root = config.parent / root
-    if not model:
-        raise UsageError("which base model? pass --model NAME (e.g. --model default)")
-    if not name:
-        raise UsageError("pass --name NAME for the fine-tuned model")
-    chosen_preset = preset or file_values.get("preset")
-    why = None  # said before training starts, once the pair list has been checked
-    if chosen_preset is None:  # the device decides: a CPU gets 'quick', a GPU LED's 'paper'
-        from rawdenoise.inference import choose_device
-        from rawdenoise.training.presets import choose_preset
-
-        device_name = device or file_values.get("device") or "auto"
-        chosen_preset, why = choose_preset(choose_device(str(device_name)).type)
-    settings = resolve_settings(
-        chosen_preset,
-        file_values,
-        {
-            "iterations": iterations,
-            "lr": lr,
-            "crop": crop,
-            "batch": batch,
-            "seed": seed,
-            "device": device,
-            "checkpoint_every": checkpoint_every,
-            "precision": precision,
-        },
-    )
-    cfg = FinetuneConfig(
-        pairs=pairs,
-        model=model,
-        name=name,
-        root=root,
-        preset=chosen_preset,
-        resume=resume,
-        overwrite=overwrite,
-        threads=threads,
-        stop_at=stop_at,
-        estimate=not state.quiet,
-        preset_note=why,
-        **settings,
-    )
     progress = make_progress(None if state.quiet else err_console())
-    from rawdenoise.training.checkpoint import run_lock
-
-    with run_lock("finetune", name):  # a second run of this name at once is refused
-        result = run_finetune(cfg, progress=progress, info=info, warn=warn)
+    options = options_from(FinetuneOptions, locals())
+    done = run_finetune(options, progress=progress, info=info, warn=warn, estimate=not state.quiet)
+    result, name = done.result, done.name
     if not result.main_process:
         return
     if json_out:  # paused (--stop-at): path is the checkpoint
-        emit_json(
-            {
-                "model": name,
-                "paused_at": result.paused_at,
-                "path": str(result.path),
-                "camera": result.camera,
-                "pairs": result.pairs,
-                "iterations": list(result.iterations),
-                "crop": result.crop,
-                "seconds": result.seconds,
-                "iterations_per_second": result.iterations_per_second,
-                "loss": result.loss,
-            }
-        )
+        emit_json(done.to_dict())
     out = None if json_out else out_console()  # the result, unless it was JSON
     if result.paused_at is not None:  # the result is the checkpoint
         if out is not None:
