@@ -7,13 +7,9 @@ from typing import Any
 
 import typer
 
-from rawdenoise.cli._completion import (
-    complete_device,
-    complete_model,
-)
+from rawdenoise.cli._completion import complete_device, complete_model
 from rawdenoise.cli._console import emit_json, info, out_console, warn
 from rawdenoise.cli._errors import handle_errors, print_error
-from rawdenoise.errors import ExitCode
 
 
 @handle_errors
@@ -77,90 +73,21 @@ def evaluate(
     skipped, the others are scored, and the exit code is 3 at the end; the list may mix
     cameras.
     """
-    from rawdenoise.interrupts import preload
+    from rawdenoise.cli._options import options_from
+    from rawdenoise.jobs.evaluate import EvaluateOptions
+    from rawdenoise.jobs.evaluate import evaluate as run_evaluate
 
-    preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
-    from rawdenoise import inference
-    from rawdenoise.ensemble import check_ensemble
-    from rawdenoise.errors import UsageError
-    from rawdenoise.pairing import SAME_LEVEL, check_pair_list
-    from rawdenoise.training.device import cpu_threads
-    from rawdenoise.training.evaluate import evaluate_pairs, summarize
-    from rawdenoise.training.options import check_finite
-    from rawdenoise.weights import load_model
-
-    inference.check_threads(threads)  # the settings first: one error, nothing loaded
-    check_ensemble(ensemble)
-    inference.choose_device(device)
-    inference.check_tiling(tile, None, 1)  # its sign now; the network's stride once loaded
-    if ratio is not None:
-        check_finite(ratio, "--ratio")
-        if ratio <= 0:
-            raise UsageError(f"--ratio must be positive, got {ratio:g}")
-    # a ratio-1 pair is valid here (same exposure level); a clean frame darker is not
-    check = check_pair_list(pairs, root, verify=False, one_camera=False, min_ratio=1 / SAME_LEVEL)
-    if not check.pairs:
-        check.raise_for_problems()
-    pair_list = check.pairs
-    loaded = load_model(model)
-    inference.check_tiling(tile, None, loaded.multiple_of)
-    skipped: list[str] = []
-    for problem in check.problems:
-        _skip(skipped, problem)
-    info(f"evaluating {loaded.path.name} on {len(pair_list)} pair(s)")
-
-    def progress(i: int, score) -> None:
-        info(
-            f"[{i + 1}/{len(pair_list)}] {score.noisy}: {score.psnr:.2f} dB / {score.ssim:.4f} "
-            f"(noisy {score.noisy_psnr:.2f} dB / {score.noisy_ssim:.4f})"
-        )
-
-    with cpu_threads(threads):
-        scores = evaluate_pairs(
-            pair_list,
-            loaded.network,
-            multiple_of=loaded.multiple_of,
-            device=device,
-            tile=tile,
-            on_pair=progress,
-            on_warning=warn,
-            on_skip=lambda pair, reason: _skip(skipped, f"line {pair.line}: {reason}"),
-            ensemble=ensemble,
-            ratio=ratio,
-            architecture=loaded.spec,
-        )
-    means = summarize(scores)
+    report = run_evaluate(options_from(EvaluateOptions, locals()), info=info, warn=warn)
     if json_out:
-        emit_json(
-            {
-                "model": model,
-                "model_path": str(loaded.path),
-                "ensemble": ensemble,
-                "ratio": ratio if ratio is not None else "exif",
-                "pairs": [s.to_dict() for s in scores],
-                **means,
-                "skipped": skipped,
-                "protocol": "LED raw-domain: clamp, illumination correction, crop_border 2, "
-                "PSNR float64, SSIM gaussian 11/1.5 on x255",
-            }
-        )
+        emit_json(report.to_dict())
     else:
-        title = f"{loaded.path.name} on {pairs.name}"
-        _print_table(scores, means, title + (f", ensemble {ensemble}" if ensemble > 1 else ""))
-    if skipped:
-        n = len(skipped)
-        print_error(
-            f"pair list {pairs}: {n} line{'s' if n != 1 else ''} skipped (reasons "
-            f"above); the means are over the other {len(scores)} pair"
-            f"{'s' if len(scores) != 1 else ''}",
-            hint=f"'rawdenoise pair --check {pairs}' lists every problem",
-        )
-        raise typer.Exit(int(ExitCode.BAD_INPUT))
-
-
-def _skip(skipped: list[str], problem: str) -> None:
-    warn(f"skipped {problem}")
-    skipped.append(problem)
+        title = f"{report.model_path.name} on {pairs.name}"
+        title += f", ensemble {ensemble}" if ensemble > 1 else ""
+        _print_table(report.scores, report.means, title)
+    error = report.skipped_error()
+    if error is not None:
+        print_error(error.message, error.hint)
+        raise typer.Exit(int(error.exit_code))
 
 
 def _print_table(scores: list[Any], means: dict[str, float], title: str) -> None:

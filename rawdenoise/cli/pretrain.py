@@ -183,54 +183,14 @@ def pretrain(
     trains on its own crops (DDP). The model is saved under NAME; `finetune --model NAME`
     adapts it to a camera, `process --model NAME` uses it as is.
     """
-    from rawdenoise.interrupts import preload
-
-    preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
-    from rawdenoise.training.options import parse_options, parse_pair
-    from rawdenoise.training.pretrain import PretrainConfig
-    from rawdenoise.training.pretrain import pretrain as run_pretrain
+    from rawdenoise.cli._options import options_from
+    from rawdenoise.jobs.pretrain import PretrainOptions
+    from rawdenoise.jobs.pretrain import pretrain as run_pretrain
     from rawdenoise.training.progress import make_progress
 
-    lo, hi = parse_pair(ratio_range, "--ratio-range", int)
-    cfg = PretrainConfig(
-        inputs=clean,
-        name=name,
-        arch=arch,
-        options=parse_options(option),
-        camera=camera,
-        dark_frames=dark_frames,
-        noise=noise,
-        virtual_cameras=virtual_cameras,
-        ratio_range=(lo, hi),
-        iterations=iterations,
-        batch=batch,
-        crop=crop,
-        lr=lr,
-        min_lr=min_lr,
-        schedule=schedule,
-        warmup=warmup,
-        seed=seed,
-        device=device,
-        resume=resume,
-        checkpoint_every=checkpoint_every,
-        holdout=holdout,
-        overwrite=overwrite,
-        noise_type=noise_type,
-        threads=threads,
-        init=init,
-        sample_by=sample_by,
-        loss=loss,
-        augment=augment,
-        ratio_sampling=ratio_sampling,
-        augment_colour=augment_colour,
-        stop_at=stop_at,
-        precision=precision,
-    )
     progress = make_progress(None if state.quiet else err_console())
-    from rawdenoise.training.checkpoint import run_lock
-
-    with run_lock("pretrain", name):  # a second run of this name at once is refused
-        result = run_pretrain(cfg, progress=progress, info=info, warn=warn)
+    options = options_from(PretrainOptions, locals())
+    result = run_pretrain(options, progress=progress, info=info, warn=warn)
     if not result.main_process:
         return
     out = out_console()  # the result: what was saved
@@ -258,15 +218,10 @@ def pretrain(
 
 def _report_left_out(result) -> None:
     """A batch goes on past a bad file, then says so in its exit code (3)."""
-    if not result.left_out:
-        return
     from rawdenoise.cli._errors import print_error
-    from rawdenoise.errors import ExitCode
+    from rawdenoise.jobs.pretrain import left_out_error
 
-    n = len(result.left_out)
-    print_error(
-        f"{n} of the clean RAW files could not be decoded and {'is' if n == 1 else 'are'} not "
-        "in the training data (reasons above)",
-        hint="fix or remove them, then train again (--overwrite) to use them",
-    )
-    raise typer.Exit(int(ExitCode.BAD_INPUT))
+    error = left_out_error(result)
+    if error is not None:
+        print_error(error.message, error.hint)
+        raise typer.Exit(int(error.exit_code))
