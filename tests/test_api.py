@@ -117,12 +117,34 @@ def test_process_reports_through_events(tmp_path, make_dng, tiny_model) -> None:
     assert report.to_dict()["processed"] == 1
 
 
-def test_the_command_options_map_one_to_one_onto_process_options() -> None:
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("rawdenoise.cli.process:process", "rawdenoise.jobs.process_options:ProcessOptions"),
+        (
+            "rawdenoise.cli.calibrate:calibrate",
+            "rawdenoise.jobs.calibrate_options:CalibrateOptions",
+        ),
+        ("rawdenoise.cli.pair:pair", "rawdenoise.jobs.pair:PairOptions"),
+        ("rawdenoise.cli.finetune:finetune", "rawdenoise.jobs.finetune:FinetuneOptions"),
+        ("rawdenoise.cli.pretrain:pretrain", "rawdenoise.jobs.pretrain:PretrainOptions"),
+        ("rawdenoise.cli.evaluate:evaluate", "rawdenoise.jobs.evaluate:EvaluateOptions"),
+        ("rawdenoise.cli.models:import_", "rawdenoise.jobs.models:ImportOptions"),
+    ],
+)
+def test_each_commands_options_map_one_to_one_onto_its_options_object(
+    command: str, options: str
+) -> None:
+    """What the command shows (--json) and its click context are its own; every other
+    parameter is a field of the library's options object, and every field a parameter."""
     import dataclasses
+    import importlib
     import inspect
 
-    from rawdenoise.cli.process import process
+    def resolve(ref: str):
+        module, _, name = ref.partition(":")
+        return getattr(importlib.import_module(module), name)
 
-    params = set(inspect.signature(process).parameters) - {"json_out", "quiet", "debug"}
-    fields = {f.name for f in dataclasses.fields(rawdenoise.ProcessOptions)}
+    params = set(inspect.signature(resolve(command)).parameters) - {"json_out", "ctx"}
+    fields = {f.name for f in dataclasses.fields(resolve(options))}
     assert params == fields

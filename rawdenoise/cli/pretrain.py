@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 
+from rawdenoise.cli import _pretrain_options as o
 from rawdenoise.cli._completion import (
-    complete_arch,
-    complete_camera_profile,
     complete_device,
-    complete_model,
     complete_training_precision,
 )
 from rawdenoise.cli._console import err_console, info, out_console, state, warn
@@ -19,61 +17,15 @@ from rawdenoise.cli._errors import handle_errors
 
 @handle_errors
 def pretrain(
-    clean: list[Path] = typer.Argument(
-        ...,
-        metavar="PATH",
-        help="Folder(s) of clean RAW frames (low ISO, well exposed), or the files themselves.",
-        show_default=False,
-        readable=False,  # an unreadable frame is bad input (exit 3), said by the decoder
-    ),
-    name: str = typer.Option(
-        ..., "--name", "-n", metavar="NAME", help="Save the model under this name."
-    ),
-    arch: str = typer.Option(
-        "unet",
-        "--arch",
-        metavar="NAME",
-        help="Network architecture (see plugins).",
-        autocompletion=complete_arch,
-    ),
-    option: list[str] = typer.Option(
-        [],
-        "--option",
-        "-O",
-        metavar="KEY=VALUE",
-        help="Architecture option KEY=VALUE (repeatable), e.g. channels=16.",
-    ),
-    camera: str | None = typer.Option(
-        None,
-        "--camera",
-        metavar="ID",
-        autocompletion=complete_camera_profile,
-        help="Noise of one calibrated camera profile (ID) instead of virtual cameras; with "
-        "--dark-frames: the profile giving K per ISO.",
-    ),
-    dark_frames: Path | None = typer.Option(
-        None,
-        "--dark-frames",
-        help="Folder of dark frames (lens capped) whose real noise replaces the read/row terms.",
-        file_okay=False,
-        readable=False,
-    ),
-    noise: str = typer.Option(
-        "parametric",
-        "--noise",
-        metavar="parametric|learned",
-        help="With --camera: the profile's parametric noise, or shot noise with its K plus the "
-        "learned dark noise of calibrate --learn-noise.",
-    ),
-    virtual_cameras: int = typer.Option(
-        5, "--virtual-cameras", help="Virtual cameras (RepNR branches), LED's coverage."
-    ),
-    ratio_range: str = typer.Option(
-        "100,300",
-        "--ratio-range",
-        metavar="LOW,HIGH",
-        help="Ratios drawn per crop, integer uniform LOW,HIGH.",
-    ),
+    clean: list[Path] = o.CLEAN,
+    name: str = o.NAME,
+    arch: str = o.ARCH,
+    option: list[str] = o.OPTION,
+    camera: str | None = o.CAMERA,
+    dark_frames: Path | None = o.DARK_FRAMES,
+    noise: str = o.NOISE,
+    virtual_cameras: int = o.VIRTUAL_CAMERAS,
+    ratio_range: str = o.RATIO_RANGE,
     iterations: int = typer.Option(20000, "--iterations", help="Training iterations."),
     batch: int = typer.Option(8, "--batch", help="Crops per iteration (per process)."),
     crop: int = typer.Option(256, "--crop", help="Crop side in packed pixels (2x in the RAW)."),
@@ -111,30 +63,9 @@ def pretrain(
     holdout: int = typer.Option(
         0, "--holdout", help="Keep the last N frames out of training and report PSNR on them."
     ),
-    noise_type: str = typer.Option(
-        "ptrqc",
-        "--noise-type",
-        metavar="LETTERS",
-        help="Noise components: p shot, t Tukey-lambda or g Gaussian read, r row, "
-        "q quantization, c colour bias.",
-    ),
-    init: str | None = typer.Option(
-        None,
-        "--init",
-        metavar="MODEL",
-        autocompletion=complete_model,
-        help="Start from this model (name or file) instead of random weights, e.g. to train "
-        "the default further or on more frames; its architecture, options and (for as many "
-        "--virtual-cameras) virtual cameras are used. -O channels=N (more than it has) grows a "
-        "unet to N channels with the same output first.",
-    ),
-    sample_by: str = typer.Option(
-        "pixel",
-        "--sample-by",
-        metavar="pixel|frame",
-        help="Pick each crop's frame by area ('pixel') or with equal odds per frame ('frame', "
-        "so small frames such as texture images count as much as large ones).",
-    ),
+    noise_type: str = o.NOISE_TYPE,
+    init: str | None = o.INIT,
+    sample_by: str = o.SAMPLE_BY,
     loss: str = typer.Option(
         "l1",
         "--loss",
@@ -142,26 +73,9 @@ def pretrain(
         help="l1 (LED) or log-l1: the mean of each crop's log L1, so low-noise crops count as "
         "much as very noisy ones (in dB, like mean PSNR).",
     ),
-    augment: str = typer.Option(
-        "bayer",
-        "--augment",
-        metavar="bayer|packed|none",
-        help="Crop flips/transposes: 'bayer' (on the mosaic, keeping each 2x2 block's "
-        "arrangement), 'packed' (LED's flips of the packed array, which mirror the block; "
-        "the bundled default was trained so) or 'none'.",
-    ),
-    ratio_sampling: str = typer.Option(
-        "uniform",
-        "--ratio-sampling",
-        help="How ratios are drawn from --ratio-range: 'uniform' integers (LED) or 'log' "
-        "(log-uniform: a range such as 1,300 trains ratio 1-2 as often as 150-300).",
-    ),
-    augment_colour: bool = typer.Option(
-        False,
-        "--augment-colour",
-        help="Random exposure and red/blue gains per crop (white balance): the network learns "
-        "to denoise any colour and level instead of its training frames' statistics.",
-    ),
+    augment: str = o.AUGMENT,
+    ratio_sampling: str = o.RATIO_SAMPLING,
+    augment_colour: bool = o.AUGMENT_COLOUR,
     precision: str = typer.Option(
         "fp32",
         "--precision",
