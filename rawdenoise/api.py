@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rawdenoise.errors import UsageError
-from rawdenoise.jobs.process_options import DEFAULT_QUALITY, EXTENSIONS, FORMAT_ALIASES
+from rawdenoise.formats import EXTENSIONS, FORMAT_ALIASES
+from rawdenoise.jobs.process_options import DEFAULT_QUALITY
 
 if TYPE_CHECKING:
     import numpy as np

@@ -7,7 +7,7 @@ The scripts are Typer's (its vendored click's completion protocol): the shell ca
 ``rawdenoise`` back with ``_RAWDENOISE_COMPLETE=complete_<shell>`` set, so they stay valid when
 commands and options change; they only need regenerating when Typer's templates change. Option
 values such as ``--arch`` come from the plugin discovery manifest
-(:func:`rawdenoise.plugin_cache.complete_architectures`) without importing torch.
+(:func:`rawdenoise.name_completion.complete_architectures`) without importing torch.
 """
 
 from __future__ import annotations

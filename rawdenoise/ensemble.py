@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rawdenoise.bayer import RGGB, pack_bayer, pack_rggb, unpack_bayer, unpack_rggb
 from rawdenoise.errors import UsageError
-from rawdenoise.rawio import RGGB, pack_bayer, pack_rggb, unpack_bayer, unpack_rggb
 
 #: the ensemble sizes offered: the identity, then 180-degree rotation, then both single flips,
 #: then the same four transposed

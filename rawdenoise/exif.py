@@ -181,7 +181,7 @@ def _fill_from_libraw(
     try:
         import rawpy
 
-        from rawdenoise.rawio import silenced_c_stderr
+        from rawdenoise.libraw_stderr import silenced_c_stderr
 
         with silenced_c_stderr(), rawpy.imread(str(path)) as raw:
             other = raw.other

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rawdenoise.errors import InputError, UsageError
-from rawdenoise.jobs.process_options import EXTENSIONS
+from rawdenoise.formats import EXTENSIONS
 from rawdenoise.rawio import is_raw_path
 
 #: output folder beside each input when ``--out`` is not given

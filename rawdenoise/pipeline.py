@@ -228,7 +228,7 @@ def denoise_mosaic(
 
 def to_mosaic(frame: Any, y: np.ndarray) -> np.ndarray:
     """The network's output back in DN with the frame's levels, as a mosaic of its shape."""
-    from rawdenoise.rawio import denormalize
+    from rawdenoise.bayer import denormalize
 
     return frame.from_normalized_layout(denormalize(y, frame.black_level, frame.white_level))
 

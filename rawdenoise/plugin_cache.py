@@ -7,8 +7,8 @@ installs are never cached (their code changes without a version bump). The manif
 hint: a corrupt, foreign or out-of-date file is ignored and rewritten.
 
 It lets ``rawdenoise plugins``, shell completion of ``--arch``/``--camera`` and the registry
-work without importing plugin code or torch. :func:`complete_architectures` and
-:func:`complete_cameras` are ready for Typer's ``autocompletion=``.
+work without importing plugin code or torch (shell completion:
+:mod:`rawdenoise.name_completion`).
 """
 
 from __future__ import annotations
@@ -116,29 +116,3 @@ def write_manifest(entries: Mapping[str, Mapping[str, Any]]) -> bool:
 def clear_manifest() -> None:
     with contextlib.suppress(OSError):
         manifest_path().unlink(missing_ok=True)
-
-
-# --------------------------------------------------------------------------- completion
-
-
-def _names(kind: str) -> list[str]:
-    from rawdenoise import registry
-
-    try:
-        return registry.names(kind, quiet=True)
-    except Exception:  # completion must never print a traceback into the shell
-        return []
-
-
-def complete_architectures(incomplete: str = "") -> list[str]:
-    """Architecture names, aliases and ``plugin:name`` forms starting with ``incomplete``.
-
-    Reads the manifest (plus built-ins and editable plugins, whose entry modules import no
-    torch); suitable for ``typer.Option(..., autocompletion=complete_architectures)``.
-    """
-    return [n for n in _names("architecture") if n.startswith(incomplete)]
-
-
-def complete_cameras(incomplete: str = "") -> list[str]:
-    """Camera profile ids (and ``plugin:id`` forms) starting with ``incomplete``."""
-    return [n for n in _names("camera profile") if n.startswith(incomplete)]

@@ -5,7 +5,7 @@
   defaults otherwise: AHD, sRGB primaries, BT.709 gamma, orientation applied).
 - PNG: our own small encoder (Pillow cannot write 16-bit RGB PNG) with an ``eXIf`` chunk.
 - TIFF: tifffile with the key EXIF tags in IFD0 (TIFF/EP style, as DNG does).
-- DNG: :func:`rawdenoise.rawio.write_dng` keeps the mosaic, CFA, levels, colour matrix,
+- DNG: :func:`rawdenoise.dng.write_dng` keeps the mosaic, CFA, levels, colour matrix,
   as-shot neutral, orientation and EXIF; for DNG sources the colour calibration (matrices,
   illuminants, forward matrices, baseline exposure, crops, opcode lists, profiles) is copied
   from the source IFD. ``NoiseProfile`` is dropped: it no longer describes the data.
@@ -117,7 +117,7 @@ def read_metadata(path: Path, frame: RawFrame | None = None) -> OutputMetadata:
     import rawpy
 
     from rawdenoise.exif import read_exif
-    from rawdenoise.rawio import silenced_c_stderr
+    from rawdenoise.libraw_stderr import silenced_c_stderr
 
     info = read_exif(path)
     f_number = focal = None
@@ -152,7 +152,7 @@ def render_rgb(source: Path, mosaic: np.ndarray, *, bit_depth: int = 16) -> np.n
     """(H', W', 3) uint8/uint16 sRGB of ``mosaic`` rendered with the source file's metadata."""
     import rawpy
 
-    from rawdenoise.rawio import silenced_c_stderr
+    from rawdenoise.libraw_stderr import silenced_c_stderr
 
     if bit_depth not in (8, 16):
         raise InputError(f"bit depth must be 8 or 16, got {bit_depth}")
@@ -436,7 +436,8 @@ def write_denoised_dng(
 ) -> None:
     """A CFA DNG of ``mosaic`` that keeps the source's layout, levels, colour and EXIF."""
 
-    from rawdenoise.rawio import cfa_from_pattern, write_dng
+    from rawdenoise.bayer import cfa_from_pattern
+    from rawdenoise.dng import write_dng
 
     source = _source_dng_tags(frame.path)
     blacks, white = dng_levels(frame)

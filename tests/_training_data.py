@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rawdenoise.rawio import write_dng
+from rawdenoise.dng import write_dng
 from rawdenoise.training.synthetic import write_noisy_dng
 
 BLACK, WHITE = 512, 16383

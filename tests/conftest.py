@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rawdenoise.rawio import write_dng
+from rawdenoise.dng import write_dng
 
 SHARED_DATA = Path(
     os.environ.get(

@@ -395,7 +395,7 @@ def test_error_junk_frame_is_not_a_raw_file(tmp_path, capsys, content):
 
 
 def _odd_frame(folder: Path, name: str, **kw) -> None:
-    from rawdenoise.rawio import write_dng
+    from rawdenoise.dng import write_dng
 
     opts = dict(black_level=512, white_level=16383, make="rawdenoise", model="Synthetic", iso=400)
     write_dng(folder / name, np.full((128, 128), 600, np.uint16), **{**opts, **kw})

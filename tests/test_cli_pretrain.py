@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from rawdenoise.cli import main
 from rawdenoise.dirs import cache_dir, data_dir, models_dir
-from rawdenoise.rawio import write_dng
+from rawdenoise.dng import write_dng
 from rawdenoise.training.loop import TrainingInterrupted
 from rawdenoise.training.pretrain import PretrainConfig, pretrain
 from rawdenoise.weights import load_model

@@ -16,9 +16,10 @@ from torch import nn
 
 from rawdenoise import pipeline, weights
 from rawdenoise.cli import main
+from rawdenoise.dng import write_dng
 from rawdenoise.exif import read_exif
 from rawdenoise.pipeline import RatioRule, RunSettings, denoise_mosaic
-from rawdenoise.rawio import read_raw, write_dng
+from rawdenoise.rawio import read_raw
 from rawdenoise.render import OutputMetadata
 from rawdenoise.specs import ModelInfo
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rawdenoise import completions_gen
-from rawdenoise.plugin_cache import complete_architectures, complete_cameras
+from rawdenoise.name_completion import complete_architectures, complete_cameras
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ sys.stderr.write(json.dumps({{
 
 _MINI_APP = """\
 import typer
-from rawdenoise.plugin_cache import complete_architectures
+from rawdenoise.name_completion import complete_architectures
 app = typer.Typer()
 @app.command()
 def process(arch: str = typer.Option("unet", "--arch", autocompletion=complete_architectures)):
@@ -125,7 +125,7 @@ def test_arch_completes_from_the_manifest_without_torch(tmp_path: Path) -> None:
 
 def test_arch_completion_helper_in_a_fresh_process_without_torch(tmp_path: Path) -> None:
     site = _fake_site(tmp_path)
-    setup = "from rawdenoise.plugin_cache import complete_architectures"
+    setup = "from rawdenoise.name_completion import complete_architectures"
     call = "print(' '.join(complete_architectures('zebr')))"
     assert _complete(site, setup, call)[0] == ["zebra", "zebranet"]
     words, flags = _complete(site, setup, call)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from rawdenoise.bayer import RGGB, pack_bayer, unpack_bayer
 from rawdenoise.cli import main
 from rawdenoise.ensemble import SIZES, averaged, from_variant, to_variant, variants
 from rawdenoise.errors import UsageError
 from rawdenoise.inference import denoise
-from rawdenoise.rawio import RGGB, pack_bayer, unpack_bayer
 
 
 def _mosaic(h: int = 12, w: int = 20) -> np.ndarray:

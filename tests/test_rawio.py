@@ -4,15 +4,9 @@ import numpy as np
 import pytest
 from _unsupported_dngs import write_linear_dng, write_xtrans_dng
 
+from rawdenoise.bayer import cfa_from_pattern, normalize, pack_bayer, pattern_from_cfa, unpack_bayer
 from rawdenoise.errors import InputError, OutputExistsError, UnsupportedSensorError
-from rawdenoise.rawio import (
-    cfa_from_pattern,
-    normalize,
-    pack_bayer,
-    pattern_from_cfa,
-    read_raw,
-    unpack_bayer,
-)
+from rawdenoise.rawio import read_raw
 
 PHASES = ["RGGB", "BGGR", "GRBG", "GBRG"]
 

@@ -216,7 +216,7 @@ def steps(y: np.ndarray, x: np.ndarray, axis: int) -> set[tuple[int, int]]:
 def test_crop_augmentation_keeps_the_bayer_geometry(cfa, flips) -> None:
     """Every augmented crop of a frame in the network's layout is a flipped/transposed window
     of the mosaic whose pixels keep their colours and neighbours."""
-    from rawdenoise.rawio import RGGB, pack_rggb, pattern_from_cfa, unpack_bayer
+    from rawdenoise.bayer import RGGB, pack_rggb, pattern_from_cfa, unpack_bayer
     from rawdenoise.training.datasets import CropDraw, apply_crop
 
     pat = pattern_from_cfa(cfa)
@@ -244,7 +244,7 @@ def test_crop_augmentation_keeps_the_bayer_geometry(cfa, flips) -> None:
 def mosaic_domain_crop(data: np.ndarray, d, crop: int) -> np.ndarray:
     """The definition ``apply_crop`` implements with strided views: unpack the window (with a
     packed pixel of margin where the frame has it), flip/transpose the mosaic, repack."""
-    from rawdenoise.rawio import RGGB, pack_bayer, unpack_bayer
+    from rawdenoise.bayer import RGGB, pack_bayer, unpack_bayer
 
     h, w = data.shape[1:]
     vflip, hflip = d.vflip and h > crop, d.hflip and w > crop

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import rawpy
 
+from rawdenoise.bayer import pack_bayer, pattern_from_cfa
 from rawdenoise.errors import OutputExistsError
-from rawdenoise.rawio import pack_bayer, pattern_from_cfa, read_raw
+from rawdenoise.rawio import read_raw
 from rawdenoise.training.datasets import decode
 from rawdenoise.training.unprocess import (
     CameraColour,

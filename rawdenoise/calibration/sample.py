@@ -79,7 +79,7 @@ def _levels(profile: CameraProfile, info: dict) -> tuple[str, list[float], float
 
 def cfa_order(black: list[float], cfa: str) -> list[float]:
     """Packed-order (R, G1, B, G2) black levels in the 2x2 CFA repeat order a DNG stores."""
-    from rawdenoise.rawio import pattern_from_cfa
+    from rawdenoise.bayer import pattern_from_cfa
 
     pattern = pattern_from_cfa(cfa).reshape(-1)  # colour index at each 2x2 position
     return [float(black[int(colour)]) for colour in pattern]
@@ -148,7 +148,8 @@ def write_samples(
 ) -> list[Path]:
     """Write ``spec.count`` DNG dark frames into ``out_dir``; returns their paths."""
     from rawdenoise.atomic import atomic_paths, check_output
-    from rawdenoise.rawio import pattern_from_cfa, unpack_bayer, write_dng
+    from rawdenoise.bayer import pattern_from_cfa, unpack_bayer
+    from rawdenoise.dng import write_dng
 
     paths = output_names(profile, spec, out_dir)
     for path in paths:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rawdenoise.rawio import pattern_from_cfa, unpack_bayer, write_dng
+from rawdenoise.bayer import pattern_from_cfa, unpack_bayer
+from rawdenoise.dng import write_dng
 from rawdenoise.specs import CameraProfile
 
 

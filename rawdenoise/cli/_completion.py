@@ -35,14 +35,14 @@ complete_preset = words(*PRESETS)
 
 def complete_arch(incomplete: str) -> list[str]:
     """Architecture names for ``--arch``, from the discovery manifest (no torch import)."""
-    from rawdenoise.plugin_cache import complete_architectures
+    from rawdenoise.name_completion import complete_architectures
 
     return complete_architectures(incomplete)
 
 
 def complete_camera_profile(incomplete: str) -> list[str]:
     """Camera profile ids (built-in, plugins, your ``profiles/`` folder) for ``--camera``."""
-    from rawdenoise.plugin_cache import complete_cameras
+    from rawdenoise.name_completion import complete_cameras
 
     return complete_cameras(incomplete)
 

@@ -13,11 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rawdenoise.errors import UsageError
+from rawdenoise.formats import EXTENSIONS, FORMAT_ALIASES
 
-#: output formats and their file extensions
-EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "dng": ".dng"}
-#: other spellings of a format
-FORMAT_ALIASES = {"tif": "tiff", "jpg": "jpeg"}
 DEFAULT_QUALITY = 95
 
 

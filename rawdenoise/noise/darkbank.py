@@ -89,8 +89,9 @@ class DarkFrameBank:
         max_frames_per_iso: int | None = None,
     ) -> DarkFrameBank:
         """Read dark RAW frames (any LibRaw format), group them by EXIF ISO, subtract black."""
+        from rawdenoise.bayer import pack_rggb
         from rawdenoise.exif import read_exif
-        from rawdenoise.rawio import pack_rggb, read_raw
+        from rawdenoise.rawio import read_raw
 
         groups: dict[float, list[np.ndarray]] = {}
         camera = shape = None

@@ -123,7 +123,8 @@ class SimulatedSensor:
         cfa: str = "RGGB",
     ) -> list[Path]:
         """Write ``count`` dark frames per ISO as DNG files (the camera's view of them)."""
-        from rawdenoise.rawio import pattern_from_cfa, unpack_bayer, write_dng
+        from rawdenoise.bayer import pattern_from_cfa, unpack_bayer
+        from rawdenoise.dng import write_dng
 
         folder.mkdir(parents=True, exist_ok=True)
         pattern = pattern_from_cfa(cfa)

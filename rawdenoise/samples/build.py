@@ -28,7 +28,8 @@ K, READ_SIGMA, ROW_SIGMA = 6.12032, 7.1163535, 0.7218788  # A7S2 ISO 6400 (metho
 def build(source: Path, out_dir: Path, seed: int = 2023, *, overwrite: bool = False) -> list[Path]:
     """Write ``bright_iso100.dng`` and ``dark_iso6400.dng`` into ``out_dir``; their paths."""
     from rawdenoise.atomic import atomic_paths
-    from rawdenoise.rawio import read_raw, write_dng
+    from rawdenoise.dng import write_dng
+    from rawdenoise.rawio import read_raw
 
     frame = read_raw(source)
     h, w = frame.shape

@@ -30,8 +30,8 @@ def noisy_mosaic(
     noise_type: str = "ptrqc",
 ) -> np.ndarray:
     """The uint16 mosaic of a ``ratio``-times darker capture of ``mosaic`` at ``noisy_iso``."""
+    from rawdenoise.bayer import normalize, pack_bayer, unpack_bayer
     from rawdenoise.noise import NoisyPairGenerator, synthesize_dn
-    from rawdenoise.rawio import normalize, pack_bayer, unpack_bayer
     from rawdenoise.registry import get_camera_profile
 
     prof = get_camera_profile(profile)
@@ -63,8 +63,9 @@ def write_noisy_dng(
     The exposure time is chosen so that EXIF gives the ratio exactly:
     ``t_noisy = ISO_clean * t_clean / (ratio * ISO_noisy)``.
     """
+    from rawdenoise.dng import write_dng
     from rawdenoise.exif import read_exif
-    from rawdenoise.rawio import read_raw, write_dng
+    from rawdenoise.rawio import read_raw
 
     frame = read_raw(clean_path)
     exif = read_exif(clean_path).require("iso", "exposure_time")

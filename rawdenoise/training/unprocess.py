@@ -130,7 +130,7 @@ def write_unprocessed_dng(
 ) -> Path:
     """Write a [0, 1] RGGB mosaic as a DNG at the camera's white level (black 0)."""
     from rawdenoise.atomic import atomic_path
-    from rawdenoise.rawio import write_dng
+    from rawdenoise.dng import write_dng
 
     dn = np.round(np.clip(mosaic, 0.0, 1.0) * colour.white_level).astype(np.uint16)
     path = Path(path)

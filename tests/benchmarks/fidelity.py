@@ -118,7 +118,8 @@ def dark_version(clean: np.ndarray, ratio: float, seed: int) -> np.ndarray:
 
 
 def write(path: Path, dn_above_black: np.ndarray) -> None:
-    from rawdenoise.rawio import RGGB, unpack_bayer, write_dng
+    from rawdenoise.bayer import RGGB, unpack_bayer
+    from rawdenoise.dng import write_dng
 
     dn = np.clip(np.rint(dn_above_black + BLACK), 0, WHITE)
     write_dng(path, unpack_bayer(dn.astype(np.uint16), RGGB), cfa="RGGB",

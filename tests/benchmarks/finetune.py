@@ -45,7 +45,8 @@ PROFILE = "sony-a7s2"
 
 def write_clean_crop(source: Path | None, out: Path, side: int, seed: int) -> Path:
     """A ``side`` x ``side`` mosaic crop of ``source`` (or a generated scene) as a 14-bit DNG."""
-    from rawdenoise.rawio import read_raw, write_dng
+    from rawdenoise.dng import write_dng
+    from rawdenoise.rawio import read_raw
 
     if source is not None:
         frame = read_raw(source)

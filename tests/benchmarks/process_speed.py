@@ -68,8 +68,10 @@ def enlarged_frame(raw: Path, megapixels: float, folder: Path, shift: int = 0) -
     real-content frame of the size a figure is quoted for (e.g. 24 MP). ``shift`` (even) rolls
     the content so that the files of a folder differ.
     """
+    from rawdenoise.bayer import cfa_from_pattern
+    from rawdenoise.dng import write_dng
     from rawdenoise.exif import read_exif
-    from rawdenoise.rawio import cfa_from_pattern, read_raw, write_dng
+    from rawdenoise.rawio import read_raw
 
     frame = read_raw(raw)
     h, w = frame.shape

@@ -48,9 +48,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from rawdenoise.bayer import pattern_from_cfa, unpack_bayer
+from rawdenoise.dng import write_dng
 from rawdenoise.inference import denoise
 from rawdenoise.noise import NoisyPairGenerator, synthesize_dn
-from rawdenoise.rawio import pattern_from_cfa, read_raw, unpack_bayer, write_dng
+from rawdenoise.rawio import read_raw
 from rawdenoise.registry import get_camera_profile
 from rawdenoise.training.metrics import raw_metrics
 from rawdenoise.weights import load_model
