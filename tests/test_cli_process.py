@@ -14,7 +14,7 @@ import rawpy
 import torch
 from torch import nn
 
-from rawdenoise import pipeline, weights
+from rawdenoise import model_names, pipeline, weights
 from rawdenoise.cli import main
 from rawdenoise.dng import write_dng
 from rawdenoise.exif import read_exif
@@ -322,7 +322,7 @@ def test_ratio_normalization_and_undo_with_an_identity_network(make_dng) -> None
 
 
 def test_missing_default_model_is_one_clear_error(make_dng, capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr(weights, "PACKAGED_DEFAULT", tmp_path / "none.safetensors")
+    monkeypatch.setattr(model_names, "PACKAGED_DEFAULT", tmp_path / "none.safetensors")
     code, _, err = run(capsys, make_dng("a.dng"))
     assert code == 4
     lines = err.strip().splitlines()

@@ -9,16 +9,16 @@ import pytest
 import torch
 
 from rawdenoise.errors import ModelFileError, OutputExistsError, PluginError, UsageError
+from rawdenoise.model_file import read_header
+from rawdenoise.model_names import PACKAGED_DEFAULT
 from rawdenoise.networks.repnr import RepNR
 from rawdenoise.networks.tiny import TinyNet
 from rawdenoise.networks.unet import UNet
 from rawdenoise.specs import ModelInfo
 from rawdenoise.weights import (
-    PACKAGED_DEFAULT,
     list_models,
     load_model,
     model_path,
-    read_header,
     read_model_info,
     resolve_model,
     save_model,

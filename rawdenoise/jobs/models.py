@@ -17,7 +17,7 @@ from rawdenoise.errors import InputError, OutputExistsError, RawDenoiseError, Us
 
 def model_summary(name: str, path: Path) -> dict[str, Any]:
     """What our file's header says (no torch); ``error`` set when it cannot be read."""
-    from rawdenoise.weights import _info_from_metadata, read_header
+    from rawdenoise.model_file import _info_from_metadata, read_header
 
     row: dict[str, Any] = {"name": name, "path": str(path)}
     try:
@@ -69,14 +69,8 @@ def import_model(options: ImportOptions) -> Imported:
     from rawdenoise.interrupts import preload
 
     preload("torch")  # a Ctrl-C waits for them: see preload
-    from rawdenoise.weights import (
-        DEFAULT_NAME,
-        check_model_name,
-        load_model,
-        model_path,
-        parse_options,
-        save_model,
-    )
+    from rawdenoise.model_names import check_model_name
+    from rawdenoise.weights import DEFAULT_NAME, load_model, model_path, parse_options, save_model
 
     name = options.name
     check_model_name(name)
@@ -119,7 +113,8 @@ def describe_model(
     model: str, arch: str | None = None, option: tuple[str, ...] | list[str] = ()
 ) -> dict[str, Any]:
     """What a model is (``models info``): from the header of our files, else by loading it."""
-    from rawdenoise.weights import is_safetensors, load_model, parse_options, resolve_model
+    from rawdenoise.model_file import is_safetensors
+    from rawdenoise.weights import load_model, parse_options, resolve_model
 
     path = resolve_model(model)
     row = model_summary(path.stem, path) if is_safetensors(path) else {}
@@ -139,13 +134,8 @@ def describe_model(
 
 def remove_model(name: str) -> Path:
     """Delete the named model's file (or link); returns its path."""
-    from rawdenoise.weights import (
-        DEFAULT_NAME,
-        check_model_name,
-        entry_problem,
-        model_path,
-        unknown_model_error,
-    )
+    from rawdenoise.model_names import check_model_name, entry_problem, unknown_model_error
+    from rawdenoise.weights import DEFAULT_NAME, model_path
 
     check_model_name(name)
     if name == DEFAULT_NAME:

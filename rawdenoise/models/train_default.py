@@ -237,7 +237,8 @@ def pack(source: Path, out: Path = PACKAGED) -> Path:
     from safetensors.torch import load_file, save
 
     from rawdenoise.atomic import write_bytes_atomic
-    from rawdenoise.weights import load_model, read_header, save_model
+    from rawdenoise.model_file import read_header
+    from rawdenoise.weights import load_model, save_model
 
     tmp_full = out.with_suffix(".full.safetensors")
     if source.suffix == ".ckpt":  # an unfinished run: its camera branches, averaged

@@ -83,7 +83,7 @@ def widen_unet_state(
     keys). ``channels`` must be at least the current width. Every branch of a RepNR state
     computes what it did.
     """
-    from rawdenoise.weights import infer_options
+    from rawdenoise.state_dicts import infer_options
 
     found = infer_options(_UNET, state)
     if not found:

@@ -18,10 +18,8 @@ from typing import Any
 import torch
 
 from rawdenoise.atomic import write_bytes_atomic
+from rawdenoise.checkpoint_format import FORMAT, VERSION, is_newer, torch_load_reason
 from rawdenoise.errors import InputError, OutputExistsError, UsageError
-
-FORMAT = "rawdenoise-checkpoint"
-VERSION = 1
 
 
 def checkpoint_path(command: str, name: str) -> Path:
@@ -36,8 +34,8 @@ def run_lock(command: str, name: str) -> contextlib.AbstractContextManager[None]
 
     Only the first process of a torchrun job (``RANK`` 0) takes it: the others write nothing.
     """
+    from rawdenoise.model_names import check_model_name
     from rawdenoise.runlock import run_lock as lock
-    from rawdenoise.weights import check_model_name
 
     check_model_name(name)
     if os.environ.get("RANK", "0").strip() not in ("0", ""):
@@ -94,8 +92,6 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
 
 def load_checkpoint(path: Path, fingerprint: dict[str, Any] | None = None) -> Checkpoint:
     """Read ``path``; with ``fingerprint``, refuse a checkpoint made with other settings."""
-    from rawdenoise.weights import torch_load_reason
-
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types on damaged files
@@ -126,15 +122,6 @@ def load_checkpoint(path: Path, fingerprint: dict[str, Any] | None = None) -> Ch
         rng=dict(data.get("rng") or {}),
         extra=dict(data.get("extra") or {}),
     )
-
-
-def is_newer(data: Any) -> bool:
-    """Whether a loaded checkpoint object was written by a newer checkpoint format version
-    (whose fields this rawdenoise may misread, so it is refused rather than guessed at)."""
-    try:
-        return int(data.get("version", 0)) > VERSION
-    except (TypeError, ValueError):
-        return True
 
 
 def fingerprint_diff(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:

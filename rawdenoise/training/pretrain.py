@@ -197,7 +197,8 @@ def _initial_cameras(initial: Any, cfg: PretrainConfig) -> dict[str, Any] | None
 def output_path(name: str, overwrite: bool) -> Path:
     """The model file for ``name``; refused before training if it exists (or is 'default')."""
     from rawdenoise.errors import OutputExistsError
-    from rawdenoise.weights import DEFAULT_NAME, check_model_name, model_path
+    from rawdenoise.model_names import check_model_name
+    from rawdenoise.weights import DEFAULT_NAME, model_path
 
     check_model_name(name)
     if name == DEFAULT_NAME:

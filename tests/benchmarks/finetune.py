@@ -130,8 +130,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
+    from rawdenoise.model_names import PACKAGED_DEFAULT
     from rawdenoise.training.finetune import PRESETS
-    from rawdenoise.weights import PACKAGED_DEFAULT
 
     work = Path(tempfile.mkdtemp(prefix="rawdenoise-ftbench-"))
     os.environ["RAWDENOISE_HOME"] = str(work / "home")
