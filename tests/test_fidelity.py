@@ -82,6 +82,16 @@ def test_clean_crops_log_ratio_sampling_spends_as_many_crops_below_17_as_above()
     assert float((uniform < math.sqrt(300)).float().mean()) < 0.1  # LED's: mostly high ratios
 
 
+def test_clean_crops_mixed_ratio_sampling_covers_low_ratios_and_keeps_dark_ones() -> None:
+    _clean, _scale, ratio = _crops(ratio_sampling="mixed").batch(
+        4000, torch.Generator().manual_seed(3)
+    )
+    assert ratio.min() >= 1 and ratio.max() <= 300
+    low, dark = float((ratio < 10).float().mean()), float((ratio >= 100).float().mean())
+    assert 0.15 < low < 0.25  # half the crops log-uniform: 40% of those below 10
+    assert 0.38 < dark < 0.48  # (19% + 67%) / 2 at ratio 100 or more
+
+
 def test_clean_crops_with_colour_jitter_change_each_crops_colour_and_clip_at_one() -> None:
     g = torch.Generator().manual_seed(2)
     plain, _s, _r = _crops().batch(64, g)
