@@ -55,6 +55,26 @@ def test_nyquist_energy_and_grid_peak_find_a_checkerboard_and_a_dot_grid() -> No
     assert fidelity.grid_peak(noise) < 20  # noise alone: no peak far above the median
 
 
+def test_added_grid_sees_a_faint_dot_grid_but_not_denoising_or_the_inputs_own_pattern() -> None:
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[:128, :128]
+    flat = np.full((4, 128, 128), 0.05, dtype=np.float64)
+    noisy = flat + rng.normal(0, 0.005, flat.shape)
+    dots = flat + 0.002 * ((yy % 4 == 0) & (xx % 4 == 0))[None]  # 4% of the level
+    assert fidelity.added_grid(noisy, flat) < 0.002  # denoising removes, adds nothing
+    assert fidelity.added_grid(noisy, dots) > 0.03
+    assert fidelity.added_grid(dots, dots) == 0.0  # content's own pattern, kept: not added
+    # a near-black plane is judged against 1% of white, not against its own tiny level
+    dark = np.full((4, 128, 128), 0.001) + 0.0001 * ((yy % 2) == 0)[None]
+    assert fidelity.added_grid(np.full_like(dark, 0.001), dark) == pytest.approx(0.005, rel=0.01)
+
+
+def test_mean_errors_are_relative_above_the_floor_and_absolute_below() -> None:
+    ref = np.stack([np.full((8, 8), v) for v in (0.2, 0.002, 0.2, 0.2)])
+    out = ref + np.array([0.002, 0.001, 0.0, -0.004])[:, None, None]
+    np.testing.assert_allclose(fidelity.mean_errors(out, ref), [0.01, 0.1, 0.0, 0.02])
+
+
 def test_colour_jitter_draws_exposure_and_red_blue_gains_in_range() -> None:
     jitter = ColourJitter(exposure=(0.5, 2.0), red=(0.5, 2.0), blue=(0.25, 4.0))
     gains = jitter.gains(4000, torch.Generator().manual_seed(0)).reshape(-1, 4)
