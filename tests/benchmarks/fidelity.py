@@ -153,7 +153,7 @@ def read_packed(path: Path) -> np.ndarray:
 def process(folder: Path, out: Path, ratio: float, args: argparse.Namespace) -> float:
     cmd = [sys.executable, "-m", "rawdenoise", "process", str(folder), "-f", "dng", "--ratio",
            f"{ratio:g}", "--out", str(out), "--model", args.model, "--precision", args.precision,
-           "-q" if False else "--overwrite"]  # fmt: skip
+           "--overwrite"] + (["--threads", str(args.threads)] if args.threads else [])  # fmt: skip
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -317,6 +317,7 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=256)
     ap.add_argument("--out", type=Path, default=HERE.parent / "out" / "fidelity")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--threads", type=int, help="process --threads (default: its own)")
     ap.add_argument("--no-arw", action="store_true", help="skip the whole-ARW run and sheet")
     ap.add_argument(
         "--ratios", default=",".join(map(str, RATIOS)), help="dark ratios (comma-separated)"
