@@ -114,7 +114,8 @@ def denoise_array(
 ) -> np.ndarray:
     """Denoise a packed Bayer array: float32 (4, H/2, W/2), channels R, G1, B, G2, normalized
     to [0, 1] with the black and white levels. It is multiplied by ``ratio`` and clipped at 1
-    (as LED does); the result has the same shape, in [0, 1].
+    (as LED does); the result has the same shape, clipped at 1 (values below black are kept,
+    as ``process`` keeps them: a near-black area keeps its mean).
 
     ``model``: a name, a file or a :func:`load_model` result (load once for many arrays).
     ``progress(done, total)`` follows the tiles.

@@ -29,6 +29,19 @@ def mean_ratios(output: np.ndarray, reference: np.ndarray, mask=None) -> np.ndar
     return plane_means(output, mask) / np.maximum(plane_means(reference, mask), 1e-12)
 
 
+#: Below this level (a fraction of white) a mean error is judged in absolute terms: a plane
+#: whose mean is 0.3% of white (the red plane under blue stage light) is 50% off when the
+#: output is 0.15% of white brighter, a difference no rendering shows.
+MEAN_FLOOR = 0.01
+
+
+def mean_errors(output: np.ndarray, reference: np.ndarray, floor: float = MEAN_FLOOR) -> np.ndarray:
+    """Per plane, ``|output mean - reference mean| / max(reference mean, floor)``: the relative
+    error of the level, measured against ``floor`` (of white) for near-black planes."""
+    want = plane_means(reference)
+    return np.abs(plane_means(output) - want) / np.maximum(want, floor)
+
+
 def plane_shift(reference: np.ndarray, moved: np.ndarray, border: int = 4) -> tuple[float, float]:
     """The sub-pixel (dy, dx) by which ``moved`` is displaced against ``reference`` (2-D).
 
@@ -51,12 +64,17 @@ def plane_shift(reference: np.ndarray, moved: np.ndarray, border: int = 4) -> tu
     return float(d[0]), float(d[1])
 
 
+def relative_shifts(output: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Each output plane's (dy, dx) against its own input plane, less the shift all four share
+    (a shared shift moves the image, not the colours): shape (planes, 2)."""
+    shifts = np.array([plane_shift(r, o) for r, o in zip(reference, output, strict=True)])
+    return shifts - shifts.mean(axis=0)
+
+
 def registration_error(output: np.ndarray, reference: np.ndarray) -> float:
     """The largest displacement (packed px) of an output plane against its own input plane,
-    after removing the shift all four share (a shared shift moves the image, not the colours)."""
-    shifts = np.array([plane_shift(r, o) for r, o in zip(reference, output, strict=True)])
-    shifts -= shifts.mean(axis=0)
-    return float(np.abs(shifts).max())
+    after removing the shift all four share."""
+    return float(np.abs(relative_shifts(output, reference)).max())
 
 
 def _power(plane: np.ndarray) -> np.ndarray:
@@ -94,4 +112,32 @@ def grid_peak(packed: np.ndarray, periods: tuple[int, ...] = (2, 4)) -> float:
             fy, fx = h // p, w // p
             for y, x in ((fy, 0), (0, fx), (fy, fx)):
                 worst = max(worst, float(spectrum[y, x]) / median)
+    return worst
+
+
+def periodic_amplitude(plane: np.ndarray, period: int) -> float:
+    """The largest deviation of the ``period`` x ``period`` pattern that repeats over a 2-D
+    plane (the plane folded onto one cell and averaged): a regular dot grid of that period
+    survives the averaging, content and noise average out."""
+    x = np.asarray(plane, dtype=np.float64)
+    h, w = (x.shape[0] // period) * period, (x.shape[1] // period) * period
+    cell = x[:h, :w].reshape(h // period, period, w // period, period).mean(axis=(0, 2))
+    return float(np.abs(cell - cell.mean()).max())
+
+
+def added_grid(inp: np.ndarray, output: np.ndarray, periods: tuple[int, ...] = (2, 4)) -> float:
+    """The regular pattern (periods 2 and 4 packed px) an output has that its input had not,
+    as a fraction of the local level (each plane's mean, at least :data:`MEAN_FLOOR`), worst
+    plane. A denoiser removes such energy; a transposed-convolution grid adds it.
+
+    Unlike :func:`grid_peak`, which divides by the spectrum's median and so grows as the noise
+    goes (a clean flat window has almost nothing at other frequencies), this is in units of the
+    picture: 0.01 is a pattern of 1% of the local level, about the least the eye sees on a flat
+    area."""
+    worst = 0.0
+    for a, b in zip(np.asarray(inp), np.asarray(output), strict=True):
+        level = max(float(np.mean(a)), MEAN_FLOOR)
+        for p in periods:
+            extra = periodic_amplitude(b, p) - periodic_amplitude(a, p)
+            worst = max(worst, extra / level)
     return worst

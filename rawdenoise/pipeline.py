@@ -2,10 +2,10 @@
 write.
 
 One file goes: decode -> per-channel black/white normalization -> x ratio -> LED's upper clip
-at 1 -> tiled network (:func:`rawdenoise.inference.denoise`, output clipped to [0, 1]) -> back
-to DN with the same levels -> unpacked (odd sizes included) -> rendered/written atomically.
-Normalization and gain are per image, never per tile. Finding the inputs and naming the
-outputs is :mod:`rawdenoise.inputs`'s.
+at 1 -> tiled network (:func:`rawdenoise.inference.denoise`, output clipped at 1, values below
+black kept) -> back to DN with the same levels -> unpacked (odd sizes included) ->
+rendered/written atomically. Normalization and gain are per image, never per tile. Finding the
+inputs and naming the outputs is :mod:`rawdenoise.inputs`'s.
 """
 
 from __future__ import annotations
@@ -195,8 +195,9 @@ def run_network(
     settings: RunSettings,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """The network's output for :func:`network_input`'s array (tiled, clipped to [0, 1])."""
-    from rawdenoise.inference import denoise
+    """The network's output for :func:`network_input`'s array (tiled, clipped at 1 above and
+    at :data:`~rawdenoise.inference.BELOW_BLACK` below: a near-black area keeps its mean)."""
+    from rawdenoise.inference import BELOW_BLACK, denoise
 
     return denoise(
         network,
@@ -209,6 +210,7 @@ def run_network(
         progress=progress,
         ensemble=settings.ensemble,
         architecture=settings.architecture,
+        low=BELOW_BLACK,
     )
 
 

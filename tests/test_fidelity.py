@@ -55,6 +55,26 @@ def test_nyquist_energy_and_grid_peak_find_a_checkerboard_and_a_dot_grid() -> No
     assert fidelity.grid_peak(noise) < 20  # noise alone: no peak far above the median
 
 
+def test_added_grid_sees_a_faint_dot_grid_but_not_denoising_or_the_inputs_own_pattern() -> None:
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[:128, :128]
+    flat = np.full((4, 128, 128), 0.05, dtype=np.float64)
+    noisy = flat + rng.normal(0, 0.005, flat.shape)
+    dots = flat + 0.002 * ((yy % 4 == 0) & (xx % 4 == 0))[None]  # 4% of the level
+    assert fidelity.added_grid(noisy, flat) < 0.002  # denoising removes, adds nothing
+    assert fidelity.added_grid(noisy, dots) > 0.03
+    assert fidelity.added_grid(dots, dots) == 0.0  # content's own pattern, kept: not added
+    # a near-black plane is judged against 1% of white, not against its own tiny level
+    dark = np.full((4, 128, 128), 0.001) + 0.0001 * ((yy % 2) == 0)[None]
+    assert fidelity.added_grid(np.full_like(dark, 0.001), dark) == pytest.approx(0.005, rel=0.01)
+
+
+def test_mean_errors_are_relative_above_the_floor_and_absolute_below() -> None:
+    ref = np.stack([np.full((8, 8), v) for v in (0.2, 0.002, 0.2, 0.2)])
+    out = ref + np.array([0.002, 0.001, 0.0, -0.004])[:, None, None]
+    np.testing.assert_allclose(fidelity.mean_errors(out, ref), [0.01, 0.1, 0.0, 0.02])
+
+
 def test_colour_jitter_draws_exposure_and_red_blue_gains_in_range() -> None:
     jitter = ColourJitter(exposure=(0.5, 2.0), red=(0.5, 2.0), blue=(0.25, 4.0))
     gains = jitter.gains(4000, torch.Generator().manual_seed(0)).reshape(-1, 4)
@@ -80,6 +100,16 @@ def test_clean_crops_log_ratio_sampling_spends_as_many_crops_below_17_as_above()
     assert abs(float((ratio < math.sqrt(300)).float().mean()) - 0.5) < 0.05
     _clean, _scale, uniform = _crops().batch(4000, torch.Generator().manual_seed(1))
     assert float((uniform < math.sqrt(300)).float().mean()) < 0.1  # LED's: mostly high ratios
+
+
+def test_clean_crops_mixed_ratio_sampling_covers_low_ratios_and_keeps_dark_ones() -> None:
+    _clean, _scale, ratio = _crops(ratio_sampling="mixed").batch(
+        4000, torch.Generator().manual_seed(3)
+    )
+    assert ratio.min() >= 1 and ratio.max() <= 300
+    low, dark = float((ratio < 10).float().mean()), float((ratio >= 100).float().mean())
+    assert 0.15 < low < 0.25  # half the crops log-uniform: 40% of those below 10
+    assert 0.38 < dark < 0.48  # (19% + 67%) / 2 at ratio 100 or more
 
 
 def test_clean_crops_with_colour_jitter_change_each_crops_colour_and_clip_at_one() -> None:

@@ -14,6 +14,7 @@ from torch import nn
 from rawdenoise import inference
 from rawdenoise.errors import ResourceError, UsageError
 from rawdenoise.inference import (
+    BELOW_BLACK,
     axis_weights,
     choose_device,
     choose_tile,
@@ -144,6 +145,18 @@ def test_output_clipped_to_unit_range_input_not_clipped_here() -> None:
     y = denoise(Gain(), x, multiple_of=4, tile=16, overlap=4)
     assert y.min() == 0.0 and y.max() == 1.0
     np.testing.assert_allclose(y, np.clip(2 * x - 0.5, 0, 1), atol=1e-6)
+
+
+def test_output_below_black_kept_down_to_the_lower_clip_process_uses() -> None:
+    class Shift(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x - 0.01
+
+    x = np.full((4, 32, 32), 0.005, dtype=np.float32)  # a near-black flat area
+    kept = denoise(Shift(), x, multiple_of=4, tile=16, overlap=4, low=BELOW_BLACK)
+    clipped = denoise(Shift(), x, multiple_of=4, tile=16, overlap=4)
+    np.testing.assert_allclose(kept, -0.005, atol=1e-6)  # the mean stays where it was put
+    assert clipped.min() == 0.0
 
 
 def test_network_input_does_not_grow_with_the_image() -> None:

@@ -109,8 +109,9 @@ AUGMENT = typer.Option(
 RATIO_SAMPLING = typer.Option(
     "uniform",
     "--ratio-sampling",
-    help="How ratios are drawn from --ratio-range: 'uniform' integers (LED) or 'log' "
-    "(log-uniform: a range such as 1,300 trains ratio 1-2 as often as 150-300).",
+    help="How ratios are drawn from --ratio-range: 'uniform' integers (LED), 'log' "
+    "(log-uniform: a range such as 1,300 trains ratio 1-2 as often as 150-300) or "
+    "'mixed' (each crop one or the other: low ratios covered, dark ones not starved).",
 )
 
 AUGMENT_COLOUR = typer.Option(

@@ -225,7 +225,7 @@ def _holdout_set(
     """Fixed noisy crops of the held-out frames: (input, target, camera) each."""
     out = []
     lo, hi = cfg.ratio_range  # the middle of the range as it is drawn
-    ratio = round(math.sqrt(lo * hi)) if cfg.ratio_sampling == "log" else (lo + hi) // 2
+    ratio = round(math.sqrt(lo * hi)) if cfg.ratio_sampling != "uniform" else (lo + hi) // 2
     for i, frame in enumerate(frames):
         h, w = frame.size
         side = min(HOLDOUT_CROP, h, w)

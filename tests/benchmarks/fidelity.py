@@ -1,7 +1,8 @@
 """Fidelity of ``rawdenoise process -f dng`` on held-out real content (run by hand).
 
     .venv/bin/python tests/benchmarks/fidelity.py [--model default] [--precision fp32]
-        [--draws 2] [--crops 4] [--out tests/benchmarks/out/fidelity] [--json FILE]
+        [--draws 2] [--crops 4] [--ratios 10,100,300] [--no-arw]
+        [--out tests/benchmarks/out/fidelity] [--json FILE]
 
 Content the default model never saw (``../shared/data``): crops of the GoPro HERO7 frame,
 crops of the Sony A7R III ARW binned 2x2 per Bayer plane (a cleaner frame of the concert
@@ -16,18 +17,26 @@ Each is written as a 14-bit DNG (black 512, white 16383) and run through the rea
 
 Figures (thresholds of issue "A default model that keeps colour, brightness and geometry"):
 
-- *mean*: per Bayer plane, output mean / reference mean; worst |ratio - 1| (1% at ratio 1,
-  3% in the dark, averaged over draws); for the flat patches per patch and plane;
+- *mean*: per Bayer plane, |output mean - reference mean| / max(reference mean, 1% of white)
+  (:func:`rawdenoise.fidelity.mean_errors`: a near-black plane, such as the ARW's red under
+  blue light at 0.3% of white, is judged in absolute terms), averaged over draws, worst plane
+  and crop (1% at ratio 1, 3% in the dark); the plain ratio of means is printed beside it;
 - *shift*: the largest displacement of an output plane against its input plane in packed px
-  after the shift all planes share (:func:`rawdenoise.fidelity.registration_error`; <= 0.03);
+  after the shift all planes share, averaged over draws (a systematic misregistration, not
+  what one draw of noise leaves; :func:`rawdenoise.fidelity.relative_shifts`; <= 0.03);
 - *Nyquist*: energy at the packed Nyquist frequency, output / clean (<= 1.5);
-- *patches*: the flat chart's worst patch and plane, output mean / input mean;
-- *grid*: on flat windows of the real ARW, the spectral peak at periods 2 and 4 over the
-  spectrum's median (:func:`rawdenoise.fidelity.grid_peak`), output against input.
+- *patches*: the flat chart's worst patch and plane, output mean / input mean (printed only).
+
+The verdict is the issue's acceptance: the clean case at ratio 1 and the dark one at ratio
+100; ratios 10 and 300 are printed and marked within/outside the same thresholds.
 
 Then the whole real ARW at ``--ratio 1`` (ISO 3200 as shot): mid-tone channel means of the
-output against the input's (within 2%), grid peaks, and ``ARW_SHEET.png``: four crops, input
-above output, rendered the same way (the file's white balance and colour, sRGB), to look at.
+output against the input's (within 2%); the grid: on flat 256 px windows, the periodic
+pattern (periods 2 and 4 packed px) the output has and the input had not, as a fraction of
+the local level (:func:`rawdenoise.fidelity.added_grid`, <= 0.5%: "no grid"), with the
+spectral peak over the spectrum's median printed beside it (it divides by what denoising
+removes, so it grows with any denoising); and ``ARW_SHEET.png``: four crops, input above
+output, rendered the same way (the file's white balance and colour, sRGB), to look at.
 """
 
 from __future__ import annotations
@@ -61,7 +70,17 @@ HUES = {
 }  # fmt: skip
 LEVELS = (0.02, 0.05, 0.15, 0.4)
 PATCH = 48  # packed px
-THRESHOLDS = {"mean_r1": 0.01, "mean_dark": 0.03, "shift": 0.03, "nyquist": 1.5, "arw_mean": 0.02}
+THRESHOLDS = {
+    "mean_r1": 0.01,
+    "mean_dark": 0.03,
+    "shift": 0.03,
+    "nyquist": 1.5,
+    "arw_mean": 0.02,
+    "arw_grid": 0.005,
+}
+#: The cases the issue's acceptance names (clean at ratio 1, dark at ratio 100); the others
+#: are measured and printed, marked within/outside the same thresholds, but not judged.
+JUDGED = ("r1", "r100")
 
 sys.path.insert(0, str(REPO))
 
@@ -135,7 +154,7 @@ def read_packed(path: Path) -> np.ndarray:
 def process(folder: Path, out: Path, ratio: float, args: argparse.Namespace) -> float:
     cmd = [sys.executable, "-m", "rawdenoise", "process", str(folder), "-f", "dng", "--ratio",
            f"{ratio:g}", "--out", str(out), "--model", args.model, "--precision", args.precision,
-           "-q" if False else "--overwrite"]  # fmt: skip
+           "--overwrite"] + (["--threads", str(args.threads)] if args.threads else [])  # fmt: skip
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -157,10 +176,10 @@ def chart_means(output: np.ndarray, reference: np.ndarray) -> list[dict]:
 
 
 def evaluate_content(args: argparse.Namespace, work: Path) -> dict:
-    from rawdenoise.fidelity import mean_ratios, nyquist_energy, registration_error
+    from rawdenoise.fidelity import mean_errors, mean_ratios, nyquist_energy, relative_shifts
 
     items = content(args.crops, args.side)
-    cases = [(1.0, None)] + [(r, d) for r in RATIOS for d in range(args.draws)]
+    cases = [(1.0, None)] + [(r, d) for r in args.ratios for d in range(args.draws)]
     results: dict = {}
     for ratio, draw in cases:
         tag = f"r{ratio:g}" + ("" if draw is None else f"_d{draw}")
@@ -173,37 +192,44 @@ def evaluate_content(args: argparse.Namespace, work: Path) -> dict:
         for name, clean in items.items():
             out = read_packed(dst / f"{name}.dng")
             entry = results.setdefault(name, {}).setdefault(f"r{ratio:g}", [])
-            record = {"mean": mean_ratios(out, clean).tolist()}
+            record = {
+                "mean": mean_ratios(out, clean).tolist(),
+                "mean_err": mean_errors(out, clean).tolist(),
+            }
             if name == "chart":
                 record["patches"] = chart_means(out, clean)
             else:
-                record["shift"] = registration_error(out, clean)
+                record["shifts"] = relative_shifts(out, clean).tolist()
                 record["nyquist"] = nyquist_energy(out) / max(nyquist_energy(clean), 1e-30)
             entry.append(record)
         print(f"  {tag}: {len(items)} files in {seconds:.1f} s", flush=True)
     return results
 
 
-def summarize(results: dict) -> dict:
-    """Worst figures per case over the crops (means averaged over draws first)."""
+def summarize(results: dict, ratios: tuple[int, ...]) -> dict:
+    """Worst figures per case over the crops. Means and plane shifts are averaged over the
+    noise draws first: the issue is a systematic error, not what one draw of noise leaves."""
     summary: dict = {}
-    for ratio in ["r1"] + [f"r{r}" for r in RATIOS]:
-        mean_err, shift, nyq, patch_err = [], [], [], []
+    for ratio in ["r1"] + [f"r{r}" for r in ratios]:
+        mean_err, raw_err, shift, nyq, patch_err = [], [], [], [], []
         for name, by_ratio in results.items():
             records = by_ratio[ratio]
             means = np.mean([r["mean"] for r in records], axis=0)
-            mean_err.append(float(np.abs(means - 1).max()))
+            raw_err.append(float(np.abs(means - 1).max()))
+            mean_err.append(float(np.max(np.mean([r["mean_err"] for r in records], axis=0))))
             if name == "chart":
                 per_patch = np.mean(
                     [[p["ratios"] for p in r["patches"]] for r in records], axis=0
                 )  # (patches, 4)
                 patch_err.append(float(np.abs(per_patch - 1).max()))
             else:
-                shift.append(max(r["shift"] for r in records))
+                shift.append(float(np.abs(np.mean([r["shifts"] for r in records], axis=0)).max()))
                 nyq.append(max(r["nyquist"] for r in records))
         crops = [e for e, n in zip(mean_err, results, strict=True) if n != "chart"]
+        raw = [e for e, n in zip(raw_err, results, strict=True) if n != "chart"]
         summary[ratio] = {
             "crop_mean_err_max": max(crops),
+            "crop_mean_ratio_err_max": max(raw),
             "crop_mean_err_avg": float(np.mean(crops)),
             "patch_mean_err_max": max(patch_err),
             "shift_max": max(shift),
@@ -216,7 +242,7 @@ def arw_whole(args: argparse.Namespace, work: Path) -> dict:
     """The real ARW at --ratio 1: mid-tone means, grid, and the sheet of rendered crops."""
     from scipy.ndimage import uniform_filter
 
-    from rawdenoise.fidelity import grid_peak
+    from rawdenoise.fidelity import added_grid, grid_peak
     from rawdenoise.rawio import read_raw
 
     src = work / "arw"
@@ -232,13 +258,17 @@ def arw_whole(args: argparse.Namespace, work: Path) -> dict:
     mid = (smooth > 0.05) & (smooth < 0.6)
     ratios = (y[:, mid].mean(axis=1) / x[:, mid].mean(axis=1)).tolist()
     # grid: flat, dark-ish 256 px windows of the output against the same of the input
-    peaks_in, peaks_out = [], []
+    peaks_in, peaks_out, added = [], [], []
     for top in range(0, x.shape[1] - 256, 256):
         for left in range(0, x.shape[2] - 256, 256):
             win = smooth[top : top + 256, left : left + 256]
             if win.std() < 0.01 and 0.01 < win.mean() < 0.3:
                 peaks_in.append(grid_peak(x[:, top : top + 256, left : left + 256]))
                 peaks_out.append(grid_peak(y[:, top : top + 256, left : left + 256]))
+                added.append(
+                    added_grid(x[:, top : top + 256, left : left + 256],
+                               y[:, top : top + 256, left : left + 256])
+                )  # fmt: skip
     sheet = render_sheet(SHARED / ARW, frame_in.mosaic, frame_out.mosaic, args.out)
     return {
         "seconds": seconds,
@@ -248,6 +278,7 @@ def arw_whole(args: argparse.Namespace, work: Path) -> dict:
         "grid_input_median": float(np.median(peaks_in)) if peaks_in else None,
         "grid_output_median": float(np.median(peaks_out)) if peaks_out else None,
         "grid_output_max": float(max(peaks_out)) if peaks_out else None,
+        "added_grid_max": float(max(added)) if added else None,
         "sheet": str(sheet),
     }
 
@@ -287,42 +318,53 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=256)
     ap.add_argument("--out", type=Path, default=HERE.parent / "out" / "fidelity")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--threads", type=int, help="process --threads (default: its own)")
     ap.add_argument("--no-arw", action="store_true", help="skip the whole-ARW run and sheet")
+    ap.add_argument(
+        "--ratios", default=",".join(map(str, RATIOS)), help="dark ratios (comma-separated)"
+    )
     args = ap.parse_args()
+    args.ratios = tuple(int(r) for r in args.ratios.split(","))
     if not (SHARED / HERO7).is_file() or not (SHARED / ARW).is_file():
         raise SystemExit(f"held-out frames not found in {SHARED} (set RAWDENOISE_SHARED_DATA)")
     print(f"model {args.model}, {args.precision}, {args.crops} crops of {args.side} packed px "
           f"per source, {args.draws} noise draws per dark ratio")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         results = evaluate_content(args, Path(tmp))
-        summary = summarize(results)
+        summary = summarize(results, args.ratios)
         arw = None if args.no_arw else arw_whole(args, Path(tmp))
     t = THRESHOLDS
-    print(f"\n{'case':<6} {'crop mean err max/avg':>22} {'patch mean err':>15} "
+    print(f"\n{'case':<6} {'crop mean err max/avg':>22} {'(ratio)':>8} {'patch mean err':>15} "
           f"{'shift px':>9} {'Nyquist x':>10}")  # fmt: skip
     verdicts = []
     for case, s in summary.items():
         limit = t["mean_r1"] if case == "r1" else t["mean_dark"]
         ok = (s["crop_mean_err_max"] <= limit and s["shift_max"] <= t["shift"]
               and s["nyquist_max"] <= t["nyquist"])  # fmt: skip
-        verdicts.append(ok)
-        verdict = "pass" if ok else "FAIL"
+        judged = case in JUDGED
+        if judged:
+            verdicts.append(ok)
+        verdict = ("pass" if ok else "FAIL") if judged else ("(within)" if ok else "(outside)")
         print(
             f"{case:<6} {s['crop_mean_err_max']:>13.2%} / {s['crop_mean_err_avg']:.2%} "
-            f"{s['patch_mean_err_max']:>15.1%} {s['shift_max']:>9.3f} "
-            f"{s['nyquist_max']:>10.2f}  {verdict} (mean <= {limit:.0%})"
+            f"{s['crop_mean_ratio_err_max']:>8.1%} {s['patch_mean_err_max']:>15.1%} "
+            f"{s['shift_max']:>9.3f} {s['nyquist_max']:>10.2f}  {verdict} (mean <= {limit:.0%})"
         )
     if arw is not None:
         worst = max(abs(r - 1) for r in arw["midtone_mean_ratios"])
-        ok = worst <= t["arw_mean"]
-        verdicts.append(ok)
+        ok_mean = worst <= t["arw_mean"]
+        ok_grid = arw["added_grid_max"] is not None and arw["added_grid_max"] <= t["arw_grid"]
+        verdicts += [ok_mean, ok_grid]
         pairs = zip(("R", "G1", "B", "G2"), arw["midtone_mean_ratios"], strict=True)
         ratios = " ".join(f"{p} {r:.3f}" for p, r in pairs)
         print(
             f"\nARW at --ratio 1 ({arw['seconds']:.0f} s): mid-tone mean out/in {ratios} "
-            f"({'pass' if ok else 'FAIL'}, <= 2%); grid peak in flat windows "
-            f"({arw['flat_windows']}): input median {arw['grid_input_median']:.1f}, output "
-            f"median {arw['grid_output_median']:.1f}, max {arw['grid_output_max']:.1f}"
+            f"({'pass' if ok_mean else 'FAIL'}, <= 2%)\n"
+            f"  grid added in flat windows ({arw['flat_windows']}): worst "
+            f"{arw['added_grid_max']:.2%} of the local level ({'pass' if ok_grid else 'FAIL'}, "
+            f"<= {t['arw_grid']:.1%}); spectral peak over median: input median "
+            f"{arw['grid_input_median']:.1f}, output median {arw['grid_output_median']:.1f}, "
+            f"max {arw['grid_output_max']:.1f}"
         )
         print(f"sheet: {arw['sheet']}")
     print(f"\nfidelity: {'PASS' if all(verdicts) else 'FAIL'}")
