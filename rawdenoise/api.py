@@ -83,16 +83,16 @@ def _settings(
     quality: int = DEFAULT_QUALITY,
     overwrite: bool = False,
 ) -> Any:
-    from rawdenoise import inference
+    from rawdenoise import devices, tiling
     from rawdenoise.ensemble import check_ensemble
     from rawdenoise.pipeline import RunSettings
 
     check_ensemble(ensemble)
-    inference.check_tiling(tile, overlap, loaded.spec.multiple_of)
-    dev = inference.choose_device(device)
-    inference.resolve_precision(precision, dev)
+    tiling.check_tiling(tile, overlap, loaded.spec.multiple_of)
+    dev = devices.choose_device(device)
+    devices.resolve_precision(precision, dev)
     if precision.strip().lower() == "auto":
-        precision = inference.auto_precision(dev)
+        precision = devices.auto_precision(dev)
     return RunSettings(
         multiple_of=loaded.spec.multiple_of, fmt=fmt, bit_depth=bit_depth, quality=quality,
         tile=tile, overlap=overlap, device=dev, precision=precision, overwrite=overwrite,

@@ -11,20 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rawdenoise import inference
+from rawdenoise import devices, tiling
+from rawdenoise.devices import choose_device, resolve_precision
 from rawdenoise.errors import ResourceError, UsageError
-from rawdenoise.inference import (
-    BELOW_BLACK,
-    axis_weights,
-    choose_device,
-    choose_tile,
-    default_overlap,
-    denoise,
-    plan_axis,
-    plan_tiles,
-    resolve_precision,
-)
+from rawdenoise.inference import BELOW_BLACK, denoise
 from rawdenoise.rawio import read_raw
+from rawdenoise.tiling import axis_weights, choose_tile, default_overlap, plan_axis, plan_tiles
 
 GOPRO = "gopro_hero7_iso252_GOPR9231.dng"
 
@@ -171,9 +163,9 @@ def test_network_input_does_not_grow_with_the_image() -> None:
 
 
 def test_auto_tile_respects_the_memory_budget(monkeypatch) -> None:
-    monkeypatch.setattr(inference, "memory_budget", lambda device: 40 * 2**20)
+    monkeypatch.setattr(devices, "memory_budget", lambda device: 40 * 2**20)
     net = Recorder(_tiny())
-    bpp = inference.estimate_bytes_per_pixel(
+    bpp = tiling.estimate_bytes_per_pixel(
         net.inner, 4, device=torch.device("cpu"), dtype=torch.float32
     )
     y = denoise(net, np.full((4, 600, 600), 0.3, np.float32), multiple_of=4)
@@ -277,13 +269,13 @@ def test_bad_tile_arguments_are_usage_errors() -> None:
 def test_precision_auto_is_bf16_only_where_the_cpu_computes_it_natively(monkeypatch) -> None:
     import torch
 
-    from rawdenoise import inference
+    from rawdenoise import devices
 
     cpu = torch.device("cpu")
-    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
-    assert inference.auto_precision(cpu) == "bf16"
-    assert inference.resolve_precision("auto", cpu) == torch.bfloat16
-    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: False)
-    assert inference.auto_precision(cpu) == "fp32"
-    assert inference.resolve_precision("AUTO", cpu) == torch.float32
-    assert inference.auto_precision(torch.device("mps")) == "fp32"
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
+    assert devices.auto_precision(cpu) == "bf16"
+    assert devices.resolve_precision("auto", cpu) == torch.bfloat16
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
+    assert devices.auto_precision(cpu) == "fp32"
+    assert devices.resolve_precision("AUTO", cpu) == torch.float32
+    assert devices.auto_precision(torch.device("mps")) == "fp32"

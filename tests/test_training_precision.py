@@ -25,9 +25,9 @@ def test_precision_names_and_devices(monkeypatch) -> None:
     assert prec.precision_warning("fp32", torch.device("mps")) is None
     with pytest.raises(UsageError, match="cpu and cuda, not mps"):
         prec.precision_warning("bf16", torch.device("mps"))
-    monkeypatch.setattr("rawdenoise.inference.cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr("rawdenoise.devices.cpu_has_native_bf16", lambda: False)
     assert "emulated" in prec.precision_warning("bf16", torch.device("cpu"))
-    monkeypatch.setattr("rawdenoise.inference.cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr("rawdenoise.devices.cpu_has_native_bf16", lambda: True)
     assert prec.precision_warning("bf16", torch.device("cpu")) is None
 
 

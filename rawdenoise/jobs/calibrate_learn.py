@@ -33,7 +33,7 @@ def learn(
 ) -> LearnResult:
     """Train the generator on the dark frames (checkpointed; ``--resume`` continues)."""
     from rawdenoise.calibration.learn import learn_noise
-    from rawdenoise.inference import choose_device
+    from rawdenoise.devices import choose_device
     from rawdenoise.noise.learn_train import LearnConfig
     from rawdenoise.training.device import cpu_threads
 

@@ -32,14 +32,14 @@ class EvaluateOptions:
 
     def check(self) -> None:
         """The settings first: one error, nothing loaded."""
-        from rawdenoise import inference
+        from rawdenoise import devices, tiling
         from rawdenoise.ensemble import check_ensemble
         from rawdenoise.training.options import check_finite
 
-        inference.check_threads(self.threads)
+        devices.check_threads(self.threads)
         check_ensemble(self.ensemble)
-        inference.choose_device(self.device)
-        inference.check_tiling(self.tile, None, 1)  # its sign now; the network's stride later
+        devices.choose_device(self.device)
+        tiling.check_tiling(self.tile, None, 1)  # its sign now; the network's stride later
         if self.ratio is not None:
             check_finite(self.ratio, "--ratio")
             if self.ratio <= 0:
@@ -91,7 +91,7 @@ def evaluate(
     from rawdenoise.interrupts import preload
 
     preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
-    from rawdenoise import inference
+    from rawdenoise import tiling
     from rawdenoise.pairing import SAME_LEVEL, check_pair_list
     from rawdenoise.training.device import cpu_threads
     from rawdenoise.training.evaluate import evaluate_pairs, summarize
@@ -107,7 +107,7 @@ def evaluate(
         check.raise_for_problems()
     pair_list = check.pairs
     loaded = load_model(opts.model)
-    inference.check_tiling(opts.tile, None, loaded.multiple_of)
+    tiling.check_tiling(opts.tile, None, loaded.multiple_of)
     skipped: list[str] = []
 
     def skip(problem: str) -> None:

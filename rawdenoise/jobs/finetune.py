@@ -70,7 +70,7 @@ def finetune_config(options: FinetuneOptions, *, estimate: bool = True) -> Any:
     chosen_preset = options.preset or file_values.get("preset")
     why = None  # said before training starts, once the pair list has been checked
     if chosen_preset is None:  # the device decides: a CPU gets 'quick', a GPU LED's 'paper'
-        from rawdenoise.inference import choose_device
+        from rawdenoise.devices import choose_device
         from rawdenoise.training.presets import choose_preset
 
         device_name = options.device or file_values.get("device") or "auto"

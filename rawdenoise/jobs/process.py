@@ -169,7 +169,7 @@ class ProcessJob:
     def start(self) -> None:
         """Start reading the first file, then load torch and the model (unless no file needs
         it) and settle the device, precision and tiling."""
-        from rawdenoise import inference, weights
+        from rawdenoise import devices, tiling, weights
         from rawdenoise.batch import Batch
         from rawdenoise.interrupts import preload
         from rawdenoise.pipeline import RunSettings, ratio_range_warning
@@ -180,21 +180,21 @@ class ProcessJob:
             debug=self.debug,
         )  # fmt: skip
         preload("torch")
-        inference.set_threads(opts.threads)
-        dev = inference.choose_device(opts.device)
-        inference.resolve_precision(opts.precision, dev)  # refuse fp16 on CPU before loading
+        devices.set_threads(opts.threads)
+        dev = devices.choose_device(opts.device)
+        devices.resolve_precision(opts.precision, dev)  # refuse fp16 on CPU before loading
         precision = opts.precision
         if precision.strip().lower() == "auto":
-            precision = inference.auto_precision(dev)
+            precision = devices.auto_precision(dev)
         if precision == "bf16" and dev.type == "cpu":
-            slow = inference.emulated_bf16_warning("runs many times slower")
+            slow = devices.emulated_bf16_warning("runs many times slower")
             if slow:
                 self.events.warning(slow)
         if any(j.error is None for j in self.jobs):  # an empty or all-bad run needs no model
             options = weights.parse_options(list(opts.option))
             ref, arch = opts.model_ref, opts.arch
             self.loaded = weights.load_model(ref, arch=arch, options=options or None)
-            inference.check_tiling(opts.tile, opts.overlap, self.loaded.spec.multiple_of)
+            tiling.check_tiling(opts.tile, opts.overlap, self.loaded.spec.multiple_of)
             if self.rule.fixed is not None:
                 ratio_range = self.loaded.info.ratio_range
                 outside = ratio_range_warning(self.rule.fixed, ratio_range, self.rule)

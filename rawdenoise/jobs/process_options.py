@@ -99,9 +99,10 @@ class ProcessOptions:
         """The checks that import numpy (threads, ensemble, tiling signs, suffix, shard, the
         output folder); returns the shard (I, N) this process takes, or None."""
         from rawdenoise.atomic import check_output_folder
+        from rawdenoise.devices import check_threads
         from rawdenoise.ensemble import check_ensemble
-        from rawdenoise.inference import check_threads, check_tiling
         from rawdenoise.inputs import parse_shard, shard_from_env
+        from rawdenoise.tiling import check_tiling
 
         check_threads(self.threads)
         check_ensemble(self.ensemble)

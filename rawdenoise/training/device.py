@@ -1,4 +1,4 @@
-"""Training devices: DistributedDataParallel under torchrun (the choice: inference.choose_device).
+"""Training devices: DistributedDataParallel under torchrun (the choice: devices.choose_device).
 
 torchrun sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; when ``WORLD_SIZE`` > 1 the process
 group is initialised (NCCL on CUDA, Gloo on CPU), each process uses ``cuda:LOCAL_RANK`` and
@@ -48,7 +48,7 @@ def dist_from_env() -> DistContext:
 
 def setup(device_name: str = "auto") -> tuple[DistContext, torch.device]:
     """Pick the device and, under torchrun, join the process group."""
-    from rawdenoise.inference import choose_device
+    from rawdenoise.devices import choose_device
 
     ctx = dist_from_env()
     device = choose_device(device_name, local_rank=ctx.local_rank)
@@ -117,7 +117,7 @@ def cpu_threads(threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
         return
-    from rawdenoise.inference import check_threads
+    from rawdenoise.devices import check_threads
 
     check_threads(threads)
     previous = torch.get_num_threads()

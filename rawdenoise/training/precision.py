@@ -38,7 +38,7 @@ def precision_warning(precision: str, device: torch.device) -> str | None:
     where it can but slowly; else None."""
     if precision == "fp32":
         return None
-    from rawdenoise.inference import emulated_bf16_warning
+    from rawdenoise.devices import emulated_bf16_warning
 
     if device.type == "cpu":
         return emulated_bf16_warning("trains slower")

@@ -171,7 +171,7 @@ def run_process(paths: list[Path], out: Path, fmt: str, precision: str, model: s
 def machine() -> str:
     import torch
 
-    from rawdenoise.inference import cpu_has_native_bf16
+    from rawdenoise.devices import cpu_has_native_bf16
 
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")

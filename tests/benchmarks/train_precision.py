@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from quality import HELD_OUT, TRAIN_FRAMES, crops_of, noisy_version, run_model  # noqa: E402
 
-from rawdenoise.inference import cpu_has_native_bf16  # noqa: E402
+from rawdenoise.devices import cpu_has_native_bf16  # noqa: E402
 from rawdenoise.training.metrics import raw_metrics  # noqa: E402
 from rawdenoise.training.pretrain import PretrainConfig, pretrain  # noqa: E402
 from rawdenoise.weights import load_model  # noqa: E402

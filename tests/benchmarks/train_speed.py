@@ -215,7 +215,7 @@ def main() -> None:
                 "rss": e2e["peak_rss_mb"],
                 "model": home / "data" / "models" / f"{name}.safetensors",
             }
-    from rawdenoise.inference import cpu_has_native_bf16
+    from rawdenoise.devices import cpu_has_native_bf16
 
     cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
