@@ -312,14 +312,9 @@ def write_mosaic(
     is published then).
     """
     from rawdenoise.atomic import atomic_path
-    from rawdenoise.render import (
-        exif_blob,
-        render_rgb,
-        write_denoised_dng,
-        write_jpeg,
-        write_png,
-        write_tiff,
-    )
+    from rawdenoise.denoised_dng import write_denoised_dng
+    from rawdenoise.exif_write import exif_blob
+    from rawdenoise.render import render_rgb, write_jpeg, write_png, write_tiff
 
     check = check or (lambda: None)
     with atomic_path(path, overwrite=settings.overwrite) as tmp:

@@ -5,10 +5,7 @@
   defaults otherwise: AHD, sRGB primaries, BT.709 gamma, orientation applied).
 - PNG: our own small encoder (Pillow cannot write 16-bit RGB PNG) with an ``eXIf`` chunk.
 - TIFF: tifffile with the key EXIF tags in IFD0 (TIFF/EP style, as DNG does).
-- DNG: :func:`rawdenoise.dng.write_dng` keeps the mosaic, CFA, levels, colour matrix,
-  as-shot neutral, orientation and EXIF; for DNG sources the colour calibration (matrices,
-  illuminants, forward matrices, baseline exposure, crops, opcode lists, profiles) is copied
-  from the source IFD. ``NoiseProfile`` is dropped: it no longer describes the data.
+- DNG: :mod:`rawdenoise.denoised_dng`. EXIF for all of them: :mod:`rawdenoise.exif_write`.
 
 Writers take the final (temporary) path; callers make them atomic with
 :func:`rawdenoise.atomic.atomic_path`.
@@ -18,74 +15,26 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rawdenoise import __version__
 from rawdenoise.errors import InputError
+from rawdenoise.exif_write import tiff_exif_tags
 
 if TYPE_CHECKING:
     from rawdenoise.rawio import RawFrame
+
 
 SOFTWARE = f"rawdenoise {__version__}"
 
 #: LibRaw ``sizes.flip`` -> EXIF/TIFF Orientation (measured with LibRaw 0.22 on written DNGs).
 FLIP_TO_ORIENTATION = {0: 1, 1: 2, 3: 3, 2: 4, 4: 5, 6: 6, 7: 7, 5: 8}
-
-#: DNG tags copied from a DNG source (colour calibration, crops, profiles, opcode lists).
-DNG_COPIED_TAGS = (
-    50709,  # LocalizedCameraModel
-    50718,  # DefaultScale
-    50719,  # DefaultCropOrigin
-    50720,  # DefaultCropSize
-    50722,  # ColorMatrix2
-    50723,  # CameraCalibration1
-    50724,  # CameraCalibration2
-    50725,  # ReductionMatrix1
-    50726,  # ReductionMatrix2
-    50727,  # AnalogBalance
-    50730,  # BaselineExposure
-    50731,  # BaselineNoise
-    50732,  # BaselineSharpness
-    50733,  # BayerGreenSplit
-    50734,  # LinearResponseLimit
-    50735,  # CameraSerialNumber
-    50736,  # LensInfo
-    50738,  # AntiAliasStrength
-    50739,  # ShadowScale
-    50779,  # CalibrationIlluminant2
-    50780,  # BestQualityScale
-    50827,  # OriginalRawFileName
-    50879,  # ColorimetricReference
-    50931,  # CameraCalibrationSignature
-    50932,  # ProfileCalibrationSignature
-    50936,  # ProfileName
-    50937,  # ProfileHueSatMapDims
-    50938,  # ProfileHueSatMapData1
-    50939,  # ProfileHueSatMapData2
-    50940,  # ProfileToneCurve
-    50941,  # ProfileEmbedPolicy
-    50942,  # ProfileCopyright
-    50964,  # ForwardMatrix1
-    50965,  # ForwardMatrix2
-    50981,  # ProfileLookTableDims
-    50982,  # ProfileLookTableData
-    51008,  # OpcodeList1
-    51009,  # OpcodeList2
-    51022,  # OpcodeList3
-    51107,  # ProfileHueSatMapEncoding
-    51108,  # ProfileLookTableEncoding
-    51109,  # BaselineExposureOffset
-    51110,  # DefaultBlackRender
-    51125,  # DefaultUserCrop
-)
-_COLOR_MATRIX1, _ILLUMINANT1, _AS_SHOT_NEUTRAL, _UNIQUE_MODEL = 50721, 50778, 50728, 50708
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,104 +122,6 @@ def render_rgb(source: Path, mosaic: np.ndarray, *, bit_depth: int = 16) -> np.n
             )
     except (rawpy.LibRawError, OSError) as exc:
         raise InputError(f"{source.name}: cannot render RGB ({exc})") from exc
-
-
-# --------------------------------------------------------------------------------------------
-# EXIF: a minimal big-endian TIFF structure (PNG eXIf) and tifffile extratags (TIFF)
-# --------------------------------------------------------------------------------------------
-
-
-def _rat(value: float | Fraction) -> tuple[int, int]:
-    frac = value if isinstance(value, Fraction) else Fraction(float(value))
-    frac = frac.limit_denominator(1_000_000)
-    return frac.numerator, frac.denominator
-
-
-def _exif_fields(meta: OutputMetadata, orientation: int) -> tuple[list, list]:
-    """(IFD0 entries, EXIF IFD entries) as (tag, type, values)."""
-    ascii_, short, long_, rational, undefined = 2, 3, 4, 5, 7
-    ifd0: list[tuple[int, int, Any]] = []
-    exif: list[tuple[int, int, Any]] = [(36864, undefined, b"0232")]  # ExifVersion
-    if meta.make:
-        ifd0.append((271, ascii_, meta.make))
-    if meta.model:
-        ifd0.append((272, ascii_, meta.model))
-    ifd0.append((274, short, (orientation,)))
-    ifd0.append((305, ascii_, meta.software))
-    if meta.exposure_time is not None:
-        exif.append((33434, rational, (_rat(meta.exposure_time),)))
-    if meta.f_number is not None:
-        exif.append((33437, rational, (_rat(meta.f_number),)))
-    if meta.iso is not None:
-        iso = int(round(meta.iso))
-        exif.append((34855, short, (min(iso, 65535),)))  # ISOSpeedRatings (a SHORT)
-        if iso > 65535:  # EXIF 2.3: the real value in RecommendedExposureIndex
-            exif.append((34864, short, (2,)))  # SensitivityType: REI
-            exif.append((34866, long_, (iso,)))
-    if meta.capture_text:
-        ifd0.append((306, ascii_, meta.capture_text))
-        exif.append((36867, ascii_, meta.capture_text))
-    if meta.focal_length is not None:
-        exif.append((37386, rational, (_rat(meta.focal_length),)))
-    return ifd0, exif
-
-
-def exif_blob(meta: OutputMetadata, *, orientation: int = 1) -> bytes:
-    """A big-endian TIFF-structured EXIF block (IFD0 + EXIF IFD), as PNG's ``eXIf`` holds."""
-    ifd0, exif = _exif_fields(meta, orientation)
-    ifd0.append((34665, 4, (0,)))  # ExifIFD pointer, patched below
-    ifd0.sort(key=lambda e: e[0])
-    exif.sort(key=lambda e: e[0])
-
-    def encode(entries: list, base: int) -> tuple[bytes, bytes]:
-        table = struct.pack(">H", len(entries))
-        data = b""
-        data_start = base + 2 + 12 * len(entries) + 4
-        for tag, typ, value in entries:
-            if typ == 2:
-                payload = value.encode("utf-8", "replace") + b"\x00"
-                count = len(payload)
-            elif typ == 7:
-                payload, count = bytes(value), len(value)
-            elif typ == 3:
-                payload, count = struct.pack(f">{len(value)}H", *value), len(value)
-            elif typ == 4:
-                payload, count = struct.pack(f">{len(value)}I", *value), len(value)
-            else:  # rational
-                flat = [v for pair in value for v in pair]
-                payload, count = struct.pack(f">{len(flat)}I", *flat), len(value)
-            if len(payload) <= 4:
-                table += struct.pack(">HHI", tag, typ, count) + payload.ljust(4, b"\x00")
-            else:
-                offset = data_start + len(data)
-                table += struct.pack(">HHII", tag, typ, count, offset)
-                data += payload + (b"\x00" if len(payload) % 2 else b"")
-        return table + struct.pack(">I", 0), data
-
-    head = b"MM\x00\x2a" + struct.pack(">I", 8)
-    table0, data0 = encode(ifd0, 8)
-    exif_offset = 8 + len(table0) + len(data0)
-    ifd0 = [(t, ty, (exif_offset,) if t == 34665 else v) for t, ty, v in ifd0]
-    table0, data0 = encode(ifd0, 8)
-    table1, data1 = encode(exif, exif_offset)
-    return head + table0 + data0 + table1 + data1
-
-
-def tiff_exif_tags(meta: OutputMetadata, *, orientation: int = 1) -> list[tuple]:
-    """tifffile ``extratags`` with the key EXIF fields in IFD0 (TIFF/EP layout)."""
-    ifd0, exif = _exif_fields(meta, orientation)
-    codes = {2: "s", 3: "H", 4: "I", 5: "2I", 7: "B"}
-    out = []
-    for tag, typ, value in ifd0 + exif:
-        if tag in (305, 306, 36864):  # tifffile writes Software; DateTime; not an IFD0 tag
-            continue
-        if typ == 2:
-            out.append((tag, "s", 0, value, True))
-        elif typ == 5:
-            out.append((tag, "2I", len(value), tuple(v for p in value for v in p), True))
-        else:
-            out.append((tag, codes[typ], len(value), value if len(value) > 1 else value[0], True))
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,116 +231,3 @@ def write_jpeg(
         raise InputError(f"JPEG quality must be 1-100, got {quality}")
     extra = {"exif": b"Exif\x00\x00" + exif} if exif else {}
     Image.fromarray(rgb).save(path, "JPEG", quality=quality, subsampling=0, optimize=True, **extra)
-
-
-# --------------------------------------------------------------------------------------------
-# DNG
-# --------------------------------------------------------------------------------------------
-
-
-def _source_dng_tags(source: Path) -> dict[int, Any] | None:
-    """The tags of a DNG source's raw IFD (tifffile ``TiffTag`` objects by code), else None."""
-    import tifffile
-
-    if source.suffix.lower() != ".dng":
-        return None
-    try:
-        with tifffile.TiffFile(str(source)) as tif:
-            ifd0 = {t.code: t for t in tif.pages[0].tags.values()}
-            raw_ifd = ifd0
-            candidates = []
-            for page in tif.pages:
-                candidates.append(page)
-                candidates.extend(getattr(page, "pages", None) or [])  # SubIFDs
-            for page in candidates:
-                if getattr(page, "photometric", None) == 32803:  # the CFA image
-                    raw_ifd = {t.code: t for t in page.tags.values()}
-                    break
-            # colour tags live in IFD0; the raw IFD's own tags override where both have them
-            tags = {**ifd0, **raw_ifd}
-            return {code: (t.dtype, t.count, t.value) for code, t in tags.items()}
-    except Exception:  # not a TIFF-structured DNG after all: fall back to LibRaw's values
-        return None
-
-
-def _extra_tag(code: int, dtype: Any, count: int, value: Any) -> tuple[int, int, int, Any]:
-    if isinstance(value, str):
-        return (code, 2, 0, value)
-    if hasattr(value, "value") and not isinstance(value, (bytes, tuple)):  # enums
-        value = int(value)
-    return (code, int(dtype), int(count), value)
-
-
-def dng_levels(frame: RawFrame) -> tuple[list[float], float]:
-    """(black level per CFA position, row-major 2x2; white level) for the DNG."""
-    pattern = np.asarray(frame.pattern)
-    blacks = [float(frame.black_level[int(pattern[r, c])]) for r in range(2) for c in range(2)]
-    return blacks, float(np.max(frame.white_level))
-
-
-def write_denoised_dng(
-    path: Path,
-    frame: RawFrame,
-    mosaic: np.ndarray,
-    *,
-    meta: OutputMetadata,
-) -> None:
-    """A CFA DNG of ``mosaic`` that keeps the source's layout, levels, colour and EXIF."""
-
-    from rawdenoise.bayer import cfa_from_pattern
-    from rawdenoise.dng import write_dng
-
-    source = _source_dng_tags(frame.path)
-    blacks, white = dng_levels(frame)
-    wb = np.asarray(frame.camera_wb, dtype=np.float64)
-    neutral: Sequence[float] = (1.0 / wb[0], 1.0, 1.0 / wb[2]) if (wb > 0).all() else (1, 1, 1)
-    color_matrix = frame.color_matrix
-    orientation = meta.orientation
-    illuminant1: int | None = None
-    unique_model: str | None = None
-    extra: list[tuple[int, Any, int, Any]] = []
-    if meta.f_number is not None:
-        extra.append((33437, "2I", 1, _rat(meta.f_number)))
-    if meta.focal_length is not None:
-        extra.append((37386, "2I", 1, _rat(meta.focal_length)))
-    if source is not None:
-        if _COLOR_MATRIX1 in source:
-            _, count, value = source[_COLOR_MATRIX1]
-            nums = np.asarray(value, dtype=np.float64).reshape(-1, 2)
-            if count == 9:
-                color_matrix = (nums[:, 0] / nums[:, 1]).reshape(3, 3)
-        if _ILLUMINANT1 in source:
-            illuminant1 = int(source[_ILLUMINANT1][2])
-        if _AS_SHOT_NEUTRAL in source:
-            nums = np.asarray(source[_AS_SHOT_NEUTRAL][2], dtype=np.float64).reshape(-1, 2)
-            neutral = tuple(nums[:, 0] / nums[:, 1])
-        if _UNIQUE_MODEL in source:
-            unique_model = str(source[_UNIQUE_MODEL][2])
-        if 274 in source:
-            orientation = int(source[274][2])
-        for code in DNG_COPIED_TAGS:
-            if code in source:
-                extra.append(_extra_tag(code, *source[code]))
-    # keep the source's illuminant and camera name so its ColorMatrix1 and raw editors'
-    # camera profiles still apply (write_dng's defaults are D65 and "make model")
-    if illuminant1 is not None:
-        extra.append((_ILLUMINANT1, "H", 1, illuminant1))
-    if unique_model:
-        extra.append((_UNIQUE_MODEL, "s", 0, unique_model))
-    write_dng(
-        path,
-        mosaic,
-        cfa=cfa_from_pattern(frame.pattern),
-        black_level=blacks,
-        white_level=white,
-        make=meta.make or frame.make or "unknown",
-        model=meta.model or frame.model or "unknown",
-        iso=meta.iso,
-        exposure_time=meta.exposure_time,
-        capture_time=meta.capture_text,
-        color_matrix=color_matrix,
-        as_shot_neutral=neutral,
-        orientation=orientation,
-        software=meta.software,
-        extra_tags=extra,
-    )

@@ -7,8 +7,9 @@ import pytest
 
 from rawdenoise.errors import MissingExifError, UsageError
 from rawdenoise.exif import read_exif
+from rawdenoise.exif_write import exif_blob
 from rawdenoise.exposure import Exposure, capture_plan, parse_shutter
-from rawdenoise.render import OutputMetadata, exif_blob, write_png, write_tiff
+from rawdenoise.render import OutputMetadata, write_png, write_tiff
 
 
 @pytest.mark.parametrize(

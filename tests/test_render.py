@@ -13,17 +13,11 @@ import rawpy
 import tifffile
 from PIL import Image
 
+from rawdenoise.denoised_dng import write_denoised_dng
 from rawdenoise.exif import read_exif
+from rawdenoise.exif_write import exif_blob
 from rawdenoise.rawio import read_raw
-from rawdenoise.render import (
-    OutputMetadata,
-    exif_blob,
-    read_metadata,
-    render_rgb,
-    write_denoised_dng,
-    write_png,
-    write_tiff,
-)
+from rawdenoise.render import OutputMetadata, read_metadata, render_rgb, write_png, write_tiff
 
 
 def decode_png(path: Path) -> tuple[np.ndarray, dict[bytes, bytes]]:

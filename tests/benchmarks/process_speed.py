@@ -119,15 +119,9 @@ def child_pure(model: str, precision: str, raw: Path) -> dict:
 
 def child_render(raw: Path, fmt: str, out: Path) -> dict:
     """Seconds to render and encode one file (its own mosaic) in ``fmt``."""
+    from rawdenoise.exif_write import exif_blob
     from rawdenoise.rawio import read_raw
-    from rawdenoise.render import (
-        exif_blob,
-        read_metadata,
-        render_rgb,
-        write_jpeg,
-        write_png,
-        write_tiff,
-    )
+    from rawdenoise.render import read_metadata, render_rgb, write_jpeg, write_png, write_tiff
 
     frame = read_raw(raw)
     meta = read_metadata(raw, frame)
