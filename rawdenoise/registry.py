@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rawdenoise.errors import NetworkOutputError, PluginError, RawDenoiseError
-from rawdenoise.plugins import Discovery, PluginRecord, discover, normalize_name, plugin_code
+from rawdenoise.plugin_records import Discovery, PluginRecord, normalize_name
+from rawdenoise.plugins import discover, plugin_code
 from rawdenoise.specs import ArchitectureSpec, CameraProfile
 
 ARCHITECTURE = "architecture"

@@ -51,7 +51,8 @@ def report(*, refresh: bool = False) -> dict:
     import os
 
     from rawdenoise import registry
-    from rawdenoise.plugins import LOAD_ENV, discover
+    from rawdenoise.plugin_records import LOAD_ENV
+    from rawdenoise.plugins import discover
 
     found = discover(refresh=refresh)
     architectures = [

@@ -109,7 +109,7 @@ def _sample(opts: CalibrateOptions) -> CalibrateReport:
 
 def _other_owner(name: str) -> tuple[str, str] | None:
     """(plugin, qualified name) when a built-in or plugin profile already has this id."""
-    from rawdenoise.plugins import USER
+    from rawdenoise.plugin_records import USER
     from rawdenoise.registry import camera_profile_owner
 
     found = camera_profile_owner(name)

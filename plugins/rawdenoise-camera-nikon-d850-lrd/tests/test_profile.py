@@ -13,7 +13,8 @@ pkg = pytest.importorskip(
     reason="plugin not installed: pip install -e plugins/rawdenoise-camera-nikon-d850-lrd",
 )
 
-from rawdenoise.plugins import PluginRecord, call_hooks, new_plugin_manager  # noqa: E402
+from rawdenoise.plugin_records import PluginRecord  # noqa: E402
+from rawdenoise.plugins import call_hooks, new_plugin_manager  # noqa: E402
 from rawdenoise.specs import CameraProfile  # noqa: E402
 
 

@@ -14,7 +14,8 @@ pytest.importorskip(
 from rawdenoise_nafnet import plugin
 from rawdenoise_nafnet.network import NAFNet
 
-from rawdenoise.plugins import PluginRecord, call_hooks, new_plugin_manager
+from rawdenoise.plugin_records import PluginRecord
+from rawdenoise.plugins import call_hooks, new_plugin_manager
 
 
 def test_hook_registers_the_spec() -> None:
