@@ -58,13 +58,13 @@ def load_dark_frames(dark_dir: Path, crop: int) -> tuple[dict[float, list[np.nda
     """{ISO: packed (4, h, w) frames in DN above black, in file-name order}, the camera, and
     its levels, CFA and frame size (kept with the learned model to write DNGs like the
     camera's)."""
-    from rawdenoise.calibration.core import _centre_crop
     from rawdenoise.calibration.frames import (
         FrameLoader,
         check_one_camera,
         find_raw_files,
         read_infos,
     )
+    from rawdenoise.calibration.per_iso import _centre_crop
 
     infos = read_infos(find_raw_files(Path(dark_dir), "dark"), "dark")
     camera = check_one_camera(infos)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from rawdenoise.atomic import atomic_path
-from rawdenoise.calibration.core import CalibrationResult
+from rawdenoise.calibration.results import CalibrationResult
 
 CHANNELS = (("R", "tab:red"), ("G1", "tab:green"), ("B", "tab:blue"), ("G2", "olive"))
 PLOT_KINDS = ("mean_variance", "noise_fits", "ppcc")

@@ -32,8 +32,8 @@ def calibrate(options: CalibrateOptions, events: CalibrateEvents | None = None) 
 
     events = events or CalibrateEvents()
     preload("numpy", "rawpy", "scipy.optimize", "scipy.stats")  # Ctrl-C waits: see preload
-    from rawdenoise.calibration.core import slugify
     from rawdenoise.calibration.frames import find_raw_files
+    from rawdenoise.calibration.per_iso import slugify
     from rawdenoise.dirs import profiles_dir
     from rawdenoise.exif import read_exif
 

@@ -93,7 +93,7 @@ class CalibrateReport:
 
     mode: str
     target: Path | None = None  #: the profile JSON
-    result: Any = None  #: rawdenoise.calibration.core.CalibrationResult
+    result: Any = None  #: rawdenoise.calibration.results.CalibrationResult
     plots: dict[str, Path] = field(default_factory=dict)
     learned: Any = None  #: rawdenoise.calibration.learn.LearnedResult
     learn_plots: dict[float, Path] = field(default_factory=dict)

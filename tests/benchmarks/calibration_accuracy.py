@@ -59,8 +59,9 @@ def machine() -> str:
 def eld_baseline(dark_dir: Path, flat_dir: Path, iso: float) -> dict[str, float]:
     """ELD's estimates: spatial-variance K, uncorrected row and read sigma."""
     from rawdenoise.calibration import stats
-    from rawdenoise.calibration.core import DARK_CROP, FLAT_TILES, TILE, _centre_crop, _spread_tiles
     from rawdenoise.calibration.frames import FrameLoader
+    from rawdenoise.calibration.per_iso import _centre_crop, _spread_tiles
+    from rawdenoise.calibration.results import DARK_CROP, FLAT_TILES, TILE
 
     loader = FrameLoader()
     darks = [
