@@ -465,7 +465,7 @@ def test_default_recipe_builds_its_unprocessed_frames(tmp_path) -> None:
     import imageio.v3 as iio
 
     from rawdenoise.models import train_default as recipe
-    from rawdenoise.training.datasets import decode
+    from rawdenoise.training.frames import decode
 
     rng = np.random.default_rng(1)
     sources, data, out = tmp_path / "src", tmp_path / "data", tmp_path / "out"

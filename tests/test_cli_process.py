@@ -475,7 +475,7 @@ def test_the_readme_first_command_cleans_the_bundled_sample_with_the_default(
 ) -> None:
     """Issue 9: no model option -> the bundled 'default', and a cleaner image than the input."""
     from rawdenoise.samples import BRIGHT, DARK
-    from rawdenoise.training.datasets import decode
+    from rawdenoise.training.frames import decode
     from rawdenoise.training.metrics import raw_metrics
 
     out = tmp_path / "denoised"

@@ -13,7 +13,7 @@ from _training_data import training_set
 from scipy.signal import correlate2d
 
 from rawdenoise.cli import main
-from rawdenoise.training.datasets import decode
+from rawdenoise.training.frames import decode
 from rawdenoise.training.metrics import (
     gaussian_window,
     illumination_correct,

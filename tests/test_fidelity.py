@@ -10,7 +10,8 @@ import torch
 from scipy.ndimage import gaussian_filter, shift
 
 from rawdenoise import fidelity
-from rawdenoise.training.datasets import CleanCrops, ColourJitter, PackedFrame
+from rawdenoise.training.datasets import CleanCrops, ColourJitter
+from rawdenoise.training.frames import PackedFrame
 
 
 def _texture(seed: int = 0, side: int = 96) -> np.ndarray:

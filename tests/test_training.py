@@ -172,7 +172,8 @@ def test_crops_are_clamped_and_inside_the_frames() -> None:
 
 @pytest.mark.parametrize(("sample_by", "small_share"), [("pixel", 0.059), ("frame", 0.5)])
 def test_clean_crops_pick_frames_by_area_or_equally(sample_by, small_share) -> None:
-    from rawdenoise.training.datasets import CleanCrops, PackedFrame
+    from rawdenoise.training.datasets import CleanCrops
+    from rawdenoise.training.frames import PackedFrame
 
     def frame(h: int, w: int, value: float) -> PackedFrame:
         data = np.full((4, h, w), value, dtype=np.float32)
@@ -262,7 +263,8 @@ def mosaic_domain_crop(data: np.ndarray, d, crop: int) -> np.ndarray:
 def test_bayer_crops_equal_the_mosaic_domain_flips_exactly(shape) -> None:
     """Every draw, the frame's edges and frames no larger than the crop included; and a batch
     holds exactly the crops its draws give one by one."""
-    from rawdenoise.training.datasets import CleanCrops, CropDraw, PackedFrame, apply_crop
+    from rawdenoise.training.datasets import CleanCrops, CropDraw, apply_crop
+    from rawdenoise.training.frames import PackedFrame
 
     h, w = shape
     data = np.random.default_rng(h * w).random((4, h, w), dtype=np.float32)
@@ -296,7 +298,7 @@ def test_a_frame_cache_that_cannot_be_written_only_costs_decoding(
     """A full disk or an unusable cache folder: the frames are decoded and used all the same."""
     import errno
 
-    from rawdenoise.training import datasets
+    from rawdenoise.training import frames as frame_cache
 
     frames_in = [make_dng(f"{n}.dng", h=32, w=32, seed=i) for i, n in enumerate("ab")]
     if failure == "full":
@@ -305,14 +307,14 @@ def test_a_frame_cache_that_cannot_be_written_only_costs_decoding(
         def no_space(*_args, **_kwargs):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(datasets.np, "save", no_space)
+        monkeypatch.setattr(frame_cache.np, "save", no_space)
     else:
         (tmp_path / "file").write_bytes(b"x")
         cache = tmp_path / "file" / "frames"
     warnings: list[str] = []
-    frames = datasets.load_clean_frames(frames_in, cache=cache, warn=warnings.append)
+    frames = frame_cache.load_clean_frames(frames_in, cache=cache, warn=warnings.append)
     assert [f.path for f in frames] == frames_in and warnings == []
-    expected = [datasets.decode(p).data.clip(0, 1) for p in frames_in]
+    expected = [frame_cache.decode(p).data.clip(0, 1) for p in frames_in]
     assert all(np.array_equal(f.data, e) for f, e in zip(frames, expected, strict=True))
     assert not list(tmp_path.rglob("*.npy")) and not list(tmp_path.rglob(".*part*"))
 
@@ -322,7 +324,7 @@ def test_the_frame_cache_drops_entries_nothing_can_hit_again(make_dng, tmp_path)
     entries of frames that still exist stay and are read back."""
     import json
 
-    from rawdenoise.training.datasets import load_clean_frames
+    from rawdenoise.training.frames import load_clean_frames
 
     cache = tmp_path / "frames"
     kept, gone, changed = (make_dng(f"{n}.dng", h=32, w=32, seed=i) for i, n in enumerate("abc"))

@@ -11,7 +11,7 @@ import rawpy
 from rawdenoise.bayer import pack_bayer, pattern_from_cfa
 from rawdenoise.errors import OutputExistsError
 from rawdenoise.rawio import read_raw
-from rawdenoise.training.datasets import decode
+from rawdenoise.training.frames import decode
 from rawdenoise.training.unprocess import (
     CameraColour,
     cam_from_srgb,

@@ -55,7 +55,7 @@ class PretrainOptions:
 def pretrain_config(options: PretrainOptions) -> Any:
     """The training configuration of these options (raises a UsageError for a bad value)."""
     from rawdenoise.training.options import parse_options, parse_pair
-    from rawdenoise.training.pretrain import PretrainConfig
+    from rawdenoise.training.pretrain_config import PretrainConfig
 
     lo, hi = parse_pair(options.ratio_range, "--ratio-range", int)
     same = {f.name for f in dataclasses.fields(PretrainConfig)} & {

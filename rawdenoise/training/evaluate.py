@@ -69,7 +69,7 @@ def evaluate_pairs(
     """
     from rawdenoise.errors import InputError
     from rawdenoise.inference import denoise
-    from rawdenoise.training.datasets import decode
+    from rawdenoise.training.frames import decode
 
     scores = []
     last_clean: tuple[Any, np.ndarray] | None = None

@@ -231,7 +231,7 @@ def _finetune(
 ) -> FinetuneResult:
     from rawdenoise.pairing import load_pairs
     from rawdenoise.specs import ModelInfo
-    from rawdenoise.training.pretrain import output_path
+    from rawdenoise.training.pretrain_config import output_path
     from rawdenoise.weights import load_model, save_model
 
     _validate(cfg)

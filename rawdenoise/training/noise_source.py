@@ -143,7 +143,7 @@ def dark_frame_source(folder: Path, camera_id: str | None) -> NoiseSource:
     from rawdenoise.noise import DarkFrameBank, NoisyPairGenerator
     from rawdenoise.rawio import read_raw
     from rawdenoise.registry import find_camera_profile, get_camera_profile
-    from rawdenoise.training.datasets import list_raw_inputs
+    from rawdenoise.training.frames import list_raw_inputs
 
     files = list_raw_inputs([folder])
     first = read_raw(files[0])

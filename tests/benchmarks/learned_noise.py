@@ -48,7 +48,7 @@ def k_of(iso: float) -> float:
 
 
 def clean_frames(data: Path) -> tuple[list[np.ndarray], str]:
-    from rawdenoise.training.datasets import load_clean_frames
+    from rawdenoise.training.frames import load_clean_frames
 
     paths = [data / f for f in FRAMES if (data / f).exists()]
     if paths:

@@ -32,7 +32,7 @@ FRAMES = (
 
 
 def load_frames(data: Path, cache: Path) -> tuple[list, str]:
-    from rawdenoise.training.datasets import PackedFrame, load_clean_frames
+    from rawdenoise.training.frames import PackedFrame, load_clean_frames
 
     paths = [data / f for f in FRAMES if (data / f).exists()]
     if paths:

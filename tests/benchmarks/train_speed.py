@@ -90,7 +90,8 @@ def _data_seconds(batch: int, crop: int) -> float:
 
     import torch
 
-    from rawdenoise.training.datasets import CleanCrops, load_clean_frames
+    from rawdenoise.training.datasets import CleanCrops
+    from rawdenoise.training.frames import load_clean_frames
     from rawdenoise.training.noise_source import virtual_source
 
     frames = load_clean_frames([SHARED / n for n in _train_frames()], cache=None)
