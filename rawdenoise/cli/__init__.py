@@ -15,7 +15,7 @@ import typer
 
 from rawdenoise import __version__
 from rawdenoise.cli._console import state
-from rawdenoise.cli._errors import exit_code_for, print_error
+from rawdenoise.cli._errors import exit_code_for, print_error, stdout_was_closed
 from rawdenoise.cli._global import DEBUG_HELP, QUIET_HELP, with_global_options
 from rawdenoise.errors import ExitCode
 
@@ -93,18 +93,6 @@ def build_command() -> typer.core.TyperGroup:
     return tidy_metavars(typer.main.get_command(app))
 
 
-def _stdout_was_closed() -> bool:
-    """Whether a ``SystemExit`` is typer's or rich's answer to a reader that closed the pipe
-    (``rawdenoise --help | head -1``): typer wraps stdout in a ``PacifyFlushWrapper``, rich
-    points file descriptor 1 at the null device; both exit 1, which reads as a bug."""
-    if type(sys.stdout).__name__ == "PacifyFlushWrapper":
-        return True
-    try:
-        return os.path.samestat(os.fstat(1), os.stat(os.devnull))
-    except (OSError, ValueError):
-        return False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) an :class:`ExitCode`."""
     from typer import exceptions as typer_exc
@@ -146,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Exception, KeyboardInterrupt) as exc:  # the CLI boundary
         code = exit_code_for(exc)
     except SystemExit as exc:
-        if exc.code != 1 or not _stdout_was_closed():
+        if exc.code != 1 or not stdout_was_closed():
             raise
         code = int(ExitCode.OK)  # as for a command's output: the reader has what it wanted
     if argv is None:

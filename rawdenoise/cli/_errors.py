@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -82,3 +83,15 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(exit_code_for(exc)) from None
 
     return wrapper
+
+
+def stdout_was_closed() -> bool:
+    """Whether a ``SystemExit`` is typer's or rich's answer to a reader that closed the pipe
+    (``rawdenoise --help | head -1``): typer wraps stdout in a ``PacifyFlushWrapper``, rich
+    points file descriptor 1 at the null device; both exit 1, which reads as a bug."""
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+        return True
+    try:
+        return os.path.samestat(os.fstat(1), os.stat(os.devnull))
+    except (OSError, ValueError):
+        return False

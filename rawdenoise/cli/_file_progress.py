@@ -73,6 +73,11 @@ class FileProgress:
         if self.bar is not None:
             self.bar.update(self.tiles_task, description=name, completed=0, total=1, visible=True)
 
+    def follow(self, events: Any) -> None:
+        """Show the progress a :class:`~rawdenoise.jobs.process.ProcessEvents` reports."""
+        events.file_started = lambda index, job: self.start_file(index, job.source.name)
+        events.tiles, events.file_done = self.tiles, self.file_done
+
     def tiles(self, index: int, done: int, total: int) -> None:
         if self.bar is not None:
             self.bar.update(self.tiles_task, completed=done, total=total)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rawdenoise.cli._console import out_console
+from rawdenoise.cli._console import info, out_console
 
 
 def format_ratio(ratio: Any) -> str:
@@ -70,3 +70,15 @@ def show_info(row: dict[str, Any], model: str) -> None:
         console.print(f"{'':17}(every value in full: rawdenoise models info {model} --json)")
     for note in row.get("notes") or ():
         console.print(f"{'note:':17}{note}", markup=False)
+
+
+def show_imported(done: Any, source: Any, name: str) -> None:
+    """What ``models import`` made (stdout), then its notes and where it went (stderr)."""
+    row = done.row
+    what = f"{row['architecture']} ({format_options(row['options'])}), {row['kind']}"
+    if row["kind"] == "repnr":
+        what += f" with {row['branches']} camera branches"
+    out_console().print(f"imported {source} as {name!r}: {what}", markup=False, soft_wrap=True)
+    for note in done.notes:
+        info(f"  {note}")
+    info(f"saved {done.target}")

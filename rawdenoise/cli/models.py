@@ -14,7 +14,7 @@ import typer
 from rawdenoise.cli._completion import complete_arch, complete_model
 from rawdenoise.cli._console import emit_json, info, out_console
 from rawdenoise.cli._errors import handle_errors
-from rawdenoise.cli._models_view import format_options, show_info, show_list
+from rawdenoise.cli._models_view import show_imported, show_info, show_list
 
 app = typer.Typer(
     help=(
@@ -95,17 +95,10 @@ def import_(
     from rawdenoise.jobs.models import ImportOptions, import_model
 
     done = import_model(options_from(ImportOptions, locals()))
-    row = done.row
     if json_out:
-        emit_json(row)
-        return
-    what = f"{row['architecture']} ({format_options(row['options'])}), {row['kind']}"
-    if row["kind"] == "repnr":
-        what += f" with {row['branches']} camera branches"
-    out_console().print(f"imported {source} as {name!r}: {what}", markup=False, soft_wrap=True)
-    for note in done.notes:
-        info(f"  {note}")
-    info(f"saved {done.target}")
+        emit_json(done.row)
+    else:
+        show_imported(done, source, name)
 
 
 @app.command("info")

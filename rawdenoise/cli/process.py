@@ -144,8 +144,7 @@ def process(
         if not dry_run:
             job.start()  # the first file is read while torch and the model load
         with FileProgress(0 if dry_run else len(job.jobs)) as bar:
-            events.file_started = lambda index, item: bar.start_file(index, item.source.name)
-            events.tiles, events.file_done = bar.tiles, bar.file_done
+            bar.follow(events)
             report = job.dry_run() if dry_run else job.run()
     show_report(report, json_out)
     if report.exit_code:
