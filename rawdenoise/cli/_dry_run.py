@@ -61,7 +61,8 @@ def _plan(job: Any, rule: Any, *, overwrite: bool, skip_existing: bool) -> Any:
     try:
         check_output(job.output, overwrite=True)  # a folder or file in the way fails
         frame = read_raw(job.source)  # what a real run decodes first
-        value = rule.ratio_for(job.source, read_metadata(job.source, frame))
+        packed = frame.normalized() if rule.needs_pixels else None
+        value = rule.ratio_for(job.source, read_metadata(job.source, frame), packed)
     except RawDenoiseError as exc:
         code = int(exc.exit_code)
         return FileResult(

@@ -191,8 +191,13 @@ def process(
     recorded = None
     if dry_run or (ratio is not None and ratio.strip().lower() == "auto"):
         recorded = _model_info(model_ref)
-    model_target = recorded.target_exposure if recorded is not None else None
-    rule = pipeline.ratio_rule(ratio, target_exposure, model_target)
+    rule = pipeline.ratio_rule(
+        ratio,
+        target_exposure,
+        recorded.target_exposure if recorded is not None else None,
+        recorded.auto_level if recorded is not None else None,
+        recorded.ratio_range if recorded is not None else None,
+    )
 
     if dry_run:
         from rawdenoise.cli._dry_run import dry_run as show_plan
