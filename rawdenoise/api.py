@@ -158,23 +158,30 @@ def denoise_file(
 ) -> Denoised:
     """Denoise one RAW file at full resolution, as ``rawdenoise process`` does.
 
-    ``ratio``: the digital gain (default 1), or ``"auto"`` (the model's target exposure /
-    (ISO x seconds)); ``target_exposure``: a ratio of that exposure / (ISO x seconds) from the
-    file's EXIF. The other arguments are ``process``'s options of the same names. Returns the
+    ``ratio``: the digital gain (default 1), or ``"auto"`` (as ``process --ratio auto``: the
+    model's target exposure / (ISO x seconds), or the photo's own brightness against the
+    model's auto level); ``target_exposure``: a ratio of that exposure / (ISO x seconds) from
+    the file's EXIF. The other arguments are ``process``'s options of the same names. Returns the
     denoised mosaic with the decoded frame and the metadata; :func:`write_output` writes it.
     """
     from rawdenoise.pipeline import denoise_mosaic, ratio_rule
     from rawdenoise.render import read_metadata
 
     loaded = _loaded(model)
-    target = loaded.info.target_exposure
-    rule = ratio_rule(None if ratio is None else str(ratio), target_exposure, target)
+    info = loaded.info
+    rule = ratio_rule(
+        None if ratio is None else str(ratio),
+        target_exposure,
+        info.target_exposure,
+        info.auto_level,
+        info.ratio_range,
+    )
     settings = _settings(
         loaded, tile=tile, overlap=overlap, device=device, precision=precision, ensemble=ensemble
     )
     frame = read_raw(path)
     meta = read_metadata(frame.path, frame)
-    gain = rule.ratio_for(frame.path, meta)
+    gain = rule.ratio_for(frame.path, meta, frame.normalized() if rule.needs_pixels else None)
     mosaic = denoise_mosaic(loaded.network, frame, gain, settings, progress)
     return Denoised(mosaic, frame, meta, gain)
 

@@ -12,8 +12,12 @@ import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from rawdenoise.errors import UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LOW_ISO_MAX = 500
 HIGH_ISO_MIN = 3200
@@ -317,3 +321,39 @@ def capture_plan(bright: Exposure, dark: Exposure) -> RatioPlan:
         "(tripod, remote trigger)"
     )
     return RatioPlan(bright, dark, ratio, tuple(suggestions), tuple(notes))
+
+
+# --------------------------------------------------------------------------------------------
+# --ratio auto by the picture's own level (models that record an ``auto_level``)
+# --------------------------------------------------------------------------------------------
+
+#: The level ``--ratio auto`` brings a photo to, as pretrained models record it: the brightest
+#: 1% of its areas at 20% of white. Normally exposed frames sit at or above it (``../shared/
+#: data``: the A7R III concert frame at ISO 3200 0.24, the GoPro daylight frames 0.76-0.98), so
+#: they get ratio 1; a frame under-exposed by 6 EV gets about 64.
+AUTO_LEVEL = 0.2
+#: Side of the packed blocks averaged before the level is read (16x16 RAW pixels): noise
+#: shrinks 8x, so a dark frame's noise does not pass for light.
+LEVEL_BLOCK = 8
+LEVEL_PERCENTILE = 99.0
+
+
+def frame_level(packed: np.ndarray) -> float:
+    """How bright a normalized packed frame (C, H, W) is: the 99th percentile, over blocks of
+    :data:`LEVEL_BLOCK` packed px, of the block's brightest channel mean."""
+    import numpy as np
+
+    c, h, w = packed.shape
+    b = min(LEVEL_BLOCK, h, w)
+    blocks = packed[:, : h // b * b, : w // b * b].reshape(c, h // b, b, w // b, b)
+    top = blocks.mean(axis=(2, 4), dtype=np.float64).max(axis=0)
+    return float(np.percentile(top, LEVEL_PERCENTILE))
+
+
+def level_ratio(packed: np.ndarray, target: float, limits: tuple[float, float] | None) -> float:
+    """The ratio that brings ``packed`` to ``target`` (:func:`frame_level`), within ``limits``
+    (the model's ratio range; at least 1 without one: ``auto`` never darkens a photo)."""
+    lo, hi = limits if limits is not None else (1.0, float("inf"))
+    level = frame_level(packed)
+    ratio = target / level if level > 0 else hi
+    return float(min(max(ratio, lo), hi))

@@ -31,13 +31,29 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RatioRule:
-    """A fixed ratio, or a target exposure level divided by each file's ISO x seconds."""
+    """A fixed ratio; a target exposure level divided by each file's ISO x seconds; or a target
+    brightness each file is brought to (``target_level``, within ``limits``)."""
 
     fixed: float | None = None
     target_exposure: float | None = None
     source: str = "--ratio"  #: what set it, for messages
+    target_level: float | None = None  #: :func:`rawdenoise.exposure.level_ratio`
+    limits: tuple[float, float] | None = None  #: the model's ratio range (target_level)
 
-    def ratio_for(self, path: Path, meta: OutputMetadata) -> float:
+    @property
+    def needs_pixels(self) -> bool:
+        """Whether :meth:`ratio_for` needs the decoded frame (``packed``)."""
+        return self.target_level is not None
+
+    def ratio_for(
+        self, path: Path, meta: OutputMetadata, packed: np.ndarray | None = None
+    ) -> float:
+        if self.target_level is not None:
+            from rawdenoise.exposure import level_ratio
+
+            if packed is None:
+                raise ValueError("a ratio by level needs the frame's pixels")
+            return level_ratio(packed, self.target_level, self.limits)
         if self.target_exposure is None:
             return float(self.fixed if self.fixed is not None else 1.0)
         missing = [
@@ -52,15 +68,25 @@ class RatioRule:
         return self.target_exposure / (float(meta.iso) * float(meta.exposure_time))
 
     def describe(self) -> str:
+        if self.target_level is not None:
+            return f"auto: each photo's brightest areas to {self.target_level:g} of white"
         if self.target_exposure is None:
             return f"ratio {self.fixed:g}"
         return f"target exposure {self.target_exposure:g} ({self.source})"
 
 
 def ratio_rule(
-    ratio: str | None, target_exposure: float | None, model_target: float | None
+    ratio: str | None,
+    target_exposure: float | None,
+    model_target: float | None,
+    model_level: float | None = None,
+    model_range: tuple[float, float] | None = None,
 ) -> RatioRule:
-    """``--ratio N|auto`` and ``--target-exposure E`` -> a :class:`RatioRule` (default: 1)."""
+    """``--ratio N|auto`` and ``--target-exposure E`` -> a :class:`RatioRule` (default: 1).
+
+    ``auto`` uses the model's target exposure (a camera's, recorded by ``finetune``) if it
+    has one, else its ``auto_level`` (generic pretrained models): the ratio that brings each
+    photo's brightest areas to that level, within the model's ratio range."""
     if target_exposure is not None:
         if ratio is not None:
             raise UsageError("give either --ratio or --target-exposure, not both")
@@ -70,13 +96,20 @@ def ratio_rule(
     if ratio is None:
         return RatioRule(fixed=1.0)
     if ratio.strip().lower() == "auto":
-        if model_target is None:
-            raise UsageError(
-                "--ratio auto needs a model that records its target exposure, and this one "
-                "does not",
-                hint="give --ratio N or --target-exposure E (ISO x seconds of a good exposure)",
+        if model_target is not None:
+            return RatioRule(
+                target_exposure=float(model_target), source="the model's target exposure"
             )
-        return RatioRule(target_exposure=float(model_target), source="the model's target exposure")
+        if model_level is not None:
+            limits = (max(1.0, model_range[0]), model_range[1]) if model_range else None
+            return RatioRule(
+                target_level=float(model_level), limits=limits, source="the model's auto level"
+            )
+        raise UsageError(
+            "--ratio auto needs a model that records its target exposure (or an auto level), "
+            "and this one records neither",
+            hint="give --ratio N or --target-exposure E (ISO x seconds of a good exposure)",
+        )
     try:
         value = float(ratio)
     except ValueError:
@@ -181,11 +214,15 @@ def batch_exit_code(results: Sequence[FileResult]) -> int:
 
 def network_input(frame: Any, ratio: float) -> np.ndarray:
     """The normalized, ratio-scaled packed frame with LED's upper clip at 1 (float32)."""
+    return scale_input(frame.normalized(), ratio)
+
+
+def scale_input(x: np.ndarray, ratio: float) -> np.ndarray:
+    """``min(x * ratio, 1)`` in place on a normalized packed frame (LED: an upper clip only)."""
     import numpy as np
 
-    x = frame.normalized()
     x *= np.float32(ratio)
-    np.minimum(x, np.float32(1.0), out=x)  # LED: an upper clip only
+    np.minimum(x, np.float32(1.0), out=x)
     return x
 
 
@@ -256,8 +293,9 @@ def read_job(job: Job, rule: RatioRule) -> Prepared:
     start = time.perf_counter()
     frame = read_raw(job.source)
     meta = read_metadata(job.source, frame)
-    ratio = rule.ratio_for(job.source, meta)
-    return Prepared(job, frame, meta, ratio, network_input(frame, ratio), start)
+    x = frame.normalized()
+    ratio = rule.ratio_for(job.source, meta, x)
+    return Prepared(job, frame, meta, ratio, scale_input(x, ratio), start)
 
 
 class WriteAbandoned(Exception):

@@ -391,6 +391,9 @@ class ModelInfo:
     camera: str = ""  #: "Make Model" the model was adapted to, "" for generic models
     ratio_range: tuple[float, float] | None = None
     target_exposure: float | None = None  #: ISO x seconds used by ``--ratio auto``
+    #: ``--ratio auto`` for models without a target exposure: the level each photo is brought
+    #: to (:func:`rawdenoise.exposure.level_ratio`); generic pretrained models record it
+    auto_level: float | None = None
     trained_on: str = ""  #: human-readable summary of the training data
     base_model: str = ""
     branches: int = 0  #: RepNR camera branches (kind == "repnr")
@@ -419,11 +422,11 @@ class ModelInfo:
             object.__setattr__(self, attr, _frozen_mapping(value))
         if self.ratio_range is not None:
             object.__setattr__(self, "ratio_range", _ratio_range(self.ratio_range))
-        if self.target_exposure is not None:
-            value = self.target_exposure
-            if not _is_finite_number(value) or value <= 0:
+        for attr in ("target_exposure", "auto_level"):
+            value = getattr(self, attr)
+            if value is not None and (not _is_finite_number(value) or value <= 0):
                 raise PluginError(
-                    f"model target_exposure must be a finite positive number, got {_shown(value)}"
+                    f"model {attr} must be a finite positive number, got {_shown(value)}"
                 )
 
     def to_dict(self) -> dict[str, Any]:

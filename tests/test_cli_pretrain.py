@@ -40,6 +40,7 @@ def test_pretrain_saves_a_repnr_model_that_finetune_accepts(data, capsys) -> Non
     info = loaded.info
     assert info.kind == "repnr" and info.branches == 5 and loaded.repnr is not None
     assert info.architecture == "tiny" and info.ratio_range == (50.0, 60.0)
+    assert info.auto_level == 0.2  # --ratio auto works with any pretrained model
     assert info.extra["training_frames"] == [f"clean{s}.dng" for s in (10, 11, 12)]
     assert info.extra["holdout_frames"] == ["clean13.dng"]
     assert info.extra["virtual_cameras"] == 5

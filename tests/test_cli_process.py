@@ -17,7 +17,9 @@ from torch import nn
 from rawdenoise import model_names, pipeline, weights
 from rawdenoise.cli import main
 from rawdenoise.dng import write_dng
+from rawdenoise.errors import PluginError
 from rawdenoise.exif import read_exif
+from rawdenoise.exposure import frame_level
 from rawdenoise.pipeline import RatioRule, RunSettings, denoise_mosaic
 from rawdenoise.rawio import read_raw
 from rawdenoise.render import OutputMetadata
@@ -299,6 +301,36 @@ def test_target_exposure_and_auto_ratio(tmp_path, make_dng, tiny_model, capsys) 
     code, _, err = run(capsys, a, "-m", led, "--ratio", "auto", "--arch", "tiny")
     assert code == 2 and "target exposure" in err, err
     assert run(capsys, a, "-m", tiny_model, "--ratio", "2", "--target-exposure", "5")[0] == 2
+
+
+def test_auto_ratio_by_level_brightens_a_dark_photo_and_leaves_a_normal_one(
+    tmp_path, make_dng, capsys
+) -> None:
+    from rawdenoise.networks.tiny import TinyNet
+
+    rng = np.random.default_rng(3)
+
+    def shot(name: str, level: float) -> Path:
+        values = 64 + (1023 - 64) * level * rng.uniform(0.5, 1.0, size=(64, 96))
+        return make_dng(name, h=64, w=96, black=64, white=1023, mosaic=values.astype(np.uint16))
+
+    normal, dark = shot("normal.dng", 0.8), shot("dark.dng", 0.8 / 40)
+    model = tmp_path / "generic.safetensors"
+    info = ModelInfo(architecture="tiny", ratio_range=(1.0, 300.0), auto_level=0.2)
+    weights.save_model(model, TinyNet(), info)
+    code, out, err = run(capsys, normal, dark, "-m", model, "--ratio", "auto", "--json")
+    assert code == 0 and "warning" not in err, err
+    ratios = {Path(f["input"]).name: f["ratio"] for f in json.loads(out)["files"]}
+    assert ratios["normal.dng"] == 1.0  # bright enough already: never darkened
+    level = frame_level(read_raw(dark).normalized())
+    assert 0.8 / 40 * 0.5 < level < 0.8 / 40  # the brightest blocks of the dark frame
+    assert ratios["dark.dng"] == pytest.approx(0.2 / level, rel=1e-6)
+    code, out, _ = run(capsys, dark, "-m", model, "--ratio", "auto", "--dry-run", "--json")
+    assert json.loads(out)["files"][0]["ratio"] == pytest.approx(ratios["dark.dng"], rel=1e-6)
+    capped = pipeline.RatioRule(target_level=0.2, limits=(1.0, 5.0))
+    assert capped.ratio_for(dark, OutputMetadata(), np.full((4, 32, 32), 0.001)) == 5.0
+    with pytest.raises(PluginError, match="auto_level"):
+        ModelInfo(architecture="tiny", auto_level=0.0)
 
 
 def test_ratio_normalization_and_undo_with_an_identity_network(make_dng) -> None:

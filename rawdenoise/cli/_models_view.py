@@ -54,6 +54,7 @@ def show_info(row: dict[str, Any], model: str) -> None:
         ("camera", row.get("camera")),
         ("ratio range", format_ratio(row["ratio_range"]) if row.get("ratio_range") else None),
         ("target exposure", row.get("target_exposure")),
+        ("auto level", row.get("auto_level")),
         ("trained on", row.get("trained_on")),
         ("base model", row.get("base_model")),
         ("parameters", f"{row['parameters']:,}" if "parameters" in row else None),

@@ -136,9 +136,15 @@ class ProcessJob:
         self.recorded = None
         if opts.dry_run or opts.ratio_is_auto:
             self.recorded = recorded_model_info(opts.model_ref)
-        target = self.recorded.target_exposure if self.recorded is not None else None
+        recorded = self.recorded
         ratio = None if opts.ratio is None else str(opts.ratio)
-        self.rule: RatioRule = ratio_rule(ratio, opts.target_exposure, target)
+        self.rule: RatioRule = ratio_rule(
+            ratio,
+            opts.target_exposure,
+            recorded.target_exposure if recorded is not None else None,
+            recorded.auto_level if recorded is not None else None,
+            recorded.ratio_range if recorded is not None else None,
+        )
         self.batch: Any = None
         self.loaded: Any = None
         self.settings: Any = None
@@ -269,7 +275,8 @@ def plan_file(job: Job, rule: RatioRule, overwrite: bool, skip_existing: bool) -
     try:
         check_output(job.output, overwrite=True)  # a folder or file in the way fails
         frame = read_raw(job.source)  # what a real run decodes first
-        value = rule.ratio_for(job.source, read_metadata(job.source, frame))
+        packed = frame.normalized() if rule.needs_pixels else None
+        value = rule.ratio_for(job.source, read_metadata(job.source, frame), packed)
     except RawDenoiseError as exc:
         code = int(exc.exit_code)
         return FileResult(

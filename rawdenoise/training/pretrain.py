@@ -17,6 +17,7 @@ import torch
 
 from rawdenoise import interrupts
 from rawdenoise.errors import NetworkOutputError, UsageError
+from rawdenoise.exposure import AUTO_LEVEL
 from rawdenoise.registry import network_fault
 from rawdenoise.training import device as devices
 from rawdenoise.training import loop
@@ -413,6 +414,7 @@ def _pretrain(
             options=options,
             name=cfg.name,
             ratio_range=(float(cfg.ratio_range[0]), float(cfg.ratio_range[1])),
+            auto_level=AUTO_LEVEL,
             trained_on=f"{len(frames)} clean RAW frame(s) ({summary}) with {source.description}",
             extra=extra,
         )
