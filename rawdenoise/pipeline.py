@@ -315,14 +315,13 @@ def write_job(
     """
     job, frame, meta = prepared.job, prepared.frame, prepared.meta
     assert job.output is not None
-    mosaic = to_mosaic(frame, y)
-    del y
 
     def check() -> None:
         if abandoned is not None and abandoned():
             raise WriteAbandoned(f"{job.source.name}: interrupted, not written")
 
-    write_mosaic(job.output, frame, mosaic, meta, settings, check)
+    # the mosaic gets no name here: write_mosaic drops it once the RGB image is rendered
+    write_mosaic(job.output, frame, to_mosaic(frame, y), meta, settings, check)
     h, w = frame.shape
     return FileResult(
         job.source,
