@@ -74,6 +74,20 @@ def test_finetune_raises_heldout_psnr_and_saves_a_plain_model(data, capsys, tmp_
     assert list(out.glob("*.dng"))
 
 
+def test_finetune_on_ratio_1_pairs_for_normally_exposed_high_iso_photos(
+    data, capsys, tmp_path
+) -> None:
+    """ISO 6400 frames at the clean frames' exposure level (ratio 1): a valid pair list; the
+    model is adapted for ``process --ratio 1``."""
+    pairs = write_pairs(tmp_path / "r1", [1, 2], [1])
+    code = main(
+        ["finetune", str(pairs), "--model", str(data.base), "--name", "iso6400"]
+        + ["--iterations", "3,3", *FAST]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert load_model("iso6400").info.ratio_range == (1.0, 1.0)
+
+
 def _weights(name: str) -> dict[str, torch.Tensor]:
     return load_file(str(models_dir() / f"{name}.safetensors"))
 

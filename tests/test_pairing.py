@@ -345,6 +345,24 @@ def test_clean_frames_at_the_reference_level_are_not_paired(make_dng, tmp_path: 
     assert "DSC00002.dng has the reference's exposure level" in result.warnings[0]
 
 
+def test_a_high_iso_frame_at_the_reference_level_is_a_ratio_1_pair(
+    make_dng, tmp_path: Path
+) -> None:
+    """A normally exposed high-ISO photo and its clean low-ISO twin (same exposure level):
+    found by ``pair`` and accepted in a list, at ratio 1; reversed, refused."""
+    twin = replace(SESSION[0], at=12, iso=6400, exposure=Fraction(10, 64))  # level 1000
+    shoot(make_dng, tmp_path, [SESSION[0], twin, SESSION[1]])
+    result = find_pairs(tmp_path)
+    found = {(p.noisy.name, p.clean.name): p.ratio for p in result.pairs}
+    assert found == pytest.approx({("DSC00002.dng", "DSC00001.dng"): 1.0,
+                                   ("DSC00003.dng", "DSC00001.dng"): 10.0})  # fmt: skip
+    assert not any("exposure level" in w for w in result.warnings)
+    (tmp_path / "p.txt").write_text("DSC00002.dng DSC00001.dng\nDSC00001.dng DSC00002.dng\n")
+    checked = check_pair_list(tmp_path / "p.txt")
+    assert [p.line for p in checked.pairs] == [1]
+    assert len(checked.problems) == 1 and "line 2" in checked.problems[0]
+
+
 def test_written_list_of_found_pairs_validates(make_dng, tmp_path: Path) -> None:
     shoot(make_dng, tmp_path / "caps", SESSION, shuffled_names(len(SESSION)))
     found = find_pairs(tmp_path / "caps")

@@ -37,8 +37,10 @@ MANIFEST = Path(__file__).with_name("TRAINING_PHOTOS.tsv")
 COLUMNS = ("file", "package", "version", "path", "licence", "size", "content")
 
 
-def read_manifest(path: Path = MANIFEST) -> list[dict[str, str]]:
-    """The manifest's rows as dicts keyed by :data:`COLUMNS` (header and comments skipped)."""
+def read_manifest(path: Path | None = None) -> list[dict[str, str]]:
+    """The manifest's rows (default: :data:`MANIFEST`) as dicts keyed by :data:`COLUMNS`
+    (header and comments skipped)."""
+    path = MANIFEST if path is None else path
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         fields = line.split("\t")

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from rawdenoise.errors import UsageError
 from rawdenoise.pairing.frames import Frame, _make_pair
-from rawdenoise.pairing.pair import SAME_LEVEL, Pair
+from rawdenoise.pairing.pair import RATIO1_ISO_GAP, SAME_LEVEL, Pair, is_ratio1_pair
 from rawdenoise.pairing.similarity import _with_similarity, verification_warnings, verify_pair
 
 GroupBy = Literal["time", "sequence", "folder"]
@@ -161,12 +161,19 @@ def pair_scene(scene: Scene, *, verify: bool = True) -> tuple[list[Pair], list[s
     scene.reference = ref
     pairs: list[Pair] = []
     warnings: list[str] = []
-    same_level = [f for f in scene.frames if f is not ref and f.level * SAME_LEVEL >= ref.level]
+    same_level = [
+        f
+        for f in scene.frames
+        if f is not ref
+        and f.level * SAME_LEVEL >= ref.level
+        and not is_ratio1_pair(f.level, f.iso, ref.level, ref.iso)
+    ]
     if same_level:
         warnings.append(
             f"{where}{', '.join(f.path.name for f in same_level)} "
             f"{'has' if len(same_level) == 1 else 'have'} the reference's exposure level "
-            f"({ref.level:g}): not paired (a pair needs a ratio above 1)"
+            f"({ref.level:g}): not paired (a pair needs a ratio above 1, or at ratio 1 an ISO "
+            f"at least {RATIO1_ISO_GAP:g}x the clean frame's)"
         )
     for f in scene.frames:
         if f is ref or f in same_level:

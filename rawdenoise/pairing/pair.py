@@ -12,6 +12,19 @@ from rawdenoise.exposure import HIGH_ISO_MIN, LOW_ISO_MAX
 
 #: Frames whose exposure levels differ by less than this factor count as the same level.
 SAME_LEVEL = 1.01
+#: A same-level pair (ratio 1: a normally exposed high-ISO photo and its clean twin) needs the
+#: noisy frame's ISO at least this many times the clean one's (two stops): otherwise the two
+#: are equally noisy, or swapped.
+RATIO1_ISO_GAP = 4.0
+
+
+def is_ratio1_pair(
+    noisy_level: float, noisy_iso: float, clean_level: float, clean_iso: float
+) -> bool:
+    """Whether two frames of the same exposure level make a ratio-1 pair in this order: the
+    noisy one at a clearly higher ISO (:data:`RATIO1_ISO_GAP`)."""
+    same = clean_level * SAME_LEVEL >= noisy_level and noisy_level * SAME_LEVEL >= clean_level
+    return same and noisy_iso >= RATIO1_ISO_GAP * clean_iso
 
 
 @dataclass(frozen=True)

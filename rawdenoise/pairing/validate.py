@@ -15,7 +15,7 @@ from rawdenoise.errors import InputError
 from rawdenoise.pairing.coverage import RatioCoverage, ratio_coverage
 from rawdenoise.pairing.frames import Frame, _make_pair, _short_reason, read_frame
 from rawdenoise.pairing.listfile import PairEntry, _combined_error, _parse, _relative
-from rawdenoise.pairing.pair import SAME_LEVEL, Pair, _count
+from rawdenoise.pairing.pair import SAME_LEVEL, Pair, _count, is_ratio1_pair
 from rawdenoise.pairing.similarity import _with_similarity, verification_warnings, verify_pair
 
 
@@ -69,7 +69,8 @@ def check_pair_list(
     Problems: malformed lines, missing or undecodable files, missing ISO/exposure time, the
     same file twice, frames from different cameras or of different sizes (within a pair, and
     cameras across the list unless ``one_camera`` is false), a clean frame not brighter than its
-    noisy one (ratio <= ``min_ratio``, typically a swapped line), a ratio above ``max_ratio``.
+    noisy one (ratio <= ``min_ratio``, typically a swapped line; a same-level pair with the
+    noisy frame at a clearly higher ISO is a valid ratio-1 pair), a ratio above ``max_ratio``.
     Every problem but the mixed cameras and an empty list is one line's and starts with
     ``line N:``; ``pairs`` holds the lines without one. Warnings: repeated lines, content-check
     findings (with ``verify``), names LED's own loader cannot read.
@@ -124,7 +125,8 @@ def check_pair_list(
             )
             continue
         pair = _make_pair(noisy, clean, line=entry.line)
-        if pair.ratio <= min_ratio * (1 + 1e-9):
+        ratio1 = is_ratio1_pair(noisy.level, noisy.iso, clean.level, clean.iso)
+        if pair.ratio <= min_ratio * (1 + 1e-9) and not ratio1:
             if pair.ratio < 1 / SAME_LEVEL:
                 problems.append(
                     f"{where}the clean frame {entry.clean.name} (exposure level "
