@@ -91,8 +91,12 @@ def _data_seconds(batch: int, crop: int) -> float:
     import torch
 
     from rawdenoise.training.datasets import CleanCrops
-    from rawdenoise.training.frames import load_clean_frames
     from rawdenoise.training.noise_source import virtual_source
+
+    try:
+        from rawdenoise.training.frames import load_clean_frames
+    except ImportError:  # a --baseline tree from before the module split
+        from rawdenoise.training.datasets import load_clean_frames
 
     frames = load_clean_frames([SHARED / n for n in _train_frames()], cache=None)
     data = CleanCrops(frames, crop, (100, 300), multiple_of=16)
@@ -134,10 +138,17 @@ def child_pretrain(precision: str, batch: int, crop: int, iterations: int, name:
 
 
 def _train_frames() -> tuple[str, ...]:
-    sys.path.insert(0, str(HERE.parent))
-    from quality import TRAIN_FRAMES
+    """quality.py's TRAIN_FRAMES, read from its source: importing quality.py would import
+    this tree's rawdenoise modules, which a --baseline tree may not have."""
+    import ast
 
-    return TRAIN_FRAMES
+    tree = ast.parse((HERE.parent / "quality.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "TRAIN_FRAMES" for t in node.targets
+        ):
+            return tuple(ast.literal_eval(node.value))
+    raise RuntimeError("quality.py has no TRAIN_FRAMES")
 
 
 def _run_child(tree: Path, home: Path, threads: int | None, *args: str) -> dict:
