@@ -222,6 +222,43 @@ def test_save_and_load_round_trip(tmp_path) -> None:
         LearnedNoise.load(tmp_path / "missing.safetensors")
 
 
+def test_hot_pixels_are_found_counted_and_sampled_at_an_interpolated_iso(tmp_path) -> None:
+    from rawdenoise.noise import hot_pixels
+
+    sensor = SimulatedSensor(height=96, width=96, hot_fraction=2e-3)
+    frames = {iso: sensor.dark_dn(iso, 4, seed=2) for iso in (800.0, 3200.0)}
+    hot, cleaned = hot_pixels.fit(frames)
+    assert hot.isos == (800.0, 3200.0)
+    for fraction in hot.fractions:  # the sensor's hot pixels, give or take the faint ones
+        assert 0.5 * 2e-3 < fraction < 2.5 * 2e-3
+    low, high = (np.asarray(q) for q in hot.quantiles)
+    assert low[16] > 6 and high[16] > 3 * low[16]  # their excess grows with the gain
+    # the frames the generator learns from: no hot pixel left, the rest untouched
+    for iso in frames:
+        mask, _ = hot_pixels.hot_mask(cleaned[iso])
+        assert mask.mean() < 0.1 * hot.fractions[0]
+        same = cleaned[iso] == frames[iso]
+        assert same.mean() > 0.99
+    # sampling: that fraction at 1600 (between the two), excesses within the quantile range
+    fraction, table = hot.at(1600.0)
+    assert hot.fractions[0] <= fraction <= hot.fractions[1] or hot.fractions[1] <= fraction
+    drawn = hot.sample([1600.0] * 8, 64, 64, generator=torch.Generator().manual_seed(1))
+    share = float((drawn > 0).float().mean())
+    assert 0.5 * fraction < share < 1.5 * fraction
+    assert drawn.max() <= table[-1] + 1e-3 and drawn[drawn > 0].min() >= table[0] - 1e-3
+    # kept with a learned model and added to its samples
+    model = _model()
+    with_hot = LearnedNoise(model.generator, model.norm, hot=hot)
+    path = tmp_path / "hot.safetensors"
+    with_hot.save(path)
+    loaded = LearnedNoise.load(path)
+    assert loaded.hot == hot
+    plain = model.sample_dn(3200, 64, 64, count=4, generator=torch.Generator().manual_seed(3))
+    extra = loaded.sample_dn(3200, 64, 64, count=4, generator=torch.Generator().manual_seed(3))
+    out = (extra - plain).abs() > 1e-4
+    assert 0.5 * hot.fractions[1] < float(out.float().mean()) < 2 * hot.fractions[1]
+
+
 # ---- training ------------------------------------------------------------------------------
 
 

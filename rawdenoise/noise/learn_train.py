@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rawdenoise.noise.hot_pixels import fit as fit_hot_pixels
 from rawdenoise.noise.learned import (
     FourierCritic,
     GeneratorConfig,
@@ -180,6 +181,7 @@ def train_learned_noise(
                 f"than the {config.patch}-pixel patches"
             )
     device = torch.device(device)
+    hot, frames = fit_hot_pixels(frames)  # the generator learns the rest
     norm = iso_norm(frames)
     data = _normalised(frames, norm, device)
     conds = [norm.condition(iso) for iso in norm.isos]
@@ -280,7 +282,7 @@ def train_learned_noise(
     gen_net.eval()
     meta = dict(info or {})
     meta.update({"iterations": config.iterations, "seed": config.seed, "patch": p})
-    return LearnedNoise(generator=gen_net, norm=norm, info=meta)
+    return LearnedNoise(generator=gen_net, norm=norm, info=meta, hot=hot)
 
 
 def sample_frames(

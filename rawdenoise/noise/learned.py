@@ -33,6 +33,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from rawdenoise.noise.hot_pixels import HotPixels
+
 FORMAT = "rawdenoise-learned-noise"
 VERSION = 1
 
@@ -217,11 +219,13 @@ class FourierCritic(nn.Module):
 
 @dataclass
 class LearnedNoise:
-    """A trained generator with its ISO normalisation: samples dark noise in DN above black."""
+    """A trained generator with its ISO normalisation: samples dark noise in DN above black;
+    with ``hot``, plus the camera's hot pixels, scattered (:mod:`rawdenoise.noise.hot_pixels`)."""
 
     generator: NoiseGenerator
     norm: IsoNorm
     info: dict = field(default_factory=dict)
+    hot: HotPixels | None = None
 
     @property
     def isos(self) -> tuple[float, ...]:
@@ -252,6 +256,8 @@ class LearnedNoise:
         with torch.no_grad():
             x = self.generator(cond, height, width, generator=generator)
         out = x * stds + means
+        if self.hot is not None:
+            out += self.hot.sample(isos, height, width, generator=_cpu(generator), device=dev)
         return out if device is None else out.to(device)
 
     def _device(self) -> torch.device:
@@ -264,6 +270,7 @@ class LearnedNoise:
             "config": json.dumps(asdict(self.generator.config)),
             "norm": json.dumps(asdict(self.norm)),
             "info": json.dumps(self.info),
+            **({"hot": json.dumps(self.hot.to_dict())} if self.hot is not None else {}),
         }
 
     def to_bytes(self) -> bytes:
@@ -307,9 +314,15 @@ class LearnedNoise:
                 stds=tuple(n["stds"]),
             )
             info = json.loads(meta.get("info", "{}"))
+            hot = HotPixels.from_dict(json.loads(meta["hot"])) if "hot" in meta else None
             gen = NoiseGenerator(config)
             gen.load_state_dict(state)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise InputError(f"{path}: damaged learned noise model ({exc})") from exc
         gen.to(device).eval()
-        return cls(generator=gen, norm=norm, info=info)
+        return cls(generator=gen, norm=norm, info=info, hot=hot)
+
+
+def _cpu(generator: torch.Generator | None) -> torch.Generator | None:
+    """``generator`` if it draws on the CPU (where hot pixels are drawn), else None."""
+    return generator if generator is None or generator.device.type == "cpu" else None
