@@ -35,8 +35,10 @@ MAX_BATCH = 8
 #: side fastest per pixel (its activations stay in cache); larger ones only save overlap.
 #: Measured per 24 MP with the default model on a 2-core Intel Xeon with AMX, 1 thread,
 #: channels last: fp32 12.9 / 11.6 / 11.6 / 13.5 / 13.5 s for sides 256 / 384 / 512 / 768 /
-#: 1024, bf16 3.7 / 3.2 / 3.0 / 2.9 / 3.9 s.
-CPU_TILE_SIDE = 768
+#: 1024, bf16 3.7 / 3.2 / 3.0 / 2.9 / 3.9 s. End to end (``process -f dng``, 2 threads, the
+#: same machine quiet, two runs each): fp32 10.54 / 10.71 s with 512, 11.50 / 11.06 s with 768,
+#: 11.12 / 10.83 s with 1024; bf16 5.27 / 4.99, 5.34 / 4.77, 5.80 / 5.61 s.
+CPU_TILE_SIDE = 512
 
 
 def estimate_bytes_per_pixel(
