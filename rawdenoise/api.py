@@ -108,7 +108,7 @@ def denoise_array(
     tile: int | None = None,
     overlap: int | None = None,
     device: str = "auto",
-    precision: str = "fp32",
+    precision: str = "auto",
     ensemble: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
@@ -152,7 +152,7 @@ def denoise_file(
     tile: int | None = None,
     overlap: int | None = None,
     device: str = "auto",
-    precision: str = "fp32",
+    precision: str = "auto",
     ensemble: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> Denoised:

@@ -91,12 +91,12 @@ def process(
         help="auto (cuda, then mps, then cpu), cpu, cuda[:N], mps.",
     ),
     precision: str = typer.Option(
-        "fp32",
+        "auto",
         "--precision",
-        metavar="fp32|bf16|fp16|auto",
+        metavar="auto|fp32|bf16|fp16",
         autocompletion=c.complete_precision,
-        help="fp32 | bf16 | fp16 (GPU only) | auto (bf16 where the CPU or GPU has it natively, "
-        "else fp32).",
+        help="auto (bf16 where the CPU or GPU has it natively, else fp32) | fp32 | bf16 | "
+        "fp16 (GPU only).",
     ),
     ensemble: int = typer.Option(
         1,

@@ -40,7 +40,7 @@ class ProcessOptions:
     tile: int | None = None
     overlap: int | None = None
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     ensemble: int = 1
     threads: int | None = None
     recursive: bool = False
