@@ -79,6 +79,13 @@ def test_import_keeps_existing_models_unless_overwrite(led_pretrain, tmp_path, c
     assert model_path("m").read_bytes() == before
     assert main(["models", "import", str(plain), "-n", "m", "--overwrite"]) == 0
     assert dict(load_model("m").info.options) == {"channels": 4}
+    # a model imported over the very file it is read from: refused (inputs are never written)
+    before = model_path("m").read_bytes()
+    capsys.readouterr()
+    args = ["models", "import", str(model_path("m")), "-n", "m", "--overwrite"]
+    assert main(args) == ExitCode.BAD_INPUT
+    assert "would replace the file it is read from" in _error_line(capsys.readouterr().err)
+    assert model_path("m").read_bytes() == before
 
 
 def test_import_with_arch_options_and_recorded_metadata(tmp_path, capsys):

@@ -81,6 +81,11 @@ def import_model(options: ImportOptions) -> Imported:
     target = model_path(name)
     if target.exists() and not options.overwrite:
         raise OutputExistsError(f"a model named {name!r} exists ({target})", path=target)
+    if target.exists() and _same_file(options.source, target):
+        raise InputError(
+            f"importing {options.source} as {name!r} would replace the file it is read from",
+            hint="choose another --name (inputs are never written)",
+        )
     text = options.ratio_range
     ratios = parse_ratio_range(text) if text is not None else None  # before loading
     loaded = load_model(options.source, arch=options.arch, options=parse_options(options.option))
@@ -94,6 +99,22 @@ def import_model(options: ImportOptions) -> Imported:
     row = model_summary(name, target)
     row["notes"] = list(loaded.notes)
     return Imported(row, target, tuple(loaded.notes))
+
+
+def _same_file(source: str | Path, target: Path) -> bool:
+    """Whether the model ``source`` names (a file or a model's name) is the file ``target``."""
+    import os
+
+    from rawdenoise.model_names import resolve_model
+
+    try:
+        path = resolve_model(source)
+    except RawDenoiseError:  # loading reports it
+        return False
+    try:
+        return os.path.samefile(path, target)
+    except OSError:
+        return False
 
 
 def parse_ratio_range(text: str) -> tuple[float, float]:
