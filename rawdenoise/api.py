@@ -122,13 +122,12 @@ def denoise_array(
     """
     import numpy as np
 
-    from rawdenoise.pipeline import run_network
+    from rawdenoise.pipeline import run_network, scale_input
 
-    x = np.asarray(packed, dtype=np.float32)
+    x = np.array(packed, dtype=np.float32)  # a copy: scale_input works in place
     if x.ndim != 3 or x.shape[0] != 4:
         raise UsageError(f"expected a packed array of shape (4, H, W), got {tuple(x.shape)}")
-    ratio = _check_ratio(ratio)
-    x = np.minimum(x * np.float32(ratio), np.float32(1.0))
+    x = scale_input(x, _check_ratio(ratio))
     loaded = _loaded(model)
     settings = _settings(
         loaded, tile=tile, overlap=overlap, device=device, precision=precision, ensemble=ensemble

@@ -1,16 +1,8 @@
-"""The rawpy boundary: decode a RAW file into a :class:`RawFrame`; Bayer pack/unpack; DNG write.
+"""The rawpy boundary: decode a RAW file into a :class:`RawFrame`.
 
-Packing follows LED (method.md §1.1): four channels in colour-index order **R, G1, B, G2**
-(LibRaw's ``color_desc`` ``RGBG``) whatever the sensor's 2x2 phase, each a stride-2 slice. Odd
-heights/widths are padded with the row/column two before the edge (same CFA phase) so that the
-last row and column are denoised too, and :func:`unpack_bayer` crops back: the round trip is
-bit-exact for every phase and size.
-
-What the *network* sees (:meth:`RawFrame.normalized`) is packed in one geometry whatever the
-sensor: R at the top left, G1 to its right, G2 below it, B diagonal (RGGB). A GRBG, GBRG or
-BGGR mosaic gets one reflected row and/or column in front first (:func:`pack_rggb`), so a
-network never sees the colours of a 2x2 block in another arrangement than it was trained on
-("Bayer pattern unification", Liu et al., CVPRW 2019); :func:`unpack_rggb` drops them again.
+Packing into the network's 4-channel layout and black/white normalization live in
+:mod:`rawdenoise.bayer` (the packing rules are described there); DNG writing in
+:mod:`rawdenoise.dng`; LibRaw's stderr handling in :mod:`rawdenoise.libraw_stderr`.
 """
 
 from __future__ import annotations
