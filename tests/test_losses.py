@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rawdenoise.training.losses import training_loss
+from rawdenoise.training.losses import LEVEL_WEIGHT, training_loss
 
 
 def _batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,3 +44,36 @@ def test_unknown_loss_is_refused() -> None:
     output, target = _batch()
     with pytest.raises(ValueError, match="unknown loss"):
         training_loss("l2", output, target)
+
+
+def test_log_l1_level_ignores_zero_mean_detail_and_counts_a_level_offset() -> None:
+    target = torch.zeros(1, 4, 16, 16)
+    checker = torch.ones(16, 16)
+    checker[0::2, 1::2] = -1
+    checker[1::2, 0::2] = -1
+    detail = (0.02 * checker).expand(1, 4, 16, 16)  # zero mean in every 8x8 block
+    assert training_loss("log-l1-level", detail, target).item() == pytest.approx(
+        training_loss("log-l1", detail, target).item(), abs=1e-5
+    )
+    offset = torch.full((1, 4, 16, 16), 0.02)  # the same L1, all of it a level error
+    assert training_loss("log-l1-level", offset, target).item() == pytest.approx(
+        torch.log(torch.tensor(0.02 * (1 + LEVEL_WEIGHT))).item(), rel=1e-4
+    )
+
+
+def test_log_l1_level_moves_a_skewed_estimate_from_the_median_towards_the_mean() -> None:
+    """What the term is for: a constant fitted to skewed (exponential) targets."""
+    g = torch.Generator().manual_seed(0)
+    target = torch.empty(4, 4, 32, 32).exponential_(1.0, generator=g)
+    fitted = {}
+    for name in ("log-l1", "log-l1-level"):
+        c = torch.full((1, 1, 1, 1), 0.3, requires_grad=True)
+        opt = torch.optim.Adam([c], lr=0.01)
+        for _ in range(600):
+            opt.zero_grad()
+            training_loss(name, c.expand_as(target), target).backward()
+            opt.step()
+        fitted[name] = c.item()
+    median, mean = target.median().item(), target.mean().item()
+    assert fitted["log-l1"] == pytest.approx(median, abs=0.03)  # ln 2 = 0.69
+    assert mean - fitted["log-l1-level"] < 0.5 * (mean - median)

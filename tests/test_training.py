@@ -101,6 +101,43 @@ def test_resume_gives_identical_weights(tmp_path) -> None:
             assert torch.equal(v, theirs[k]), k
 
 
+def _prepare(iteration: int, rng) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.rand(2, 4, 12, 12, generator=rng.local)
+    return x + 0.1 * torch.randn(x.shape, generator=rng.device), x
+
+
+def _prepared_step(net: nn.Module, iteration: int, batch) -> torch.Tensor:
+    noisy, x = batch
+    return (net(noisy) - x).abs().mean()
+
+
+def test_batches_made_ahead_or_in_turn_give_identical_weights() -> None:
+    """The worker thread only changes when a batch is made, never what it is."""
+    weights = {}
+    for ahead in (True, False):
+        model = _toy()
+        cfg = loop.LoopConfig(seed=5, device=torch.device("cpu"), prefetch=ahead)
+        loop.run(model, _stages(model), _prepared_step, cfg, prepare=_prepare)
+        weights[ahead] = model.state_dict()
+    for k, v in weights[True].items():
+        assert torch.equal(v, weights[False][k]), k
+    # and the same as a step that makes its own batch from the generators
+    model = _toy()
+    loop.run(model, _stages(model), _step, loop.LoopConfig(seed=5, device=torch.device("cpu")))
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, weights[True][k]), k
+
+
+def test_the_worker_thread_is_used_where_a_core_is_free(monkeypatch) -> None:
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: cores)
+    assert not loop.prefetch_pays(torch.device("cpu"))  # every core runs torch's threads
+    assert loop.prefetch_pays(torch.device("cuda"))  # the CPU is idle during a GPU step
+    if cores > 1:
+        monkeypatch.setattr(torch, "get_num_threads", lambda: cores - 1)
+        assert loop.prefetch_pays(torch.device("cpu"))
+
+
 def test_periodic_checkpoints_and_fingerprint_mismatch(tmp_path) -> None:
     ckpt = tmp_path / "run.ckpt"
     seen: list[int] = []

@@ -69,9 +69,10 @@ def pretrain(
     loss: str = typer.Option(
         "l1",
         "--loss",
-        metavar="l1|log-l1",
+        metavar="l1|log-l1|log-l1-level",
         help="l1 (LED) or log-l1: the mean of each crop's log L1, so low-noise crops count as "
-        "much as very noisy ones (in dB, like mean PSNR).",
+        "much as very noisy ones (in dB, like mean PSNR); log-l1-level adds the L1 of 8x8 "
+        "block means, which keeps dark areas at their level (L1 alone darkens them).",
     ),
     augment: str = o.AUGMENT,
     ratio_sampling: str = o.RATIO_SAMPLING,
