@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from rawdenoise.core_share import CoreShare
 from rawdenoise.errors import ExitCode, RawDenoiseError
 from rawdenoise.inputs import Job
 from rawdenoise.pipeline import (
@@ -119,6 +120,7 @@ class Batch:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="rawdenoise-write")
         self._reads: dict[int, Future] = {}
         self._stopping = threading.Event()  # set when the run unwinds: writes are abandoned
+        self._share = CoreShare()  # on a CPU the network leaves the reader and writer a core
         self._read_from(0)
 
     @property
@@ -130,7 +132,8 @@ class Batch:
         """Start reading the first runnable job at or after ``start`` (one read ahead)."""
         for index in range(start, len(self.jobs)):
             if self.ready[index] is None:
-                self._reads[index] = self._reader.submit(read_job, self.jobs[index], self.rule)
+                read = self._share.working(read_job)
+                self._reads[index] = self._reader.submit(read, self.jobs[index], self.rule)
                 return
 
     def run(
@@ -141,6 +144,11 @@ class Batch:
 
         events = events or BatchEvents()
         writing: tuple[int, Future] | None = None
+        if _on_cpu(settings.device):
+            import torch
+
+            self._share.start(torch.get_num_threads())
+        write = self._share.working(write_job)
         try:
             for index, job in enumerate(self.jobs):
                 interrupts.check()  # a Ctrl-C that library code swallowed still stops the batch
@@ -165,7 +173,7 @@ class Batch:
                     yield writing[0], self._written(*writing)
                 writing = (
                     index,
-                    self._writer.submit(write_job, prepared, y, settings, self._stopping.is_set),
+                    self._writer.submit(write, prepared, y, settings, self._stopping.is_set),
                 )
                 del prepared, y
             if writing is not None:
@@ -175,6 +183,7 @@ class Batch:
             self._stopping.set()  # interrupted (or a bug): a write in progress leaves nothing
             raise
         finally:
+            self._share.restore()
             self.close()
 
     def _denoise(
@@ -190,9 +199,11 @@ class Batch:
 
         def on_tiles(done: int, total: int) -> None:
             prepared.tiles = total
+            self._share.apply()  # for the next tile: a stage may have started or finished
             if events.tiles is not None:
                 events.tiles(index, done, total)
 
+        self._share.apply()
         assert prepared.x is not None
         x, prepared.x = prepared.x, None  # freed as soon as the network is done with it
         return run_network(network, x, settings, on_tiles)
@@ -211,3 +222,8 @@ class Batch:
         self._reads.clear()
         self._reader.shutdown(wait=True, cancel_futures=True)
         self._writer.shutdown(wait=True)
+
+
+def _on_cpu(device: Any) -> bool:
+    """Whether the network runs on the CPU (a torch device or its name)."""
+    return str(getattr(device, "type", device)).split(":")[0] == "cpu"
