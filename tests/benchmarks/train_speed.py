@@ -15,7 +15,9 @@ For each precision, in a fresh subprocess each (so that the peak RSS is its own)
 
 The ratio step time / pure step time is the figure: 1.0 means the data pipeline costs nothing.
 *data/step* is the time to make one batch (crops and noise, single-threaded, without the
-network) over the pure step: what the worker thread has to hide behind each step.
+network) over the pure step: what the loop adds to each step where it makes the batch in turn
+(a CPU whose cores all run torch's threads), or hides in a worker thread (a GPU, or
+``--threads`` below the core count).
 ``--baseline TREE`` runs the same in another checkout of rawdenoise (e.g. ``git worktree add
 ../base v0.x``; imported through PYTHONPATH) in the same run and prints the speed-ups. Unless
 ``--no-score``, each trained model is scored on quality.py's held-out draw (seed 7, 4 crops),
