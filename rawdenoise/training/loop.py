@@ -108,12 +108,11 @@ def prefetch_pays(device: torch.device) -> bool:
     the default's recipe), ``pretrain`` ran 3.5 it/s with the worker and 4.4 it/s making each
     batch in turn.
     """
-    import os
+    from rawdenoise.core_share import usable_cores
 
     if device.type != "cpu":
         return True
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (cores or 1) > torch.get_num_threads()
+    return usable_cores() > torch.get_num_threads()
 
 
 @dataclass
