@@ -122,24 +122,17 @@ def denoise_array(
     """
     import numpy as np
 
-    from rawdenoise.pipeline import run_network, scale_input
+    from rawdenoise.pipeline import fixed_ratio, run_network, scale_input
 
     x = np.array(packed, dtype=np.float32)  # a copy: scale_input works in place
     if x.ndim != 3 or x.shape[0] != 4:
         raise UsageError(f"expected a packed array of shape (4, H, W), got {tuple(x.shape)}")
-    x = scale_input(x, _check_ratio(ratio))
+    x = scale_input(x, fixed_ratio(ratio))
     loaded = _loaded(model)
     settings = _settings(
         loaded, tile=tile, overlap=overlap, device=device, precision=precision, ensemble=ensemble
     )
     return run_network(loaded.network, x, settings, progress)
-
-
-def _check_ratio(ratio: float) -> float:
-    value = float(ratio)
-    if not 0 < value < float("inf"):
-        raise UsageError(f"invalid --ratio {ratio!r}", hint="a positive number or 'auto'")
-    return value
 
 
 def denoise_file(

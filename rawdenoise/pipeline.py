@@ -110,13 +110,18 @@ def ratio_rule(
             "and this one records neither",
             hint="give --ratio N or --target-exposure E (ISO x seconds of a good exposure)",
         )
+    return RatioRule(fixed=fixed_ratio(ratio))
+
+
+def fixed_ratio(ratio: object) -> float:
+    """A fixed ratio as a float: positive and finite, or ``--ratio``'s usage error."""
     try:
-        value = float(ratio)
-    except ValueError:
+        value = float(ratio)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
         value = float("nan")
-    if not value > 0 or value == float("inf"):
+    if not 0 < value < float("inf"):
         raise UsageError(f"invalid --ratio {ratio!r}", hint="a positive number or 'auto'")
-    return RatioRule(fixed=value)
+    return value
 
 
 def ratio_range_warning(

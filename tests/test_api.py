@@ -66,8 +66,9 @@ def test_denoise_array_takes_a_loaded_model_and_checks_its_input(tiny_model) -> 
     assert y.shape == x.shape and y.dtype == np.float32
     with pytest.raises(UsageError, match="packed array"):
         rawdenoise.denoise_array(np.zeros((16, 24), np.float32), model)
-    with pytest.raises(UsageError, match="--ratio"):
-        rawdenoise.denoise_array(x, model, ratio=0)
+    for bad in (0, float("inf"), "bright"):  # the command line's message for each
+        with pytest.raises(UsageError, match="invalid --ratio"):
+            rawdenoise.denoise_array(x, model, ratio=bad)
 
 
 @pytest.mark.parametrize(
