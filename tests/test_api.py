@@ -149,3 +149,49 @@ def test_each_commands_options_map_one_to_one_onto_its_options_object(
     params = set(inspect.signature(resolve(command)).parameters) - {"json_out", "ctx"}
     fields = {f.name for f in dataclasses.fields(resolve(options))}
     assert params == fields
+
+
+def test_pretrains_defaults_are_its_options_and_its_configs() -> None:
+    """The command line, the options object and the training configuration each name their
+    defaults; a default changed in one place only would make the API train differently."""
+    command = "rawdenoise.cli.pretrain:pretrain"
+    options = "rawdenoise.jobs.pretrain:PretrainOptions"
+    config = "rawdenoise.training.pretrain_config:PretrainConfig"
+    import dataclasses
+    import importlib
+    import inspect
+
+    def resolve(ref: str):
+        module, _, name = ref.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def default(field: dataclasses.Field):
+        if field.default_factory is not dataclasses.MISSING:
+            return field.default_factory()
+        return field.default
+
+    cli = {
+        name: getattr(p.default, "default", p.default)
+        for name, p in inspect.signature(resolve(command)).parameters.items()
+    }
+    opts = {f.name: default(f) for f in dataclasses.fields(resolve(options))}
+    cfg = {f.name: default(f) for f in dataclasses.fields(resolve(config))}
+
+    def same(a: object, b: object) -> bool:
+        if isinstance(b, str) and isinstance(a, tuple):  # "LOW,HIGH" against (LOW, HIGH)
+            b = tuple(type(v)(x) for v, x in zip(a, b.split(","), strict=True))
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            return list(a) == list(b)  # a repeatable option's [] is the options' ()
+        return a == b
+
+    compared = 0
+    for name, value in opts.items():
+        if value is dataclasses.MISSING:
+            continue
+        if name in cli and cli[name] is not ...:
+            assert same(cli[name], value), name
+        # None in the options means "not given": the configuration's own default applies
+        if name in cfg and cfg[name] is not dataclasses.MISSING and value is not None:
+            assert same(cfg[name], value), name
+            compared += 1
+    assert compared >= 10
