@@ -144,9 +144,9 @@ class Batch:
 
         events = events or BatchEvents()
         writing: tuple[int, Future] | None = None
-        if _on_cpu(settings.device):
-            import torch
+        import torch
 
+        if torch.device(settings.device).type == "cpu":
             self._share.start(torch.get_num_threads())
         write = self._share.working(write_job)
         try:
@@ -222,8 +222,3 @@ class Batch:
         self._reads.clear()
         self._reader.shutdown(wait=True, cancel_futures=True)
         self._writer.shutdown(wait=True)
-
-
-def _on_cpu(device: Any) -> bool:
-    """Whether the network runs on the CPU (a torch device or its name)."""
-    return str(getattr(device, "type", device)).split(":")[0] == "cpu"

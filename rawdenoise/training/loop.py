@@ -160,6 +160,11 @@ class _StopRequest:
                 signal.signal(s, h)
 
 
+def make_batch(prepare: PrepareFn, config: LoopConfig, it: int) -> Any:
+    """The batch of iteration ``it``: it depends only on (seed, iteration, rank)."""
+    return prepare(it, iteration_rng(config.seed, it, config.dist.rank, config.device))
+
+
 class _Prefetcher:
     """Makes the batch of the next iteration in a worker thread while the network trains.
 
@@ -177,8 +182,7 @@ class _Prefetcher:
         self.pending: tuple[int, Any] | None = None
 
     def _make(self, it: int) -> Any:
-        cfg = self.config
-        return self.prepare(it, iteration_rng(cfg.seed, it, cfg.dist.rank, cfg.device))
+        return make_batch(self.prepare, self.config, it)
 
     def get(self, it: int, following: int | None) -> Any:
         """The batch of iteration ``it``; starts making ``following``'s (None: nothing)."""
@@ -271,8 +275,7 @@ def run(
                         following = it + 1 if local + 1 < stage.iterations else None
                         loss = step(net, it, prefetch.get(it, following))
                     elif prepare is not None:
-                        rng = iteration_rng(config.seed, it, ctx.rank, device)
-                        loss = step(net, it, prepare(it, rng))
+                        loss = step(net, it, make_batch(prepare, config, it))
                     else:
                         loss = step(net, it, iteration_rng(config.seed, it, ctx.rank, device))
                     loss.backward()

@@ -48,12 +48,10 @@ def training_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torc
     check_output_shape(output, target)
     if name == "l1":
         return F.l1_loss(output, target)
-    if name == "log-l1":
+    if name in ("log-l1", "log-l1-level"):
         per_crop = (output - target).abs().flatten(1).mean(dim=1)
-        return torch.log(per_crop + _EPS).mean()
-    if name == "log-l1-level":
-        per_crop = (output - target).abs().flatten(1).mean(dim=1)
-        per_crop = per_crop + LEVEL_WEIGHT * _block_mean_l1(output, target)
+        if name == "log-l1-level":
+            per_crop = per_crop + LEVEL_WEIGHT * _block_mean_l1(output, target)
         return torch.log(per_crop + _EPS).mean()
     raise ValueError(f"unknown loss {name!r} (choose from {', '.join(LOSSES)})")
 
