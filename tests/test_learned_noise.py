@@ -323,6 +323,21 @@ def test_training_refuses_frames_smaller_than_the_patch() -> None:
         train_learned_noise({}, tiny_config())
 
 
+def test_samples_keep_each_channels_dark_level() -> None:
+    """The samples' channel means are the dark frames', whatever the generator has learned:
+    with an amplifier glow in one corner (random crops see corners less than the middle) and
+    hot pixels, which are sampled alike in every channel though the sensor's are not."""
+    sensor = SimulatedSensor(height=48, width=48, glow=40.0, glow_radius=12.0, hot_fraction=2e-3)
+    isos = (800.0, 3200.0)
+    train = {iso: sensor.dark_dn(iso, 4, seed=1) for iso in isos}
+    model = train_learned_noise(train, tiny_config())
+    for iso in isos:
+        want = train[iso].mean(axis=(0, 2, 3))
+        gen = torch.Generator().manual_seed(0)
+        got = model.sample_dn(iso, 48, 48, count=64, generator=gen).mean(dim=(0, 2, 3))
+        assert np.abs(got.numpy() - want).max() < 0.05 * train[iso].std(), (iso, got, want)
+
+
 def test_sample_frames_are_rounded_dn() -> None:
     frames = sample_frames(_model(), 1600, 3, 8, 10, seed=2)
     assert frames.shape == (3, 4, 8, 10) and np.array_equal(frames, np.rint(frames))

@@ -52,6 +52,13 @@ class HotPixels:
         table = np.array([np.interp(t, logs, quantiles[:, q]) for q in range(quantiles.shape[1])])
         return fraction, table
 
+    def level(self, iso: float) -> float:
+        """The mean DN that :meth:`sample` adds per pixel at ``iso`` (fraction x mean excess:
+        the excess is drawn by interpolating its quantile table, whose mean is the table's
+        trapezoid average)."""
+        fraction, table = self.at(iso)
+        return fraction * float(((table[1:] + table[:-1]) / 2).mean())
+
     def sample(
         self,
         isos: Sequence[float],
