@@ -44,6 +44,11 @@ from rawdenoise.noise.learned import (
 ProgressFn = Callable[[int, int, dict[str, float]], None]
 
 
+#: learning-rate multiplier of the generator's Tukey-h tail parameters (GeneratorConfig.
+#: heavy_tails): at the network's rate they stay where they start
+TAIL_LR_SCALE = 20.0
+
+
 @dataclass(frozen=True)
 class LearnConfig:
     iterations: int = 800
@@ -212,7 +217,12 @@ def train_learned_noise(
     torch.manual_seed(config.seed)
     gen_net = NoiseGenerator(config.generator).to(device)
     critic = FourierCritic(config.critic_width).to(device)
-    opt_g = torch.optim.Adam(gen_net.parameters(), lr=config.lr, betas=config.betas)
+    tails = [p for name, p in gen_net.named_parameters() if name == "tail"]
+    rest = [p for name, p in gen_net.named_parameters() if name != "tail"]
+    groups = [{"params": rest, "scale": 1.0}]
+    if tails:  # one number per channel, which the common step would barely move
+        groups.append({"params": tails, "scale": TAIL_LR_SCALE})
+    opt_g = torch.optim.Adam(groups, lr=config.lr, betas=config.betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas)
     data_gen = torch.Generator().manual_seed(config.seed + 1)
     noise_gen = torch.Generator(device=device).manual_seed(config.seed + 2)
@@ -254,7 +264,7 @@ def train_learned_noise(
             )
             for opt in (opt_g, opt_d):
                 for group in opt.param_groups:
-                    group["lr"] = config.lr * factor
+                    group["lr"] = config.lr * factor * group.get("scale", 1.0)
             cond = torch.full((config.batch,), conds[k], device=device)
             d_loss = torch.zeros(())
             for _ in range(config.n_critic):

@@ -4,9 +4,11 @@ The generator maps Gaussian noise to packed 4-channel dark noise (method.md §9.
 fully convolutional, so any frame size can be sampled, and has three branches whose outputs
 add up, each modulated by the ISO (FiLM: a per-channel scale and shift computed from log ISO):
 
-- a pixel branch (3x3 and 1x1 convolutions with nonlinearities): the read noise, its heavy
-  tails and hot pixels (a pointwise nonlinearity turns Gaussian input into any marginal), and
-  its spatial correlation;
+- a pixel branch (3x3 and 1x1 convolutions with nonlinearities): the read noise and its
+  spatial correlation. Its Gaussian input first goes through a Tukey-h transform with a
+  learned h per channel, z exp(h z^2 / 2): without it the generator's tails came out several
+  times too light at 3-5 sigma, and a denoiser trained on its samples treated the sensor's
+  outliers as detail. Hot pixels are apart (:mod:`rawdenoise.noise.hot_pixels`);
 - a row branch: one Gaussian value per packed row, filtered along the rows by dilated 1-D
   convolutions (long reach for a 1/f spectrum) and broadcast along the row: banding;
 - a column branch, the same across columns: column pattern.
@@ -47,6 +49,11 @@ class GeneratorConfig:
     line_width: int = 16  #: channels of the row and column branches
     depth: int = 3  #: nonlinear 1x1 layers in the pixel branch
     dilations: tuple[int, ...] = (1, 2, 4, 8)
+    #: the pixel branch's Gaussian input goes through a learned Tukey-h transform first,
+    #: z exp(h z^2 / 2) per channel: heavy tails that its convolutions then spread, as a
+    #: sensor's heavy-tailed read noise is spread by its correlation (files written before
+    #: it load without it)
+    heavy_tails: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,11 @@ class _LineBranch(nn.Module):
         return self.out(h)
 
 
+#: the largest Tukey h of :attr:`GeneratorConfig.heavy_tails` (h < 0.5 keeps the variance
+#: finite)
+MAX_TAIL = 0.45
+
+
 class NoiseGenerator(nn.Module):
     """Gaussian input -> normalised packed dark noise (N, 4, H, W), conditioned on the ISO."""
 
@@ -141,6 +153,8 @@ class NoiseGenerator(nn.Module):
         self.cols = _LineBranch(config.line_width, config.dilations)
         self.offset = nn.Sequential(nn.Linear(1, 16), nn.SiLU(), nn.Linear(16, 4))
         self.act = nn.LeakyReLU(0.2)
+        if config.heavy_tails:  # h = MAX_TAIL * sigmoid(tail): 0.25 at the start
+            self.tail = nn.Parameter(torch.full((4,), -math.log(MAX_TAIL / 0.25 - 1)))
 
     def forward(
         self,
@@ -156,6 +170,9 @@ class NoiseGenerator(nn.Module):
         # drawn on the generator's device (it may not be the network's), then moved
         kw = {"generator": generator, "device": generator.device if generator else device}
         z = torch.randn((n, 4, height, width), **kw).to(device)
+        if self.config.heavy_tails:
+            h = MAX_TAIL * torch.sigmoid(self.tail)[None, :, None, None]
+            z = z * torch.exp(h * z * z / 2)
         zr = torch.randn((n, 2, height), **kw).to(device)
         zc = torch.randn((n, 2, width), **kw).to(device)
         h = self.act(self.pix_film_in(self.pix_in(z), cond))
@@ -306,6 +323,7 @@ class LearnedNoise:
         try:
             raw = json.loads(meta["config"])
             raw["dilations"] = tuple(raw["dilations"])
+            raw.setdefault("heavy_tails", False)  # written before the option existed
             config = GeneratorConfig(**raw)
             n = json.loads(meta["norm"])
             norm = IsoNorm(

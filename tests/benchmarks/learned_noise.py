@@ -1,6 +1,6 @@
 """Learned vs parametric dark noise on the simulated sensor (run by hand, not by pytest).
 
-    python tests/benchmarks/learned_noise.py [--noise-iterations 1000] [--iterations 400]
+    python tests/benchmarks/learned_noise.py [--noise-iterations 1000] [--iterations 1600]
         [--data ../shared/data] [--plots DIR] [--threads 1] [--seeds 0,1,2]
 
 1. The simulated sensor (:mod:`rawdenoise.noise.simsensor`) gives 8 dark frames per ISO (800,
@@ -13,7 +13,10 @@
 3. Two identical small U-Nets are trained the same way (same clean crops, ratios, ISOs, shot
    noise with the same K, seeds) on pairs whose dark noise is the learned model's or the
    parametric model's, and evaluated on pairs whose dark noise is the sensor's own (fresh
-   frames), at the five ISOs. PSNR of the noisy input and of both outputs.
+   frames), at the five ISOs. PSNR of the noisy input and of both outputs. A third U-Net,
+   trained on another unit of the same simulated sensor (its statistics exactly, its own
+   column pattern and hot pixels; the glow in the same corner), is the ceiling: what a
+   perfect noise model could give.
 
 Clean crops: the GoPro frames of ``--data`` when present, else generated content.
 
@@ -31,6 +34,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -174,8 +178,15 @@ def one_seed(args, sensor, train, params, frames) -> dict[str, float]:
             )
         ).float()  # fmt: skip
 
+    other_unit = replace(sensor, seed=sensor.seed + 1)  # the same statistics, other patterns
+
+    def sensor_own(isos, size, seed):
+        return torch.from_numpy(
+            np.concatenate([other_unit.noise_dn(i, 1, seed=seed + j) for j, i in enumerate(isos)])
+        ).float()
+
     nets = {}
-    for name, fn in (("learned", learned), ("parametric", parametric)):
+    for name, fn in (("learned", learned), ("parametric", parametric), ("sensor", sensor_own)):
         t0 = time.perf_counter()
         nets[name] = train_denoiser(fn, frames, args)
         print(f"denoiser on {name} noise: {args.iterations} iterations, "
@@ -183,8 +194,9 @@ def one_seed(args, sensor, train, params, frames) -> dict[str, float]:
 
     rng = np.random.default_rng(12345)
     gen = torch.Generator().manual_seed(12345)
-    print(f"\n{'ISO':>6} {'noisy':>8} {'learned':>8} {'parametric':>10}   (PSNR dB, sensor noise)")
-    totals = {"noisy": [], "learned": [], "parametric": []}
+    print(f"\n{'ISO':>6} {'noisy':>8} {'learned':>8} {'parametric':>10} {'sensor':>8}"
+          "   (PSNR dB, sensor noise)")  # fmt: skip
+    totals = {"noisy": [], "learned": [], "parametric": [], "sensor": []}
     for iso in (800.0, 1600.0, HELD_ISO, 3200.0, 6400.0):
         clean = crops(frames, 8, args.crop, rng)
         ratios = [float(rng.uniform(100, 300)) for _ in range(8)]
@@ -198,9 +210,10 @@ def one_seed(args, sensor, train, params, frames) -> dict[str, float]:
             scores[name] = float(np.mean([psnr_fn(x[i], clean[i]) for i in range(8)]))
             totals[name].append(scores[name])
         print(f"{iso:>6g} {scores['noisy']:>8.2f} {scores['learned']:>8.2f} "
-              f"{scores['parametric']:>10.2f}")  # fmt: skip
+              f"{scores['parametric']:>10.2f} {scores['sensor']:>8.2f}")  # fmt: skip
     mean = {k: float(np.mean(v)) for k, v in totals.items()}
-    print(f"{'mean':>6} {mean['noisy']:>8.2f} {mean['learned']:>8.2f} {mean['parametric']:>10.2f}")
+    print(f"{'mean':>6} {mean['noisy']:>8.2f} {mean['learned']:>8.2f} {mean['parametric']:>10.2f} "
+          f"{mean['sensor']:>8.2f}")  # fmt: skip
     print(f"learned - parametric: {mean['learned'] - mean['parametric']:+.2f} dB")
     return mean
 
@@ -208,7 +221,7 @@ def one_seed(args, sensor, train, params, frames) -> dict[str, float]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--noise-iterations", type=int, default=1000)
-    p.add_argument("--iterations", type=int, default=400, help="denoiser iterations")
+    p.add_argument("--iterations", type=int, default=1600, help="denoiser iterations")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--channels", type=int, default=16)
