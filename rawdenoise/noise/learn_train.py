@@ -146,10 +146,7 @@ def channel_correlation(x: torch.Tensor) -> torch.Tensor:
     32.51 dB (seed 0, 1,600 iterations; 32.93 on the parametric noise).
     """
     x = x - x.mean(dim=(2, 3), keepdim=True)
-    flat = x.transpose(0, 1).reshape(x.shape[1], -1)
-    cov = flat @ flat.T / flat.shape[1]
-    scale = cov.diagonal().clamp_min(1e-12).sqrt()
-    return cov / (scale[:, None] * scale[None, :])
+    return torch.corrcoef(x.transpose(0, 1).reshape(x.shape[1], -1))
 
 
 def line_loss(fake: torch.Tensor, real: torch.Tensor, dim: int) -> torch.Tensor:
@@ -217,11 +214,10 @@ def train_learned_noise(
     torch.manual_seed(config.seed)
     gen_net = NoiseGenerator(config.generator).to(device)
     critic = FourierCritic(config.critic_width).to(device)
-    tails = [p for name, p in gen_net.named_parameters() if name == "tail"]
-    rest = [p for name, p in gen_net.named_parameters() if name != "tail"]
-    groups = [{"params": rest, "scale": 1.0}]
-    if tails:  # one number per channel, which the common step would barely move
-        groups.append({"params": tails, "scale": TAIL_LR_SCALE})
+    tail = getattr(gen_net, "tail", None)  # GeneratorConfig.heavy_tails
+    groups = [{"params": [p for p in gen_net.parameters() if p is not tail]}]
+    if tail is not None:  # one number per channel, which the common step would barely move
+        groups.append({"params": [tail], "scale": TAIL_LR_SCALE})
     opt_g = torch.optim.Adam(groups, lr=config.lr, betas=config.betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas)
     data_gen = torch.Generator().manual_seed(config.seed + 1)

@@ -196,9 +196,9 @@ def one_seed(args, sensor, train, params, frames) -> dict[str, float]:
 
     rng = np.random.default_rng(12345)
     gen = torch.Generator().manual_seed(12345)
-    print(f"\n{'ISO':>6} {'noisy':>8} {'learned':>8} {'parametric':>10} {'sensor':>8}"
-          "   (PSNR dB, sensor noise)")  # fmt: skip
-    totals = {"noisy": [], "learned": [], "parametric": [], "sensor": []}
+    columns = ("noisy", *nets)
+    print(f"\n{'ISO':>6} " + " ".join(f"{c:>10}" for c in columns) + "   (PSNR dB, sensor noise)")
+    totals: dict[str, list[float]] = {c: [] for c in columns}
     for iso in (800.0, 1600.0, HELD_ISO, 3200.0, 6400.0):
         clean = crops(frames, 8, args.crop, rng)
         ratios = [float(rng.uniform(100, 300)) for _ in range(8)]
@@ -211,11 +211,9 @@ def one_seed(args, sensor, train, params, frames) -> dict[str, float]:
         for name, x in row.items():
             scores[name] = float(np.mean([psnr_fn(x[i], clean[i]) for i in range(8)]))
             totals[name].append(scores[name])
-        print(f"{iso:>6g} {scores['noisy']:>8.2f} {scores['learned']:>8.2f} "
-              f"{scores['parametric']:>10.2f} {scores['sensor']:>8.2f}")  # fmt: skip
+        print(f"{iso:>6g} " + " ".join(f"{scores[c]:>10.2f}" for c in columns))
     mean = {k: float(np.mean(v)) for k, v in totals.items()}
-    print(f"{'mean':>6} {mean['noisy']:>8.2f} {mean['learned']:>8.2f} {mean['parametric']:>10.2f} "
-          f"{mean['sensor']:>8.2f}")  # fmt: skip
+    print(f"{'mean':>6} " + " ".join(f"{mean[c]:>10.2f}" for c in columns))
     print(f"learned - parametric: {mean['learned'] - mean['parametric']:+.2f} dB")
     return mean
 
