@@ -13,7 +13,9 @@ from rawdenoise.noise import noise_stats as ns
 from rawdenoise.noise.learn_train import (
     LearnConfig,
     channel_correlation,
+    line_loss,
     sample_frames,
+    spatial_correlation,
     stat_loss,
     train_learned_noise,
 )
@@ -382,6 +384,51 @@ def test_the_statistics_loss_sees_channels_mixed_together() -> None:
     assert (channel_correlation(real) - eye).abs().max() < 0.05
     assert channel_correlation(mixed)[0, 2] == pytest.approx(2**-0.5, abs=0.05)
     assert stat_loss(mixed, real) > stat_loss(independent, real) + 0.2
+
+
+def test_the_statistics_loss_sees_the_pixels_spatial_correlation() -> None:
+    """Blurred and white noise of the same marginals differ in the correlation term, and row
+    or column stripes (the line terms' business) do not move it."""
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(8, 4, 34, 130, generator=gen)
+    blurred = (z[..., 1:-1, :-2] + z[..., 1:-1, 1:-1] + z[..., 1:-1, 2:]) / 3**0.5  # along rows
+    white = torch.randn(8, 4, 32, 128, generator=gen)
+    lags = spatial_correlation(blurred)  # lag (0, 1) first, then (0, 2), (0, 3), (1, -3), ...
+    assert lags[:, 0] == pytest.approx(torch.full((4,), 2 / 3), abs=0.05)
+    assert lags[:, 1] == pytest.approx(torch.full((4,), 1 / 3), abs=0.05)
+    assert lags[:, 2:].abs().max() < 0.08
+    assert spatial_correlation(white).abs().max() < 0.08
+    stripes = 3 * torch.randn(8, 4, 1, 128, generator=gen) + 3 * torch.randn(8, 4, 32, 1)
+    assert (spatial_correlation(white + stripes) - spatial_correlation(white)).abs().max() < 1e-4
+    other = torch.randn(8, 4, 34, 130, generator=gen)
+    blurred2 = (other[..., 1:-1, :-2] + other[..., 1:-1, 1:-1] + other[..., 1:-1, 2:]) / 3**0.5
+    with_term = stat_loss(white, blurred) - stat_loss(blurred2, blurred)
+    without = stat_loss(white, blurred, correlation_weight=0) - stat_loss(
+        blurred2, blurred, correlation_weight=0
+    )
+    assert with_term > without + 0.1
+
+
+def test_the_line_loss_sees_which_channels_share_a_row() -> None:
+    """A sensor's banding is one offset per full Bayer row: channels 0 and 1 of a packed row
+    share it, and so do 2 and 3. Row offsets of the same strength drawn for each channel
+    alone have the same row-mean spectra and std; the line loss must still tell them apart."""
+    gen = torch.Generator().manual_seed(0)
+
+    def banded(shared: bool) -> torch.Tensor:
+        pixels = torch.randn(8, 4, 128, 16, generator=gen)
+        if shared:
+            even, odd = torch.randn(2, 8, 1, 128, 1, generator=gen)
+            rows = torch.cat([even, even, odd, odd], dim=1)
+        else:
+            rows = torch.randn(8, 4, 128, 1, generator=gen)
+        return pixels + 2 * rows
+
+    real, again, alone = banded(True), banded(True), banded(False)
+    rows_of = real.mean(3)[..., None]
+    assert channel_correlation(rows_of)[0, 1] > 0.9
+    assert channel_correlation(alone.mean(3)[..., None])[0, 1] < 0.2
+    assert line_loss(alone, real, 3) > line_loss(again, real, 3) + 0.15
 
 
 def test_samples_keep_each_channels_dark_level() -> None:

@@ -9,7 +9,8 @@
 2. Both are judged on held-out dark frames of the sensor at those ISOs and at ISO 2400 (never
    seen: interpolated): histogram KL, std of row and column means, log power spectrum
    distance (lower is closer; ``real`` is another draw of the sensor itself, the floor).
-   ``--plots DIR`` writes the per-ISO figures ``calibrate --learn-noise`` writes.
+   ``--plots DIR`` writes the per-ISO figures ``calibrate --learn-noise`` writes, in
+   ``DIR/seedN``.
 3. Two identical small U-Nets are trained the same way (same clean crops, ratios, ISOs, shot
    noise with the same K, seeds) on pairs whose dark noise is the learned model's or the
    parametric model's, and evaluated on pairs whose dark noise is the sensor's own (fresh
@@ -17,15 +18,18 @@
    trained on another unit of the same simulated sensor (its statistics exactly, its own
    column pattern and hot pixels; the glow in the same corner), is the ceiling: what a
    perfect noise model could give.
+4. The same evaluation with one part of the sensor's noise left out in turn (the glow, the
+   banding, the column pattern, the hot pixels, all but the read noise): which part costs
+   each denoiser what.
 
 Clean crops: the GoPro frames of ``--data`` when present, else generated content.
 
-``--seeds 0,1,2`` repeats steps 1-3 once per seed (the noise model's training and the
+``--seeds 0,1,2`` repeats steps 1-4 once per seed (the noise model's training and the
 denoisers' crops and initial weights) and prints the mean difference. At 400 denoiser
 iterations one seed's learned - parametric difference moved by about 0.15 dB from seed to
 seed (2-core Xeon, one thread: -0.16 dB with seed 0, +0.14 dB with seed 1), and the ceiling
 was only 0.16 dB above the parametric noise: hence 1,600 by default (about 4 minutes per
-denoiser with 2 threads; seed 0: learned 32.69, parametric 32.93, sensor 33.66 dB).
+denoiser with 2 threads; seed 0: learned 33.10, parametric 32.93, sensor 33.66 dB).
 """
 
 from __future__ import annotations
@@ -159,14 +163,13 @@ def one_seed(args, sensor, train, params, frames) -> dict[str, float]:
     """Learn the noise, train both denoisers and score them, with ``args.seed``."""
     from rawdenoise.noise.learn_train import LearnConfig, train_learned_noise
     from rawdenoise.noise.parametric_dark import interpolate, sample_parametric
-    from rawdenoise.training.metrics import psnr as psnr_fn
 
     t0 = time.perf_counter()
     model = train_learned_noise(
         train, LearnConfig(iterations=args.noise_iterations, seed=args.seed)
     )
     print(f"learned noise: {args.noise_iterations} iterations in {time.perf_counter() - t0:.0f} s")
-    judge(sensor, model, params, args.plots)
+    judge(sensor, model, params, None if args.plots is None else args.plots / f"seed{args.seed}")
 
     def learned(isos, size, seed):
         g = torch.Generator().manual_seed(seed)
@@ -194,13 +197,45 @@ def one_seed(args, sensor, train, params, frames) -> dict[str, float]:
         print(f"denoiser on {name} noise: {args.iterations} iterations, "
               f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
 
+    mean = evaluate(nets, sensor, frames, args.crop, show=True)
+    print(f"learned - parametric: {mean['learned'] - mean['parametric']:+.2f} dB")
+    print(
+        "\nmean PSNR on the sensor with one part of its noise left out (which part costs "
+        "each denoiser what):"
+    )
+    print(f"{'left out':>14} " + " ".join(f"{c:>10}" for c in ("noisy", *nets)))
+    for part, fields in PARTS.items():
+        less = evaluate(nets, replace(sensor, **fields), frames, args.crop, show=False)
+        print(f"{part:>14} " + " ".join(f"{less[c]:>10.2f}" for c in ("noisy", *nets)))
+    return mean
+
+
+#: the simulated sensor's noise parts, each left out in turn by the last table
+PARTS = {
+    "nothing": {},
+    "glow": {"glow": 0.0},
+    "banding": {"banding_sigma": 0.0},
+    "columns": {"column_sigma": 0.0},
+    "hot pixels": {"hot_fraction": 0.0},
+    "all but read": {"glow": 0.0, "banding_sigma": 0.0, "column_sigma": 0.0, "hot_fraction": 0.0},
+}
+
+
+def evaluate(nets, sensor, frames, size: int, *, show: bool) -> dict[str, float]:
+    """Mean PSNR of each denoiser (and of the noisy input) on pairs whose dark noise is
+    ``sensor``'s own, 8 crops at each of five ISOs (the same crops, ratios and draws for every
+    call); ``show`` prints the per-ISO table."""
+    from rawdenoise.training.metrics import psnr as psnr_fn
+
     rng = np.random.default_rng(12345)
     gen = torch.Generator().manual_seed(12345)
     columns = ("noisy", *nets)
-    print(f"\n{'ISO':>6} " + " ".join(f"{c:>10}" for c in columns) + "   (PSNR dB, sensor noise)")
+    if show:
+        head = " ".join(f"{c:>10}" for c in columns)
+        print(f"\n{'ISO':>6} {head}   (PSNR dB, sensor noise)")
     totals: dict[str, list[float]] = {c: [] for c in columns}
     for iso in (800.0, 1600.0, HELD_ISO, 3200.0, 6400.0):
-        clean = crops(frames, 8, args.crop, rng)
+        clean = crops(frames, 8, size, rng)
         ratios = [float(rng.uniform(100, 300)) for _ in range(8)]
         dark = torch.from_numpy(sensor.noise_dn(iso, 8, seed=777)).float()
         noisy = noisy_input(clean, dark, [iso] * 8, ratios, gen)
@@ -211,10 +246,11 @@ def one_seed(args, sensor, train, params, frames) -> dict[str, float]:
         for name, x in row.items():
             scores[name] = float(np.mean([psnr_fn(x[i], clean[i]) for i in range(8)]))
             totals[name].append(scores[name])
-        print(f"{iso:>6g} " + " ".join(f"{scores[c]:>10.2f}" for c in columns))
+        if show:
+            print(f"{iso:>6g} " + " ".join(f"{scores[c]:>10.2f}" for c in columns))
     mean = {k: float(np.mean(v)) for k, v in totals.items()}
-    print(f"{'mean':>6} " + " ".join(f"{mean[c]:>10.2f}" for c in columns))
-    print(f"learned - parametric: {mean['learned'] - mean['parametric']:+.2f} dB")
+    if show:
+        print(f"{'mean':>6} " + " ".join(f"{mean[c]:>10.2f}" for c in columns))
     return mean
 
 
