@@ -120,8 +120,8 @@ def _crops(
 def stat_loss(
     fake: torch.Tensor,
     real: torch.Tensor,
-    quantile_weight: float = 10.0,
-    correlation_weight: float = 4.0,
+    quantile_weight: float = LearnConfig.quantile_weight,
+    correlation_weight: float = LearnConfig.correlation_weight,
 ) -> torch.Tensor:
     """Sorted values + log mean spectrum + log row/column-mean std + channel correlation +
     spatial autocorrelation at small lags, per channel.
