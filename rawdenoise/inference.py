@@ -30,9 +30,11 @@ if TYPE_CHECKING:
 
     from rawdenoise.specs import ArchitectureSpec
 from rawdenoise import devices
+from rawdenoise.layout import prefers_channels_last
 from rawdenoise.tiling import (
     CPU_TILE_SIDE,
     MAX_TILE_SIDE,
+    AxisTiles,
     TilePlan,
     _coverage,
     _inside,
@@ -212,14 +214,15 @@ def _run(
 ) -> np.ndarray:
     import torch
 
-    from rawdenoise.layout import to_device_layout
-
-    _channels, height, width = x.shape
+    channels, height, width = x.shape
     rows, cols = plan.rows, plan.cols
     wy, wx = axis_weights(rows), axis_weights(cols)
-    row_of = {y: (i, _source_index(rows, y), *_inside(rows, y)) for i, y in enumerate(rows.starts)}
-    col_of = {c: (i, _source_index(cols, c), *_inside(cols, c)) for i, c in enumerate(cols.starts)}
+    row_of = {y: (i, _source(rows, y), *_inside(rows, y)) for i, y in enumerate(rows.starts)}
+    col_of = {c: (i, _source(cols, c), *_inside(cols, c)) for i, c in enumerate(cols.starts)}
     positions = list(plan.tiles())
+    image = torch.from_numpy(x)  # (denoise made it contiguous float32)
+    layout = torch.channels_last if prefers_channels_last(device) else torch.contiguous_format
+    buffer: torch.Tensor | None = None
     out: np.ndarray | None = None
     done = 0
     if progress is not None:
@@ -227,20 +230,25 @@ def _run(
     with torch.inference_mode():
         for first in range(0, len(positions), plan.batch):
             group = positions[first : first + plan.batch]
-            stack = np.stack([x[:, row_of[y][1]][:, :, col_of[c][1]] for y, c in group])
-            inp = to_device_layout(torch.from_numpy(stack).to(device, non_blocking=True), device)
+            shape = (len(group), channels, rows.length, cols.length)
+            if buffer is None or tuple(buffer.shape) != shape:
+                buffer = torch.empty(shape, memory_format=layout)
+            for k, (y, c) in enumerate(group):  # one strided copy per tile, into the layout
+                buffer[k].copy_(_window(image, row_of[y][1], col_of[c][1]))
+            inp = buffer.to(device, non_blocking=True)
             with devices.autocast(device, dtype), contextlib.redirect_stdout(sys.stderr):
                 pred = network(inp)  # a plugin's print() must not reach stdout (--json)
             _check_output(pred, inp)
             del inp
-            pred = pred.float().cpu().numpy()
+            pred = pred.float().cpu()
             if out is None:
                 out = np.zeros((pred.shape[1], height, width), dtype=np.float32)
+                result = torch.from_numpy(out)
             for k, (y, c) in enumerate(group):
                 iy, _, ty, sy = row_of[y]
                 ix, _, tx, sx = col_of[c]
-                weight = wy[iy][ty, None] * wx[ix][None, tx]
-                out[:, sy, sx] += pred[k][:, ty, tx] * weight
+                weight = torch.from_numpy(wy[iy][ty, None] * wx[ix][None, tx])
+                result[:, sy, sx].addcmul_(pred[k][:, ty, tx], weight)
             done += len(group)
             if progress is not None:
                 progress(done, len(positions))
@@ -252,6 +260,35 @@ def _run(
     out /= norm_y[:, None] * norm_x[None, :]
     np.clip(out, low, 1.0, out=out)
     return out
+
+
+def _source(axis: AxisTiles, start: int) -> slice | np.ndarray:
+    """A tile's image rows (columns): a slice inside the image, indices where it mirrors."""
+    index = _source_index(axis, start)
+    first = int(index[0])
+    if (index == np.arange(first, first + len(index))).all():
+        return slice(first, first + len(index))
+    return index
+
+
+def _window(
+    image: torch.Tensor, rows: slice | np.ndarray, cols: slice | np.ndarray
+) -> torch.Tensor:
+    """A tile of a (C, H, W) image: a view where it lies inside, mirrored indices gathered from
+    the smallest window that holds them."""
+    import torch
+
+    picks = []
+    for dim, where in ((1, rows), (2, cols)):  # narrow both axes first: gathers stay small
+        if isinstance(where, slice):
+            image = image.narrow(dim, where.start, where.stop - where.start)
+        else:
+            low = int(where.min())
+            image = image.narrow(dim, low, int(where.max()) + 1 - low)
+            picks.append((dim, torch.from_numpy(where - low)))
+    for dim, index in picks:
+        image = image.index_select(dim, index)
+    return image
 
 
 def _check_output(pred: object, inp: torch.Tensor) -> None:

@@ -416,3 +416,90 @@ def test_residual_unet_adds_its_input_and_keeps_leds_keys():
         torch.testing.assert_close(rep.deploy(1)(x), rep(x, 1), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="true or false"):
         UNet(channels=4, residual="yes")
+
+
+def _unet_eager(net: UNet, x: torch.Tensor) -> torch.Tensor:
+    """The UNet's function written with the eager ops only (conv, then leaky ReLU)."""
+    from rawdenoise.networks import fused
+
+    saved = fused._fused_op
+    fused._fused_op = lambda: None
+    try:
+        return net(x)
+    finally:
+        fused._fused_op = saved
+
+
+def _counting_fused_op(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from rawdenoise.networks import fused
+
+    op, calls = fused._fused_op(), []
+    if op is None:
+        pytest.skip("this torch build has no oneDNN convolution_pointwise operator")
+
+    def counted(*args: object) -> torch.Tensor:
+        calls.append(1)
+        return op(*args)
+
+    monkeypatch.setattr(fused, "_fused_op", lambda: counted)
+    return calls
+
+
+def test_cpu_inference_fuses_conv_and_activation_with_the_same_fp32_results(monkeypatch):
+    calls = _counting_fused_op(monkeypatch)
+    torch.manual_seed(0)
+    net = UNet(channels=8).eval()
+    x = torch.rand(1, 4, 48, 64).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        expected = _unet_eager(net, x)
+        got = net(x)
+    assert len(calls) == 18  # every conv followed by the activation; not the last 1x1 conv
+    # the same sums; only where eager picks another convolution kernel (small convs) may their
+    # order differ: float32 rounding, nothing more
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+def test_fused_bf16_inference_stays_within_a_bf16_unit_of_the_eager_ops(monkeypatch):
+    from rawdenoise.networks import fused
+
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        pytest.skip("this CPU has no oneDNN bf16 kernels (the fused path is not taken)")
+    calls = _counting_fused_op(monkeypatch)
+    torch.manual_seed(1)
+    net = UNet(channels=8).eval()
+    x = torch.rand(1, 4, 48, 64).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = _unet_eager(net, x).float()
+        got = net(x)
+    assert calls and got.dtype == torch.bfloat16
+    assert (got.float() - expected).abs().max() < 0.02
+    assert fused._WORKS[torch.bfloat16]
+
+
+def test_training_and_contiguous_inputs_run_the_eager_ops(monkeypatch):
+    calls = _counting_fused_op(monkeypatch)
+    net = UNet(channels=8)
+    x = torch.rand(2, 4, 32, 32).contiguous(memory_format=torch.channels_last)
+    net(x).mean().backward()  # with gradients: the fused operator has no backward
+    assert net.conv1_1.weight.grad is not None
+    with torch.inference_mode():
+        net(torch.rand(1, 4, 32, 32))  # NCHW
+    assert calls == []
+
+
+def test_a_build_whose_fused_operator_fails_falls_back_to_the_eager_ops(monkeypatch):
+    from rawdenoise.networks import fused
+
+    def broken(*args: object) -> torch.Tensor:
+        raise RuntimeError("no such oneDNN primitive")
+
+    monkeypatch.setattr(fused, "_fused_op", lambda: broken)
+    monkeypatch.setattr(fused, "_WORKS", {})
+    net = UNet(channels=8).eval()
+    x = torch.rand(1, 4, 32, 32).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        got = net(x)
+        monkeypatch.setattr(fused, "_fused_op", lambda: None)
+        expected = net(x)
+    assert torch.equal(got, expected)
+    assert {torch.float32: False} == fused._WORKS

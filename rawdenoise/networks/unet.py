@@ -8,17 +8,22 @@ does) and crops back, so any input size works.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from rawdenoise.networks.fused import conv_lrelu
 from rawdenoise.networks.padding import crop_padding, pad_to_multiple
 
 #: Input height and width are padded internally to a multiple of this (4 poolings).
 MULTIPLE_OF = 16
 
 
-def _lrelu(x: torch.Tensor) -> torch.Tensor:
-    return F.leaky_relu(x, 0.2)  # LED writes max(0.2 x, x): the same function
+#: LED's activation slope (LED writes max(0.2 x, x): leaky ReLU, the same function)
+SLOPE = 0.2
+
+
+def _block(conv_a: nn.Module, conv_b: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Two convolutions, each followed by the activation (fused on CPU inference)."""
+    return conv_lrelu(conv_b, conv_lrelu(conv_a, x, SLOPE), SLOPE)
 
 
 class UNet(nn.Module):
@@ -78,11 +83,11 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, pads = pad_to_multiple(x, MULTIPLE_OF)
-        c1 = _lrelu(self.conv1_2(_lrelu(self.conv1_1(x))))
-        c2 = _lrelu(self.conv2_2(_lrelu(self.conv2_1(self.pool1(c1)))))
-        c3 = _lrelu(self.conv3_2(_lrelu(self.conv3_1(self.pool2(c2)))))
-        c4 = _lrelu(self.conv4_2(_lrelu(self.conv4_1(self.pool3(c3)))))
-        c5 = _lrelu(self.conv5_2(_lrelu(self.conv5_1(self.pool4(c4)))))
+        c1 = _block(self.conv1_1, self.conv1_2, x)
+        c2 = _block(self.conv2_1, self.conv2_2, self.pool1(c1))
+        c3 = _block(self.conv3_1, self.conv3_2, self.pool2(c2))
+        c4 = _block(self.conv4_1, self.conv4_2, self.pool3(c3))
+        c5 = _block(self.conv5_1, self.conv5_2, self.pool4(c4))
         c6 = self._up(self.upv6, self.conv6_1, self.conv6_2, c5, c4)
         c7 = self._up(self.upv7, self.conv7_1, self.conv7_2, c6, c3)
         c8 = self._up(self.upv8, self.conv8_1, self.conv8_2, c7, c2)
@@ -95,4 +100,4 @@ class UNet(nn.Module):
         upv: nn.Module, conv_a: nn.Module, conv_b: nn.Module, x: torch.Tensor, skip: torch.Tensor
     ) -> torch.Tensor:
         x = torch.cat([upv(x), skip], dim=1)  # upsampled first, as in LED
-        return _lrelu(conv_b(_lrelu(conv_a(x))))
+        return _block(conv_a, conv_b, x)
