@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 from rawdenoise import devices
 from rawdenoise.layout import prefers_channels_last
 from rawdenoise.tiling import (
-    CPU_TILE_SIDE,
     MAX_TILE_SIDE,
     AxisTiles,
     TilePlan,
@@ -42,6 +41,7 @@ from rawdenoise.tiling import (
     _source_index,
     axis_weights,
     choose_tile,
+    cpu_tile_side,
     default_overlap,
     estimate_bytes_per_pixel,
     plan_tiles,
@@ -135,8 +135,9 @@ def denoise(
             network, multiple_of, device=dev, dtype=dtype, in_channels=channels
         )
         side = choose_tile(multiple_of, device=dev, bytes_per_pixel=bpp)
-        if dev.type == "cpu":  # cache-sized tiles run fastest there (CPU_TILE_SIDE)
-            side = max(min(side, CPU_TILE_SIDE // multiple_of * multiple_of), multiple_of)
+        if dev.type == "cpu":  # the CPU cap (tiling.CPU_TILE_SIDE says why)
+            cap = cpu_tile_side(dtype)
+            side = max(min(side, cap // multiple_of * multiple_of), multiple_of)
         # the budget bounds the area; elongated tiles (up to 2x the side) may fit it better
         max_side = min(2 * side, MAX_TILE_SIDE)
         if max_pixels is None:

@@ -31,14 +31,21 @@ ACTIVATION_SAFETY = 1.3
 MAX_TILE_SIDE = 4096
 #: tiles per batch at most (GPUs; CPUs run one tile at a time)
 MAX_BATCH = 8
-#: Largest square tile on a CPU (packed px). A CPU computes a tile of a few hundred pixels a
-#: side fastest per pixel (its activations stay in cache); larger ones only save overlap.
-#: Measured per 24 MP with the default model on a 2-core Intel Xeon with AMX, 1 thread,
-#: channels last: fp32 12.9 / 11.6 / 11.6 / 13.5 / 13.5 s for sides 256 / 384 / 512 / 768 /
-#: 1024, bf16 3.7 / 3.2 / 3.0 / 2.9 / 3.9 s. End to end (``process -f dng``, 2 threads, the
-#: same machine quiet, two runs each): fp32 10.54 / 10.71 s with 512, 11.50 / 11.06 s with 768,
-#: 11.12 / 10.83 s with 1024; bf16 5.27 / 4.99, 5.34 / 4.77, 5.80 / 5.61 s.
-CPU_TILE_SIDE = 512
+#: Largest square tile on a CPU (packed px), by the bytes of the compute dtype. With the heap
+#: keeping freed pages (:mod:`rawdenoise.heap`) the network runs as fast per pixel on large
+#: tiles as on small ones, and large tiles recompute less overlap; the side is then what peak
+#: memory allows (a 24 MP frame below 1.2 GB). Measured with the default model on a 2-core Intel
+#: Xeon with AMX, 2 threads, per 6 M packed px (24 MP): bf16 1.29 / 1.19 / 1.16 s on 512 / 640 /
+#: 768 px tiles, fp32 4.97 / 4.92 / 4.82 s (without the heap setting 512 px tiles ran at 1.66
+#: and 5.50 s: their activations were faulted in anew each tile). ``process -f dng`` on one
+#: 24 MP file, medians of 3-6 runs: bf16 3.92 s with 512, 3.79 s with 768 (peak RSS 930 MB);
+#: fp32 8.46-8.60 s with 512, 8.14 s with 640 (1032 MB), 7.95 s with 768 (1219 MB: too much).
+CPU_TILE_SIDE = {2: 768, 4: 640}
+
+
+def cpu_tile_side(dtype: torch.dtype) -> int:
+    """The largest square tile side on a CPU for networks computing in ``dtype``."""
+    return CPU_TILE_SIDE[2 if dtype.itemsize <= 2 else 4]
 
 
 def estimate_bytes_per_pixel(

@@ -88,8 +88,10 @@ def evaluate(
 ) -> EvaluateReport:
     """Score the model on every pair of the list; ``info`` gets a line per pair, ``warn`` one
     per skipped line."""
+    from rawdenoise import heap
     from rawdenoise.interrupts import preload
 
+    heap.keep_freed_memory()  # each step's activations reuse the last one's pages
     preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
     from rawdenoise import tiling
     from rawdenoise.pairing import SAME_LEVEL, check_pair_list

@@ -109,8 +109,10 @@ def finetune(
     """Fine-tune as ``rawdenoise finetune`` does; the result has the saved model's path, or
     the checkpoint's when paused by ``stop_at``. ``progress``: a
     :class:`~rawdenoise.training.progress.ProgressSink`; ``estimate``: time one step first."""
+    from rawdenoise import heap
     from rawdenoise.interrupts import preload
 
+    heap.keep_freed_memory()  # each step's activations reuse the last one's pages
     preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
     from rawdenoise.training.checkpoint import run_lock
     from rawdenoise.training.finetune import finetune as run_finetune

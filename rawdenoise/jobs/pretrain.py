@@ -78,8 +78,10 @@ def pretrain(
 ) -> Any:
     """Train a base model as ``rawdenoise pretrain`` does; returns the training's result
     (``left_out``: clean files that could not be decoded, see :func:`left_out_error`)."""
+    from rawdenoise import heap
     from rawdenoise.interrupts import preload
 
+    heap.keep_freed_memory()  # each step's activations reuse the last one's pages
     preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
     from rawdenoise.training.checkpoint import run_lock
     from rawdenoise.training.pretrain import pretrain as run_pretrain

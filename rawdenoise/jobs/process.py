@@ -175,12 +175,13 @@ class ProcessJob:
     def start(self) -> None:
         """Start reading the first file, then load torch and the model (unless no file needs
         it) and settle the device, precision and tiling."""
-        from rawdenoise import devices, tiling, weights
+        from rawdenoise import devices, heap, tiling, weights
         from rawdenoise.batch import Batch
         from rawdenoise.interrupts import preload
         from rawdenoise.pipeline import RunSettings, ratio_range_warning
 
         opts = self.options
+        heap.keep_freed_memory()  # before the reader thread: one heap, reused tile after tile
         self.batch = Batch(
             self.jobs, self.rule, overwrite=opts.overwrite, skip_existing=opts.skip_existing,
             debug=self.debug,

@@ -92,7 +92,11 @@ def enlarged_frame(raw: Path, megapixels: float, folder: Path, shift: int = 0) -
 
 
 def child_pure(model: str, precision: str, raw: Path) -> dict:
-    """Seconds of the network alone for the frame's area in 512 px channels-last tiles."""
+    """Seconds of the network alone for the frame's area in 512 px channels-last tiles, with
+    the heap setting ``process`` uses (:mod:`rawdenoise.heap`)."""
+    from rawdenoise import heap
+
+    heap.keep_freed_memory()
     import torch
 
     from rawdenoise.rawio import read_raw

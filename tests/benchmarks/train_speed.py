@@ -48,9 +48,16 @@ def _peak_rss_mb() -> float:
 
 
 def child_pure(precision: str, batch: int, crop: int, steps: int) -> dict:
-    """The median time of one training step of the network alone (this process's tree)."""
+    """The median time of one training step of the network alone (this process's tree), with
+    the heap setting the tree's ``pretrain`` uses (:mod:`rawdenoise.heap`, where it has one)."""
     import time
 
+    try:
+        from rawdenoise import heap
+    except ImportError:  # an older baseline tree
+        pass
+    else:
+        heap.keep_freed_memory()
     import torch
 
     from rawdenoise.networks.repnr import RepNR
