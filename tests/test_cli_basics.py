@@ -15,12 +15,15 @@ from _unsupported_dngs import write_linear_dng, write_xtrans_dng
 from rawdenoise.cli import main
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, buffered: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ}
+    if buffered:  # stdout block-buffered into the pipe, as for any user (not this CI's env)
+        env.pop("PYTHONUNBUFFERED", None)
     return subprocess.run(
         [sys.executable, "-m", "rawdenoise", *args],
         capture_output=True,
         text=True,
-        env={**os.environ},
+        env=env,
         timeout=120,
     )
 
@@ -227,3 +230,26 @@ def test_an_empty_model_reference_is_a_usage_error_not_the_default(capsys, tmp_p
     assert main(["process", str(DARK), "--model", "", "--out", str(tmp_path)]) == 2
     assert "the model name or path is empty" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_the_program_ends_with_its_streams_flushed_and_its_exit_code(tmp_path, make_dng) -> None:
+    """Once torch is loaded the program ends without the interpreter's teardown (os._exit):
+    everything written to stdout and stderr must still arrive, with the command's exit code."""
+    import torch
+
+    from rawdenoise.networks.tiny import TinyNet
+    from rawdenoise.specs import ModelInfo
+    from rawdenoise.weights import save_model
+
+    torch.manual_seed(0)
+    model = tmp_path / "tiny.safetensors"
+    save_model(model, TinyNet(), ModelInfo(architecture="tiny"))
+    src = make_dng("a.dng", folder=tmp_path / "in")
+    args = ["process", str(src), "--model", str(model), "-f", "dng", "--out", str(tmp_path / "o")]
+    first = run(*args, "--json", buffered=True)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)  # the whole document, not a cut-off buffer
+    assert summary["processed"] == 1 and Path(summary["files"][0]["output"]).is_file()
+    again = run(*args, buffered=True)
+    assert again.returncode == 5
+    assert again.stderr.strip().splitlines()[-1].startswith("hint: pass --overwrite")

@@ -6,10 +6,12 @@ inside its body, so ``--help``, ``--version`` and shell completion stay fast and
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import typer
 
@@ -138,5 +140,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         code = int(ExitCode.OK)  # as for a command's output: the reader has what it wanted
     if argv is None:
-        sys.exit(code)
+        _end_program(code)
     return code
+
+
+def _end_program(code: int) -> NoReturn:
+    """Exit with ``code``. Once torch is loaded, the interpreter's teardown takes 0.3 s (torch
+    2.13 on a 2-core Xeon; ``process`` on one file runs 4 s) for nothing a finished command
+    needs: its outputs are published or removed, its reader and writer threads joined. The
+    streams are flushed, then the process ends at once."""
+    if "torch" not in sys.modules:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        # a reader that closed the pipe, or a closed stream: nothing more can reach it
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
