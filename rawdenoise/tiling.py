@@ -245,20 +245,42 @@ def plan_tiles(
                 break
             count += 1
         axes.append(options)
-    best: tuple[tuple[int, int], TilePlan] | None = None
-    for rows in axes[0]:
-        for cols in axes[1]:
-            plan = TilePlan(rows, cols, overlap, 1)
-            if rows.length > max_side or cols.length > max_side or plan.tile_pixels > max_pixels:
-                continue
-            key = (rows.computed * cols.computed, plan.count)
-            if best is None or key < best[0]:
-                best = (key, plan)
-    # when nothing fits the budget: the smallest tiles there are
-    plan = TilePlan(axes[0][-1], axes[1][-1], overlap, 1) if best is None else best[1]
+    pair = _fewest_pixels(axes[0], axes[1], max_side=max_side, max_pixels=max_pixels)
+    if pair is None:  # nothing fits the budget: the smallest tiles there are
+        pair = (axes[0][-1], axes[1][-1])
+    plan = TilePlan(*pair, overlap, 1)
     if batch is None:
         batch = max_pixels // plan.tile_pixels
     return TilePlan(plan.rows, plan.cols, overlap, max(1, min(batch, MAX_BATCH, plan.count)))
+
+
+def _fewest_pixels(
+    rows: list[AxisTiles], cols: list[AxisTiles], *, max_side: int, max_pixels: int
+) -> tuple[AxisTiles, AxisTiles] | None:
+    """The (rows, cols) pair within the limits computing the fewest pixels, then the fewest
+    tiles, then the first in row-major order; None if none fits. All pairs at once in numpy
+    (a 24 MP frame has about 130 options per axis: 17,000 pairs, 30-80 ms one by one)."""
+
+    def table(axes: list[AxisTiles]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return tuple(
+            np.array([getattr(a, name) for a in axes], dtype=np.int64)
+            for name in ("length", "computed", "count")
+        )  # type: ignore[return-value]
+
+    r_len, r_area, r_count = table(rows)
+    c_len, c_area, c_count = table(cols)
+    fits = (
+        (r_len[:, None] <= max_side)
+        & (c_len[None, :] <= max_side)
+        & (r_len[:, None] * c_len[None, :] <= max_pixels)
+    )
+    if not fits.any():
+        return None
+    area = np.where(fits, r_area[:, None] * c_area[None, :], np.iinfo(np.int64).max).ravel()
+    count = (r_count[:, None] * c_count[None, :]).ravel()
+    best = int(np.lexsort((np.arange(area.size), count, area))[0])
+    i, j = divmod(best, len(cols))
+    return rows[i], cols[j]
 
 
 def axis_weights(axis: AxisTiles) -> list[np.ndarray]:

@@ -279,3 +279,53 @@ def test_precision_auto_is_bf16_only_where_the_cpu_computes_it_natively(monkeypa
     assert devices.auto_precision(cpu) == "fp32"
     assert devices.resolve_precision("AUTO", cpu) == torch.float32
     assert devices.auto_precision(torch.device("mps")) == "fp32"
+
+
+def _fewest_pixels_one_by_one(height, width, *, multiple_of, max_side, max_pixels, overlap):
+    """plan_tiles' choice written as the plain double loop over every (rows, cols) pair."""
+    from rawdenoise.tiling import TilePlan, _round_up
+
+    m = multiple_of
+    axes = []
+    for size in (height, width):
+        options, count = [], 1
+        while True:
+            axis = plan_axis(size, count, overlap, m)
+            if axis.count == count:
+                options.append(axis)
+            if axis.length <= _round_up(overlap, m) + m or axis.count < count:
+                break
+            if count > axis.padded // m:
+                break
+            count += 1
+        axes.append(options)
+    best = None
+    for rows in axes[0]:
+        for cols in axes[1]:
+            if rows.length > max_side or cols.length > max_side:
+                continue
+            if rows.length * cols.length > max_pixels:
+                continue
+            key = (rows.computed * cols.computed, rows.count * cols.count)
+            if best is None or key < best[0]:
+                best = (key, TilePlan(rows, cols, overlap, 1))
+    return None if best is None else (best[1].rows, best[1].cols)
+
+
+def test_the_tile_layout_is_the_one_computing_fewest_pixels_then_fewest_tiles() -> None:
+    rng = np.random.default_rng(4)
+    checked = 0
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(1, 1000, 2))
+        m = int(rng.choice([4, 8, 16]))
+        side = int(rng.choice([64, 256, 768]))
+        overlap = int(rng.choice([0, 16, 64]))
+        if side <= -(-overlap // m) * m:
+            continue
+        limits = {"max_side": 2 * side, "max_pixels": side * side}
+        want = _fewest_pixels_one_by_one(h, w, multiple_of=m, overlap=overlap, **limits)
+        got = plan_tiles(h, w, multiple_of=m, overlap=overlap, **limits)
+        if want is not None:
+            assert (got.rows, got.cols) == want, (h, w, m, side, overlap)
+            checked += 1
+    assert checked > 40
