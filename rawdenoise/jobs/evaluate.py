@@ -91,7 +91,7 @@ def evaluate(
     from rawdenoise import heap
     from rawdenoise.interrupts import preload
 
-    heap.keep_freed_memory()  # each step's activations reuse the last one's pages
+    heap.keep_freed_memory()  # each tile's activations reuse the last one's pages
     preload("numpy", "rawpy", "torch")  # a Ctrl-C waits for them: see preload
     from rawdenoise import tiling
     from rawdenoise.pairing import SAME_LEVEL, check_pair_list
