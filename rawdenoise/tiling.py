@@ -233,18 +233,7 @@ def plan_tiles(
             hint="use a larger --tile or a smaller --overlap",
         )
     max_pixels = max_pixels or max_side * max_side
-    axes = []
-    for size in (height, width):
-        options, count = [], 1
-        while True:
-            axis = plan_axis(size, count, overlap, m)
-            if axis.count == count:
-                options.append(axis)
-            smallest = axis.length <= _round_up(overlap, m) + m
-            if smallest or axis.count < count or count > axis.padded // m:
-                break
-            count += 1
-        axes.append(options)
+    axes = [axis_options(size, overlap, m) for size in (height, width)]
     pair = _fewest_pixels(axes[0], axes[1], max_side=max_side, max_pixels=max_pixels)
     if pair is None:  # nothing fits the budget: the smallest tiles there are
         pair = (axes[0][-1], axes[1][-1])
@@ -252,6 +241,20 @@ def plan_tiles(
     if batch is None:
         batch = max_pixels // plan.tile_pixels
     return TilePlan(plan.rows, plan.cols, overlap, max(1, min(batch, MAX_BATCH, plan.count)))
+
+
+def axis_options(size: int, overlap: int, multiple_of: int) -> list[AxisTiles]:
+    """Every distinct layout of one axis, from one tile to the smallest tiles there are."""
+    m = multiple_of
+    options, count = [], 1
+    while True:
+        axis = plan_axis(size, count, overlap, m)
+        if axis.count == count:
+            options.append(axis)
+        smallest = axis.length <= _round_up(overlap, m) + m
+        if smallest or axis.count < count or count > axis.padded // m:
+            return options
+        count += 1
 
 
 def _fewest_pixels(

@@ -283,33 +283,19 @@ def test_precision_auto_is_bf16_only_where_the_cpu_computes_it_natively(monkeypa
 
 def _fewest_pixels_one_by_one(height, width, *, multiple_of, max_side, max_pixels, overlap):
     """plan_tiles' choice written as the plain double loop over every (rows, cols) pair."""
-    from rawdenoise.tiling import TilePlan, _round_up
+    from rawdenoise.tiling import axis_options
 
-    m = multiple_of
-    axes = []
-    for size in (height, width):
-        options, count = [], 1
-        while True:
-            axis = plan_axis(size, count, overlap, m)
-            if axis.count == count:
-                options.append(axis)
-            if axis.length <= _round_up(overlap, m) + m or axis.count < count:
-                break
-            if count > axis.padded // m:
-                break
-            count += 1
-        axes.append(options)
-    best = None
-    for rows in axes[0]:
-        for cols in axes[1]:
+    best, columns = None, axis_options(width, overlap, multiple_of)
+    for rows in axis_options(height, overlap, multiple_of):
+        for cols in columns:
             if rows.length > max_side or cols.length > max_side:
                 continue
             if rows.length * cols.length > max_pixels:
                 continue
             key = (rows.computed * cols.computed, rows.count * cols.count)
             if best is None or key < best[0]:
-                best = (key, TilePlan(rows, cols, overlap, 1))
-    return None if best is None else (best[1].rows, best[1].cols)
+                best = (key, (rows, cols))
+    return None if best is None else best[1]
 
 
 def test_the_tile_layout_is_the_one_computing_fewest_pixels_then_fewest_tiles() -> None:
