@@ -114,3 +114,18 @@ def unprivileged_ok(tmp_path_factory: pytest.TempPathFactory) -> None:
     )
     if proc.returncode == 0:
         pytest.skip("running as root and the file access override cannot be dropped here")
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    """A saved TinyNet model (fixed weights, target exposure 0.64): a network for the commands."""
+    import torch
+
+    from rawdenoise.networks.tiny import TinyNet
+    from rawdenoise.specs import ModelInfo
+    from rawdenoise.weights import save_model
+
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.safetensors"
+    save_model(path, TinyNet(), ModelInfo(architecture="tiny", target_exposure=0.64))
+    return path

@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import rawdenoise
 from rawdenoise.cli import main
 from rawdenoise.errors import OutputExistsError, UsageError
-from rawdenoise.specs import ModelInfo
-from rawdenoise.weights import save_model
-
-
-@pytest.fixture
-def tiny_model(tmp_path: Path) -> Path:
-    from rawdenoise.networks.tiny import TinyNet
-
-    torch.manual_seed(0)
-    path = tmp_path / "tiny.safetensors"
-    save_model(path, TinyNet(), ModelInfo(architecture="tiny", target_exposure=0.64))
-    return path
 
 
 def test_import_rawdenoise_and_its_api_names_load_no_torch_or_numpy() -> None:

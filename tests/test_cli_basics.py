@@ -232,20 +232,14 @@ def test_an_empty_model_reference_is_a_usage_error_not_the_default(capsys, tmp_p
     assert not list(tmp_path.iterdir())
 
 
-def test_the_program_ends_with_its_streams_flushed_and_its_exit_code(tmp_path, make_dng) -> None:
+def test_the_program_ends_with_its_streams_flushed_and_its_exit_code(
+    tmp_path, make_dng, tiny_model
+) -> None:
     """Once torch is loaded the program ends without the interpreter's teardown (os._exit):
     everything written to stdout and stderr must still arrive, with the command's exit code."""
-    import torch
-
-    from rawdenoise.networks.tiny import TinyNet
-    from rawdenoise.specs import ModelInfo
-    from rawdenoise.weights import save_model
-
-    torch.manual_seed(0)
-    model = tmp_path / "tiny.safetensors"
-    save_model(model, TinyNet(), ModelInfo(architecture="tiny"))
     src = make_dng("a.dng", folder=tmp_path / "in")
-    args = ["process", str(src), "--model", str(model), "-f", "dng", "--out", str(tmp_path / "o")]
+    out = str(tmp_path / "o")
+    args = ["process", str(src), "--model", str(tiny_model), "-f", "dng", "--out", out]
     first = run(*args, "--json", buffered=True)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)  # the whole document, not a cut-off buffer

@@ -26,16 +26,6 @@ from rawdenoise.render import OutputMetadata
 from rawdenoise.specs import ModelInfo
 
 
-@pytest.fixture
-def tiny_model(tmp_path: Path) -> Path:
-    from rawdenoise.networks.tiny import TinyNet
-
-    torch.manual_seed(0)
-    path = tmp_path / "tiny.safetensors"
-    weights.save_model(path, TinyNet(), ModelInfo(architecture="tiny", target_exposure=0.64))
-    return path
-
-
 def run(capsys, *args: str) -> tuple[int, str, str]:
     code = main(["process", *map(str, args)])
     captured = capsys.readouterr()

@@ -51,16 +51,12 @@ def test_a_freed_block_is_reused_without_new_page_faults() -> None:
     assert tuned < pages // 16 < plain
 
 
-def test_process_sets_it_before_reading(tmp_path, make_dng, monkeypatch, capsys) -> None:
-    from rawdenoise.networks.tiny import TinyNet
-    from rawdenoise.specs import ModelInfo
-    from rawdenoise.weights import save_model
-
+def test_process_sets_it_before_reading(
+    tmp_path, make_dng, tiny_model, monkeypatch, capsys
+) -> None:
     calls = []
     monkeypatch.setattr(heap, "keep_freed_memory", lambda: calls.append(1) or True)
-    model = tmp_path / "tiny.safetensors"
-    save_model(model, TinyNet(), ModelInfo(architecture="tiny"))
     src = make_dng("a.dng", folder=tmp_path / "in")
-    code = main(["process", str(src), "--model", str(model), "-f", "dng", "-q"])
+    code = main(["process", str(src), "--model", str(tiny_model), "-f", "dng", "-q"])
     assert code == 0, capsys.readouterr().err
     assert calls == [1]
