@@ -152,3 +152,35 @@ def denormalize(x: np.ndarray, black: np.ndarray, white: np.ndarray) -> np.ndarr
     np.rint(dn, out=dn)
     np.clip(dn, 0, 65535, out=dn)
     return dn.astype(np.uint16)
+
+
+def _halve(plane: np.ndarray, odd: bool, axis: int) -> np.ndarray:
+    """Halve one packed plane along ``axis``: a pair mean for a plane on the block's first
+    row/column, a 1-2-1 mean centred one sample later for one on the second."""
+    n = (plane.shape[axis] - 1) // 2
+
+    def every_other(start: int) -> np.ndarray:
+        return np.take(plane, np.arange(start, start + 2 * n, 2), axis=axis)
+
+    if odd:
+        return (every_other(0) + 2 * every_other(1) + every_other(2)) / 4
+    return (every_other(0) + every_other(1)) / 2
+
+
+def binned_2x2(packed: np.ndarray) -> np.ndarray:
+    """A packed RGGB frame at half the resolution, still a true Bayer frame (benchmarks use it
+    for a cleaner copy of a real photo).
+
+    Averaging each packed plane over 2x2 blocks moves the planes against one another: the red
+    and blue samples of a new block come from points half a new pixel closer together than a
+    Bayer block's, so a network that knows the geometry reads the colour planes as displaced.
+    Here new mosaic pixel (Y, X) is the scene at old mosaic position (2Y + 1, 2X + 1) for every
+    colour (exactly, for a linear scene): planes on the block's first row (column) average two
+    samples, those on its second a 1-2-1 triple centred one sample later.
+    """
+    offsets = ((0, 0), (0, 1), (1, 1), (1, 0))  # R, G1, B, G2: (row, column) in the block
+    x = np.asarray(packed, dtype=np.float64)
+    if x.ndim != 3 or x.shape[0] != 4:
+        raise InputError(f"expected a packed (4, H, W) array, got shape {x.shape}")
+    planes = [_halve(_halve(x[c], dy, 0), dx, 1) for c, (dy, dx) in enumerate(offsets)]
+    return np.stack(planes).astype(packed.dtype if packed.dtype.kind == "f" else np.float64)

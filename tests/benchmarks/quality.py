@@ -48,7 +48,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rawdenoise.bayer import pattern_from_cfa, unpack_bayer
+from rawdenoise.bayer import binned_2x2, pattern_from_cfa, unpack_bayer
 from rawdenoise.dng import write_dng
 from rawdenoise.inference import denoise
 from rawdenoise.noise import NoisyPairGenerator, synthesize_dn
@@ -64,15 +64,10 @@ SCALE = WHITE - BLACK
 BLIND, ORACLE = "BM3D+VST (blind)", "BM3D+VST (oracle)"
 
 
-#: ``--content arw-binned``: the Sony A7R III concert frame, each Bayer plane binned 2x2 (a
-#: cleaner frame of real content unlike the GoPro frames: stage light, near-black areas)
+#: ``--content arw-binned``: the Sony A7R III concert frame binned 2x2 in its Bayer geometry
+#: (:func:`rawdenoise.bayer.binned_2x2`; a cleaner frame of real content unlike the GoPro
+#: frames: stage light, near-black areas)
 ARW = "sony_ilce7rm3_iso3200_DSC2164.ARW"
-
-
-def binned(packed: np.ndarray) -> np.ndarray:
-    """Each packed plane averaged over 2x2 blocks (noise halved, the same scene)."""
-    _, h, w = packed.shape
-    return packed[:, : h // 2 * 2, : w // 2 * 2].reshape(4, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
 
 
 def crops_of(
@@ -82,7 +77,7 @@ def crops_of(
     frame = read_raw(path)
     packed = np.clip(frame.normalized(), 0, 1)
     if bin2:
-        packed = binned(packed)
+        packed = binned_2x2(packed)
     _, h, w = packed.shape
     rng = np.random.default_rng(seed)
     out = []
@@ -203,7 +198,7 @@ def main() -> None:
         "--content",
         choices=("hero7", "arw-binned"),
         default="hero7",
-        help="held-out content: the HERO7 frame, or the A7R III ARW binned 2x2 per plane",
+        help="held-out content: the HERO7 frame, or the A7R III ARW binned 2x2 (as a Bayer frame)",
     )
     ap.add_argument("--crops", type=int, default=4)
     ap.add_argument("--crop", type=int, default=256)
