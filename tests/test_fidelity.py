@@ -171,3 +171,24 @@ def test_binning_keeps_the_bayer_geometry_so_no_plane_reads_as_displaced() -> No
     assert fidelity.registration_error(binned_2x2(packed), truth) < 0.01
     plain = packed.reshape(4, side // 4, 2, side // 4, 2).mean(axis=(2, 4))
     assert fidelity.registration_error(plain[:, :ny, :nx], truth) > 0.1
+
+
+def test_chromatic_shift_moves_red_and_blue_against_the_greens_only() -> None:
+    """--augment-ca: red and blue land up to 0.4 packed px from where the greens are (a lens's
+    lateral colour), the two greens stay together, and no plane is left sharper than another
+    (all four are resampled at a shared random phase)."""
+    from rawdenoise.training.datasets import ChromaticShift
+
+    tex = torch.from_numpy(np.stack([_texture(5, 128)[1]] * 4))[None].repeat(16, 1, 1, 1)
+    out = ChromaticShift(0.4).apply(tex, torch.Generator().manual_seed(0))
+    assert out.shape == tex.shape and float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    red, greens = [], []
+    for crop in out.numpy():
+        g1 = crop[1]
+        red.append(fidelity.plane_shift(g1, crop[0], border=8))
+        greens.append(fidelity.plane_shift(g1, crop[3], border=8))
+    red, greens = np.abs(np.array(red)), np.abs(np.array(greens))
+    assert greens.max() < 0.01  # G2 moved exactly as G1
+    assert 0.1 < red.mean() < 0.3 and red.max() <= 0.45  # uniform within +-0.4: mean 0.2
+    still = ChromaticShift(0.0).apply(tex, torch.Generator().manual_seed(0)).numpy()
+    assert max(abs(v) for c in still for v in fidelity.plane_shift(c[1], c[0], border=8)) < 0.01

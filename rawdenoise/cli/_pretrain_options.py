@@ -120,3 +120,10 @@ AUGMENT_COLOUR = typer.Option(
     help="Random exposure and red/blue gains per crop (white balance): the network learns "
     "to denoise any colour and level instead of its training frames' statistics.",
 )
+
+AUGMENT_CA = typer.Option(
+    False,
+    "--augment-ca",
+    help="Random lateral chromatic aberration per crop (red and blue moved up to 0.4 packed "
+    "px against green): the network learns to keep each colour plane where the photo has it.",
+)

@@ -77,6 +77,7 @@ def pretrain(
     augment: str = o.AUGMENT,
     ratio_sampling: str = o.RATIO_SAMPLING,
     augment_colour: bool = o.AUGMENT_COLOUR,
+    augment_ca: bool = o.AUGMENT_CA,
     precision: str = typer.Option(
         "fp32",
         "--precision",

@@ -48,6 +48,7 @@ class PretrainOptions:
     augment: str = "bayer"
     ratio_sampling: str = "uniform"
     augment_colour: bool = False
+    augment_ca: bool = False
     precision: str = "fp32"
     overwrite: bool = False
 

@@ -185,6 +185,47 @@ class ColourJitter:
         return gains.to(torch.float32).reshape(n, 4, 1, 1)
 
 
+@dataclass(frozen=True)
+class ChromaticShift:
+    """Random lateral chromatic aberration of the clean crops (``--augment-ca``).
+
+    A real lens images red and blue a fraction of a pixel away from green (most towards the
+    frame's corners); mosaics made from photographs, and crops of a few RAW frames, have their
+    planes where the Bayer geometry puts them. A network trained only on those learns that the
+    planes always line up, and at high noise it moves red and blue of a real photo towards
+    green: measured as a colour-plane shift against the input. Here every plane is resampled
+    (bicubic) at a random sub-pixel phase shared by all four, plus, for red and blue, an offset
+    of their own, uniform within ``amount`` packed px per axis, so no plane is sharper than the
+    others.
+    """
+
+    amount: float = 0.4
+
+    def apply(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``clean`` (N, 4, H, W) resampled, clipped to [0, 1]; a new tensor."""
+        import torch.nn.functional as F
+
+        n, c, h, w = clean.shape
+        shared = torch.rand((n, 1, 2), generator=generator) - 0.5
+        own = (torch.rand((n, c, 2), generator=generator) * 2 - 1) * self.amount
+        own[:, [1, 3]] = 0.0  # the greens: the reference the others move against
+        shifts = (shared + own).reshape(n * c, 1, 1, 2)  # (dy, dx) in packed px
+        ys = torch.arange(h, dtype=torch.float32).reshape(1, h, 1).expand(1, h, w)
+        xs = torch.arange(w, dtype=torch.float32).reshape(1, 1, w).expand(1, h, w)
+        grid = torch.stack(
+            [
+                (xs + shifts[..., 1]) * (2.0 / max(w - 1, 1)) - 1.0,
+                (ys + shifts[..., 0]) * (2.0 / max(h - 1, 1)) - 1.0,
+            ],
+            dim=-1,
+        )  # (N*4, H, W, 2): x then y, as grid_sample wants
+        planes = clean.reshape(n * c, 1, h, w)
+        out = F.grid_sample(
+            planes, grid, mode="bicubic", padding_mode="reflection", align_corners=True
+        )
+        return out.reshape(n, c, h, w).clamp_(0.0, 1.0)
+
+
 class CleanCrops:
     """Random clean crops with their DN scale and an integer ratio each (LED: uniform)."""
 
@@ -199,6 +240,7 @@ class CleanCrops:
         sample_by: str = "pixel",
         ratio_sampling: str = "uniform",
         colour: ColourJitter | None = None,
+        chromatic: ChromaticShift | None = None,
     ) -> None:
         if sample_by not in SAMPLE_BY:
             raise ValueError(f"sample_by must be one of {', '.join(SAMPLE_BY)}")
@@ -206,6 +248,7 @@ class CleanCrops:
             raise ValueError(f"ratio_sampling must be one of {', '.join(RATIO_SAMPLING)}")
         self.ratio_sampling = ratio_sampling
         self.colour = colour
+        self.chromatic = chromatic
         if augment not in AUGMENT:
             raise ValueError(f"augment must be one of {', '.join(AUGMENT)}")
         self.frames = list(frames)
@@ -249,6 +292,8 @@ class CleanCrops:
             ratio = torch.where(pick, linear, ratio)
         if self.colour is not None:
             clean.mul_(self.colour.gains(n, generator)).clamp_(max=1.0)
+        if self.chromatic is not None:
+            clean = self.chromatic.apply(clean, generator)
         return clean, scale, ratio
 
 

@@ -22,7 +22,7 @@ from rawdenoise.registry import network_fault
 from rawdenoise.training import device as devices
 from rawdenoise.training import loop
 from rawdenoise.training.checkpoint import checkpoint_path, refuse_stale_checkpoint
-from rawdenoise.training.datasets import CleanCrops, ColourJitter
+from rawdenoise.training.datasets import ChromaticShift, CleanCrops, ColourJitter
 from rawdenoise.training.frames import PackedFrame, list_raw_inputs, load_clean_frames
 from rawdenoise.training.losses import training_loss
 from rawdenoise.training.noise_source import (
@@ -261,6 +261,7 @@ def _pretrain(
             augment=cfg.augment,
             ratio_sampling=cfg.ratio_sampling,
             colour=ColourJitter() if cfg.augment_colour else None,
+            chromatic=ChromaticShift() if cfg.augment_ca else None,
         )
         if data.crop < cfg.crop:
             info(f"crop clamped to {data.crop} packed pixels (the smallest frame)")
@@ -302,6 +303,7 @@ def _pretrain(
             **({"augment": cfg.augment} if cfg.augment != "packed" else {}),
             **({"ratio_sampling": cfg.ratio_sampling} if cfg.ratio_sampling != "uniform" else {}),
             **({"augment_colour": True} if cfg.augment_colour else {}),
+            **({"augment_ca": True} if cfg.augment_ca else {}),
             "world_size": ctx.world_size,
         }
         stage = loop.Stage(
@@ -399,6 +401,7 @@ def _pretrain(
             "augment": cfg.augment,
             "ratio_sampling": cfg.ratio_sampling,
             "augment_colour": cfg.augment_colour,
+            "augment_ca": cfg.augment_ca,
             "precision": cfg.precision,
             "noise": source.description,
             "noise_type": cfg.noise_type,

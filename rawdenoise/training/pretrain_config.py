@@ -58,6 +58,7 @@ class PretrainConfig:
     augment: str = "bayer"  #: see :data:`rawdenoise.training.datasets.AUGMENT`
     ratio_sampling: str = "uniform"  #: see :data:`rawdenoise.training.datasets.RATIO_SAMPLING`
     augment_colour: bool = False  #: random exposure / white balance per crop (ColourJitter)
+    augment_ca: bool = False  #: random lateral chromatic aberration per crop (ChromaticShift)
     precision: str = "fp32"  #: see :mod:`rawdenoise.training.precision`
 
 
