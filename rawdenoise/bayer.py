@@ -179,8 +179,9 @@ def binned_2x2(packed: np.ndarray) -> np.ndarray:
     samples, those on its second a 1-2-1 triple centred one sample later.
     """
     offsets = ((0, 0), (0, 1), (1, 1), (1, 0))  # R, G1, B, G2: (row, column) in the block
-    x = np.asarray(packed, dtype=np.float64)
-    if x.ndim != 3 or x.shape[0] != 4:
-        raise InputError(f"expected a packed (4, H, W) array, got shape {x.shape}")
+    given = np.asarray(packed)
+    if given.ndim != 3 or given.shape[0] != 4:
+        raise InputError(f"expected a packed (4, H, W) array, got shape {given.shape}")
+    x = given.astype(np.float64)
     planes = [_halve(_halve(x[c], dy, 0), dx, 1) for c, (dy, dx) in enumerate(offsets)]
-    return np.stack(planes).astype(packed.dtype if packed.dtype.kind == "f" else np.float64)
+    return np.stack(planes).astype(given.dtype if given.dtype.kind == "f" else np.float64)

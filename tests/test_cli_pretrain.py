@@ -80,11 +80,12 @@ def test_pretrain_with_a_camera_profile_has_one_branch(data, capsys) -> None:
 def test_pretrain_with_log_l1_and_frames_drawn_equally(data, capsys) -> None:
     code = main(
         ["pretrain", str(data.clean_dir), "--name", "opts", "--iterations", "2"]
-        + ["--loss", "log-l1", "--sample-by", "frame", *FAST]
+        + ["--loss", "log-l1", "--sample-by", "frame", "--augment-colour", "--augment-ca", *FAST]
     )
     assert code == 0, capsys.readouterr().err
     extra = load_model("opts").info.extra
     assert extra["loss"] == "log-l1" and extra["sample_by"] == "frame"
+    assert extra["augment_colour"] is True and extra["augment_ca"] is True
 
 
 def test_pretrain_with_dark_frames(data, capsys, tmp_path) -> None:

@@ -125,5 +125,5 @@ AUGMENT_CA = typer.Option(
     False,
     "--augment-ca",
     help="Random lateral chromatic aberration per crop (red and blue moved up to 0.4 packed "
-    "px against green): the network learns to keep each colour plane where the photo has it.",
+    "px against green), so that the network does not learn that colour planes always line up.",
 )

@@ -191,9 +191,10 @@ class ChromaticShift:
 
     A real lens images red and blue a fraction of a pixel away from green (most towards the
     frame's corners); mosaics made from photographs, and crops of a few RAW frames, have their
-    planes where the Bayer geometry puts them. A network trained only on those learns that the
-    planes always line up, and at high noise it moves red and blue of a real photo towards
-    green: measured as a colour-plane shift against the input. Here every plane is resampled
+    planes where the Bayer geometry puts them. A network trained only on those may learn that
+    the planes always line up and, at high noise, move red and blue of a real photo towards
+    green (the fidelity benchmark's colour-plane shift; the model card says what 12,000
+    iterations with this did: no change to that shift). Here every plane is resampled
     (bicubic) at a random sub-pixel phase shared by all four, plus, for red and blue, an offset
     of their own, uniform within ``amount`` packed px per axis, so no plane is sharper than the
     others.
