@@ -34,6 +34,8 @@ Figures (thresholds of issue "A default model that keeps colour, brightness and 
   draws like the others (the largest of 8 draws would judge one draw's residual noise);
 - *patches*: the flat chart's worst patch and plane, output mean / input mean (printed only).
 
+Under each case the crop and plane of the worst mean error and of the worst shift are named.
+
 The verdict is the issue's acceptance: the clean case at ratio 1 and the dark one at ratio
 100; ratios 10 and 300 are printed and marked within/outside the same thresholds.
 
@@ -226,14 +228,20 @@ def evaluate_content(args: argparse.Namespace, work: Path) -> dict:
 def summarize(results: dict, ratios: tuple[int, ...]) -> dict:
     """Worst figures per case over the crops. Means and plane shifts are averaged over the
     noise draws first: the issue is a systematic error, not what one draw of noise leaves."""
+    from rawdenoise.fidelity import PLANES
+
     summary: dict = {}
     for ratio in ["r1"] + [f"r{r}" for r in ratios]:
         mean_err, mean_floor, raw_err, shift, floor, nyq, patch_err = [], [], [], [], [], [], []
+        worst_mean, worst_shift = (0.0, ""), (0.0, "")  # (figure, "crop plane") to look at
         for name, by_ratio in results.items():
             records = by_ratio[ratio]
             means = np.mean([r["mean"] for r in records], axis=0)
             raw_err.append(float(np.abs(means - 1).max()))
-            mean_err.append(float(np.max(np.mean([r["mean_err"] for r in records], axis=0))))
+            plane_err = np.mean([r["mean_err"] for r in records], axis=0)
+            mean_err.append(float(np.max(plane_err)))
+            if name != "chart" and mean_err[-1] > worst_mean[0]:
+                worst_mean = (mean_err[-1], f"{name} {PLANES[int(np.argmax(plane_err))]}")
             mean_floor.append(
                 float(np.max(np.mean([r["input_mean_err"] for r in records], axis=0)))
             )
@@ -243,7 +251,10 @@ def summarize(results: dict, ratios: tuple[int, ...]) -> dict:
                 )  # (patches, 4)
                 patch_err.append(float(np.abs(per_patch - 1).max()))
             else:
-                shift.append(float(np.abs(np.mean([r["shifts"] for r in records], axis=0)).max()))
+                moved = np.abs(np.mean([r["shifts"] for r in records], axis=0))  # (planes, 2)
+                shift.append(float(moved.max()))
+                if shift[-1] > worst_shift[0]:
+                    worst_shift = (shift[-1], f"{name} {PLANES[int(moved.max(axis=1).argmax())]}")
                 floor.append(
                     float(np.abs(np.mean([r["floor_shifts"] for r in records], axis=0)).max())
                 )
@@ -260,6 +271,8 @@ def summarize(results: dict, ratios: tuple[int, ...]) -> dict:
             "shift_max": max(shift),
             "shift_floor_max": max(floor),
             "nyquist_max": max(nyq),
+            "worst_mean_at": worst_mean[1],
+            "worst_shift_at": worst_shift[1],
         }
     return summary
 
@@ -382,6 +395,7 @@ def main() -> None:
             f"{s['shift_max']:>9.3f} {s['shift_floor_max']:>8.3f} {s['nyquist_max']:>10.2f}  "
             f"{verdict} (mean <= {limit:.0%})"
         )
+        print(f"{'':<6} worst mean: {s['worst_mean_at']}; worst shift: {s['worst_shift_at']}")
     if arw is not None:
         worst = max(abs(r - 1) for r in arw["midtone_mean_ratios"])
         ok_mean = worst <= t["arw_mean"]
