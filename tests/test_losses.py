@@ -77,3 +77,26 @@ def test_log_l1_level_moves_a_skewed_estimate_from_the_median_towards_the_mean()
     median, mean = target.median().item(), target.mean().item()
     assert fitted["log-l1"] == pytest.approx(median, abs=0.03)  # ln 2 = 0.69
     assert mean - fitted["log-l1-level"] < 0.5 * (mean - median)
+
+
+def test_log_l1_level_grid_counts_a_dot_grid_that_the_same_error_scattered_does_not() -> None:
+    """The grid term sees a regular pattern of period 2 or 4 px and nothing else: a dot grid
+    and the same error values at random positions cost the same per-pixel L1."""
+    from rawdenoise.training.losses import periodic_error
+
+    target = torch.full((2, 4, 32, 32), 0.1)
+    yy, xx = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    dots = ((yy % 2 == 0) & (xx % 2 == 0)).float() * 0.01  # a period-2 dot grid
+    grid = target + dots
+    perm = torch.randperm(32 * 32, generator=torch.Generator().manual_seed(0))
+    scattered = target + dots.flatten()[perm].reshape(32, 32)
+    assert periodic_error(grid, target).min() > 0.004
+    assert periodic_error(scattered, target).max() < 0.3 * periodic_error(grid, target).min()
+    assert periodic_error(target + 0.02, target).abs().max() < 1e-7  # a level error: no grid
+    assert training_loss("log-l1", grid, target).item() == pytest.approx(
+        training_loss("log-l1", scattered, target).item(), abs=1e-6
+    )
+    gap = training_loss("log-l1-level-grid", grid, target) - training_loss(
+        "log-l1-level-grid", scattered, target
+    )
+    assert gap.item() > 0.3

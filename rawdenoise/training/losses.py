@@ -11,6 +11,13 @@ at a few electrons that median sits below the mean: dark areas come out darker t
 (measured: 8% at ratio 100 on held-out crops). The noise of a block mean of 64 pixels is close
 to symmetric, so its L1 pulls towards the mean level, while the per-pixel term keeps the
 detail. Both terms weigh each pixel alike.
+
+``log-l1-level-grid`` adds, also inside the log, the crop's periodic error: the error folded
+onto 2x2 and 4x4 cells (the mean error at each position modulo 2 and 4 packed px) and its
+deviation from the cell's mean. That is the signature of the dot grid that an up-sampling
+network leaves on flat areas and the fidelity benchmark measures; per-pixel L1 hardly sees it
+(a 1% grid is a small part of a crop's error). Measured, 1,500 iterations from the same
+checkpoint each: the added grid on the real ARW went from 0.80% to 0.54% of the local level.
 """
 
 from __future__ import annotations
@@ -18,12 +25,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("l1", "log-l1", "log-l1-level")
+LOSSES = ("l1", "log-l1", "log-l1-level", "log-l1-level-grid")
 
 #: side of the blocks whose means ``log-l1-level`` compares (packed pixels)
 LEVEL_BLOCK = 8
 #: weight of the block-mean term against the per-pixel one (1: both weigh each pixel alike)
 LEVEL_WEIGHT = 1.0
+
+#: the periods (packed px) whose folded error ``log-l1-level-grid`` counts, and its weight
+GRID_PERIODS = (2, 4)
+GRID_WEIGHT = 8.0
 
 #: keeps log() finite for a crop that is already reproduced exactly
 _EPS = 1e-6
@@ -48,10 +59,12 @@ def training_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torc
     check_output_shape(output, target)
     if name == "l1":
         return F.l1_loss(output, target)
-    if name in ("log-l1", "log-l1-level"):
+    if name in ("log-l1", "log-l1-level", "log-l1-level-grid"):
         per_crop = (output - target).abs().flatten(1).mean(dim=1)
-        if name == "log-l1-level":
+        if name != "log-l1":
             per_crop = per_crop + LEVEL_WEIGHT * _block_mean_l1(output, target)
+        if name == "log-l1-level-grid":
+            per_crop = per_crop + GRID_WEIGHT * periodic_error(output, target)
         return torch.log(per_crop + _EPS).mean()
     raise ValueError(f"unknown loss {name!r} (choose from {', '.join(LOSSES)})")
 
@@ -62,3 +75,20 @@ def _block_mean_l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     side = min(LEVEL_BLOCK, output.shape[-2], output.shape[-1])
     diff = F.avg_pool2d(output - target, side)
     return diff.abs().flatten(1).mean(dim=1)
+
+
+def periodic_error(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per crop: for each period p of :data:`GRID_PERIODS`, the error averaged over every
+    p x p cell of the crop (one value per position in the cell), less its mean over the cell,
+    in absolute value, averaged; summed over the periods. Zero for an error without a
+    regular pattern of those periods, however large."""
+    err = (output - target).float()
+    n, c, h, w = err.shape
+    total = err.new_zeros(n)
+    for p in GRID_PERIODS:
+        hh, ww = h // p * p, w // p * p
+        if hh == 0 or ww == 0:
+            continue
+        cell = err[..., :hh, :ww].reshape(n, c, hh // p, p, ww // p, p).mean(dim=(2, 4))
+        total = total + (cell - cell.mean(dim=(-2, -1), keepdim=True)).abs().flatten(1).mean(1)
+    return total
