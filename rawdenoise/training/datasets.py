@@ -210,17 +210,13 @@ class ChromaticShift:
         shared = torch.rand((n, 1, 2), generator=generator) - 0.5
         own = (torch.rand((n, c, 2), generator=generator) * 2 - 1) * self.amount
         own[:, [1, 3]] = 0.0  # the greens: the reference the others move against
-        shifts = (shared + own).reshape(n * c, 1, 1, 2)  # (dy, dx) in packed px
-        ys = torch.arange(h, dtype=torch.float32).reshape(1, h, 1).expand(1, h, w)
-        xs = torch.arange(w, dtype=torch.float32).reshape(1, 1, w).expand(1, h, w)
-        grid = torch.stack(
-            [
-                (xs + shifts[..., 1]) * (2.0 / max(w - 1, 1)) - 1.0,
-                (ys + shifts[..., 0]) * (2.0 / max(h - 1, 1)) - 1.0,
-            ],
-            dim=-1,
-        )  # (N*4, H, W, 2): x then y, as grid_sample wants
+        shifts = (shared + own).reshape(n * c, 2)  # (dy, dx) in packed px
+        theta = torch.zeros(n * c, 2, 3)  # a pure translation, in grid_sample's [-1, 1] units
+        theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+        theta[:, 0, 2] = shifts[:, 1] * (2.0 / max(w - 1, 1))
+        theta[:, 1, 2] = shifts[:, 0] * (2.0 / max(h - 1, 1))
         planes = clean.reshape(n * c, 1, h, w)
+        grid = F.affine_grid(theta, [n * c, 1, h, w], align_corners=True)
         out = F.grid_sample(
             planes, grid, mode="bicubic", padding_mode="reflection", align_corners=True
         )

@@ -59,7 +59,7 @@ def training_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torc
     check_output_shape(output, target)
     if name == "l1":
         return F.l1_loss(output, target)
-    if name in ("log-l1", "log-l1-level", "log-l1-level-grid"):
+    if name in LOSSES:  # the log-l1 family
         per_crop = (output - target).abs().flatten(1).mean(dim=1)
         if name != "log-l1":
             per_crop = per_crop + LEVEL_WEIGHT * _block_mean_l1(output, target)
