@@ -77,6 +77,50 @@ def registration_error(output: np.ndarray, reference: np.ndarray) -> float:
     return float(np.abs(relative_shifts(output, reference)).max())
 
 
+def greens_at(packed: np.ndarray) -> np.ndarray:
+    """Green at every plane's own sample positions (packed R, G1, B, G2, shape (4, H, W)): the
+    mean of the four nearest samples of the other green plane(s), whose centre is exactly the
+    sample's position (red: G1 left and right, G2 above and below; blue: the same, one sample
+    later; each green: the four diagonal samples of the other green). Edges wrap around."""
+    _, g1, _, g2 = np.asarray(packed, dtype=np.float64)
+
+    def roll(plane: np.ndarray, dy: int, dx: int) -> np.ndarray:
+        return np.roll(plane, (dy, dx), axis=(0, 1))
+
+    at_r = (g1 + roll(g1, 0, 1) + g2 + roll(g2, 1, 0)) / 4
+    at_b = (g1 + roll(g1, -1, 0) + g2 + roll(g2, 0, -1)) / 4
+    at_g1 = (g2 + roll(g2, 0, -1) + roll(g2, 1, 0) + roll(g2, 1, -1)) / 4
+    at_g2 = (g1 + roll(g1, 0, 1) + roll(g1, -1, 0) + roll(g1, -1, 1)) / 4
+    return np.stack([at_r, at_g1, at_b, at_g2])
+
+
+def colour_offsets(packed: np.ndarray, border: int = 4) -> np.ndarray:
+    """Where each plane of the *content* sits against the green around it, (dy, dx) packed px
+    per plane, shape (planes, 2): lateral chromatic aberration, or edges of a colour that green
+    does not share. Zero for a grey (or any single-colour) scene sampled on a Bayer mosaic.
+
+    A network that draws a plane's structure from the greens when that plane is too noisy to
+    trust moves it *towards* green, by a fraction of this offset: content with such offsets
+    reads as "shift" in :func:`relative_shifts`, content without none (the benchmark prints
+    both)."""
+    x = np.asarray(packed, dtype=np.float64)
+    b = border + 1  # the rolled edge samples are not the plane's neighbours
+    return np.array(
+        [plane_shift(g[b:-b, b:-b], p[b:-b, b:-b], 0) for g, p in zip(greens_at(x), x, strict=True)]
+    )
+
+
+def grey_scene(scene: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """A single-colour scene (2-D, mosaic resolution) sampled on an RGGB mosaic and packed,
+    each plane times its gain: content whose colour planes line up exactly, so that any
+    displacement a network leaves on it is the network's own geometry."""
+    from rawdenoise.bayer import RGGB, pack_bayer
+
+    h, w = scene.shape
+    packed = pack_bayer(np.ascontiguousarray(scene[: h - h % 2, : w - w % 2]), RGGB)
+    return packed * np.asarray(gains, dtype=packed.dtype)[:, None, None]
+
+
 def _power(plane: np.ndarray) -> np.ndarray:
     """The power spectrum of a Hann-windowed plane (the window keeps the frame's own edges,
     which wrap around in a DFT, from leaking power into every frequency)."""

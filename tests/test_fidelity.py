@@ -192,3 +192,23 @@ def test_chromatic_shift_moves_red_and_blue_against_the_greens_only() -> None:
     assert 0.1 < red.mean() < 0.3 and red.max() <= 0.45  # uniform within +-0.4: mean 0.2
     still = ChromaticShift(0.0).apply(tex, torch.Generator().manual_seed(0)).numpy()
     assert max(abs(v) for c in still for v in fidelity.plane_shift(c[1], c[0], border=8)) < 0.01
+
+
+def test_colour_offsets_are_zero_on_a_grey_scene_and_read_a_lenss_lateral_colour() -> None:
+    """The benchmark tells the network's own geometry from content whose planes do not line
+    up: on a grey scene sampled on a Bayer mosaic every plane sits on the green around it; a
+    red plane drawn 0.2 packed px to the right (lateral colour) reads as that, the rest stay."""
+    from rawdenoise.bayer import RGGB, pack_bayer
+
+    side = 256
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float64)
+    wavy = lambda y, x: 0.5 + 0.2 * np.sin(0.13 * y + 0.05 * x) * np.cos(0.09 * x)  # noqa: E731
+    grey = fidelity.grey_scene(wavy(yy, xx), np.array([0.5, 1.0, 0.7, 1.0]))
+    assert grey.shape == (4, side // 2, side // 2)
+    np.testing.assert_allclose(grey[0], 0.5 * wavy(yy, xx)[0::2, 0::2])
+    assert np.abs(fidelity.colour_offsets(grey)).max() < 0.01
+    moved = grey.copy()
+    moved[0] = pack_bayer(wavy(yy, xx - 0.4), RGGB)[0] * 0.5  # 0.4 mosaic px = 0.2 packed px
+    offsets = fidelity.colour_offsets(moved)
+    assert abs(offsets[0, 1] - 0.2) < 0.02 and abs(offsets[0, 0]) < 0.01
+    assert np.abs(offsets[1:]).max() < 0.01

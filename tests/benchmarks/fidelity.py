@@ -34,7 +34,14 @@ Figures (thresholds of issue "A default model that keeps colour, brightness and 
   draws like the others (the largest of 8 draws would judge one draw's residual noise);
 - *patches*: the flat chart's worst patch and plane, output mean / input mean (printed only).
 
-Under each case the crop and plane of the worst mean error and of the worst shift are named.
+Under each case the crop and plane of the worst mean error and of the worst shift are named,
+with what separates a network's own geometry from its reading of the content: how far that
+plane of the clean crop sits from the green around it (lateral chromatic aberration, or edges
+of a colour green does not share: :func:`rawdenoise.fidelity.colour_offsets`), where the
+network moved it, and the shift on a *grey scene* (HERO7's first green plane sampled on a
+Bayer mosaic at the frame's colour balance: every plane in line with green, so any shift is
+the network's; :func:`rawdenoise.fidelity.grey_scene`; not judged). A network that draws a
+plane too noisy to trust from the greens moves it towards green, by a fraction of that offset.
 
 The verdict is the issue's acceptance: the clean case at ratio 1 and the dark one at ratio
 100; ratios 10 and 300 are printed and marked within/outside the same thresholds.
@@ -79,6 +86,8 @@ HUES = {
 }  # fmt: skip
 LEVELS = (0.02, 0.05, 0.15, 0.4)
 PATCH = 48  # packed px
+#: name prefix of the geometry-control crops (not judged: printed beside the shift)
+GREY = "grey_hero7_"
 THRESHOLDS = {
     "mean_r1": 0.01,
     "mean_dark": 0.03,
@@ -107,6 +116,7 @@ def _crops(packed: np.ndarray, count: int, side: int, seed: int) -> list[np.ndar
 def content(crops: int, side: int) -> dict[str, np.ndarray]:
     """Clean held-out content, packed RGGB in [0, 1]: HERO7 crops, binned ARW crops, chart."""
     from rawdenoise.bayer import binned_2x2
+    from rawdenoise.fidelity import grey_scene
     from rawdenoise.rawio import read_raw
 
     items: dict[str, np.ndarray] = {}
@@ -117,6 +127,12 @@ def content(crops: int, side: int) -> dict[str, np.ndarray]:
     for i, c in enumerate(_crops(binned_2x2(arw), crops, side, 29)):
         items[f"arw_binned_{i}"] = c
     items["chart"] = chart()
+    # the geometry control: HERO7's first green plane as a grey scene on a Bayer mosaic, the
+    # planes at the frame's colour balance; nothing in it is off green, so a shift is the net's
+    gains = hero.reshape(4, -1).mean(axis=1) / hero[1].mean()
+    grey = np.clip(grey_scene(hero[1], gains), 0, 1).astype(np.float32)
+    for i, c in enumerate(_crops(grey, crops, side, 23)):
+        items[f"{GREY}{i}"] = c
     return items
 
 
@@ -187,11 +203,21 @@ def chart_means(output: np.ndarray, reference: np.ndarray) -> list[dict]:
 def evaluate_content(args: argparse.Namespace, work: Path) -> dict:
     from scipy.ndimage import gaussian_filter
 
-    from rawdenoise.fidelity import mean_errors, mean_ratios, nyquist_energy, relative_shifts
+    from rawdenoise.fidelity import (
+        colour_offsets,
+        mean_errors,
+        mean_ratios,
+        nyquist_energy,
+        relative_shifts,
+    )
 
     items = content(args.crops, args.side)
     cases = [(1.0, None)] + [(r, d) for r in args.ratios for d in range(args.draws)]
-    results: dict = {}
+    results: dict = {
+        name: {"offsets": colour_offsets(clean).tolist()}
+        for name, clean in items.items()
+        if name != "chart"
+    }
     for ratio, draw in cases:
         tag = f"r{ratio:g}" + ("" if draw is None else f"_d{draw}")
         src, dst = work / tag, work / f"{tag}_out"
@@ -234,8 +260,14 @@ def summarize(results: dict, ratios: tuple[int, ...]) -> dict:
     for ratio in ["r1"] + [f"r{r}" for r in ratios]:
         mean_err, mean_floor, raw_err, shift, floor, nyq, patch_err = [], [], [], [], [], [], []
         worst_mean, worst_shift = (0.0, ""), (0.0, "")  # (figure, "crop plane") to look at
+        control, worst_moved = (0.0, ""), None
         for name, by_ratio in results.items():
             records = by_ratio[ratio]
+            if name.startswith(GREY):
+                moved = np.abs(np.mean([r["shifts"] for r in records], axis=0))
+                if moved.max() >= control[0]:
+                    control = (float(moved.max()), name)
+                continue
             means = np.mean([r["mean"] for r in records], axis=0)
             raw_err.append(float(np.abs(means - 1).max()))
             plane_err = np.mean([r["mean_err"] for r in records], axis=0)
@@ -251,17 +283,21 @@ def summarize(results: dict, ratios: tuple[int, ...]) -> dict:
                 )  # (patches, 4)
                 patch_err.append(float(np.abs(per_patch - 1).max()))
             else:
-                moved = np.abs(np.mean([r["shifts"] for r in records], axis=0))  # (planes, 2)
+                signed = np.mean([r["shifts"] for r in records], axis=0)  # (planes, 2)
+                moved = np.abs(signed)
                 shift.append(float(moved.max()))
                 if shift[-1] > worst_shift[0]:
-                    worst_shift = (shift[-1], f"{name} {PLANES[int(moved.max(axis=1).argmax())]}")
+                    plane = int(moved.max(axis=1).argmax())
+                    worst_shift = (shift[-1], f"{name} {PLANES[plane]}")
+                    worst_moved = (signed[plane], np.array(by_ratio["offsets"][plane]))
                 floor.append(
                     float(np.abs(np.mean([r["floor_shifts"] for r in records], axis=0)).max())
                 )
                 nyq.append(float(np.mean([r["nyquist"] for r in records])))
-        crops = [e for e, n in zip(mean_err, results, strict=True) if n != "chart"]
-        raw = [e for e, n in zip(raw_err, results, strict=True) if n != "chart"]
-        floors = [e for e, n in zip(mean_floor, results, strict=True) if n != "chart"]
+        judged = [n for n in results if not n.startswith(GREY)]
+        crops = [e for e, n in zip(mean_err, judged, strict=True) if n != "chart"]
+        raw = [e for e, n in zip(raw_err, judged, strict=True) if n != "chart"]
+        floors = [e for e, n in zip(mean_floor, judged, strict=True) if n != "chart"]
         summary[ratio] = {
             "crop_mean_err_max": max(crops),
             "crop_mean_ratio_err_max": max(raw),
@@ -273,6 +309,11 @@ def summarize(results: dict, ratios: tuple[int, ...]) -> dict:
             "nyquist_max": max(nyq),
             "worst_mean_at": worst_mean[1],
             "worst_shift_at": worst_shift[1],
+            # the same plane of the clean content against the green around it, and the move
+            "worst_shift_content_offset": None if worst_moved is None else worst_moved[1].tolist(),
+            "worst_shift_moved": None if worst_moved is None else worst_moved[0].tolist(),
+            "grey_shift_max": control[0],
+            "grey_shift_at": control[1],
         }
     return summary
 
@@ -396,6 +437,14 @@ def main() -> None:
             f"{verdict} (mean <= {limit:.0%})"
         )
         print(f"{'':<6} worst mean: {s['worst_mean_at']}; worst shift: {s['worst_shift_at']}")
+        if s["worst_shift_moved"] is not None:
+            moved, offset = s["worst_shift_moved"], s["worst_shift_content_offset"]
+            print(
+                f"{'':<6}   it moved ({moved[0]:+.3f}, {moved[1]:+.3f}) px (dy, dx); in the "
+                f"clean crop that plane sits ({offset[0]:+.3f}, {offset[1]:+.3f}) from the "
+                f"green around it; on a grey scene (planes in line): shift "
+                f"{s['grey_shift_max']:.3f} ({s['grey_shift_at']})"
+            )
     if arw is not None:
         worst = max(abs(r - 1) for r in arw["midtone_mean_ratios"])
         ok_mean = worst <= t["arw_mean"]
