@@ -20,6 +20,9 @@ SUFFIX = ".safetensors"
 #: The bundled model that ``--model default`` names.
 DEFAULT_NAME = "default"
 PACKAGED_DEFAULT = Path(__file__).resolve().parent / "models" / "default.safetensors"
+#: The bundled model trained for fidelity (level, colour, geometry; model card), by name.
+FAITHFUL_NAME = "faithful"
+PACKAGED_FAITHFUL = Path(__file__).resolve().parent / "models" / "faithful.safetensors"
 #: Suffixes that make a ``--model`` value a path rather than a name.
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
@@ -35,24 +38,41 @@ def check_model_name(name: str) -> str:
     return name
 
 
+def bundled_models() -> dict[str, Path]:
+    """The names reserved for models shipped with rawdenoise, and where their files are."""
+    return {DEFAULT_NAME: PACKAGED_DEFAULT, FAITHFUL_NAME: PACKAGED_FAITHFUL}
+
+
+def check_not_bundled(name: str, hint: str | None = None, *, removing: bool = False) -> None:
+    """:class:`UsageError` if ``name`` is a bundled model's (never written or removed)."""
+    if name in bundled_models():
+        message = (
+            f"the bundled model {name!r} cannot be removed"
+            if removing
+            else f"{name!r} names a bundled model"
+        )
+        raise UsageError(message, hint=hint)
+
+
 def model_path(name: str) -> Path:
-    """Where the model ``name`` lives: ``models_dir()/NAME.safetensors`` (``default``: bundled)."""
+    """Where the model ``name`` lives: ``models_dir()/NAME.safetensors`` (bundled names: in the
+    package)."""
     check_model_name(name)
-    if name == DEFAULT_NAME:
-        return PACKAGED_DEFAULT
+    bundled = bundled_models().get(name)
+    if bundled is not None:
+        return bundled
     return models_dir() / f"{name}{SUFFIX}"
 
 
 def list_models() -> list[tuple[str, Path]]:
-    """(name, path) of every named model: the bundled default (if present), then the user's."""
-    out: list[tuple[str, Path]] = []
-    if PACKAGED_DEFAULT.is_file():
-        out.append((DEFAULT_NAME, PACKAGED_DEFAULT))
+    """(name, path) of every named model: the bundled ones (if present), then the user's."""
+    bundled = bundled_models()
+    out: list[tuple[str, Path]] = [(n, p) for n, p in bundled.items() if p.is_file()]
     folder = models_dir()
     if folder.is_dir():
         for path in sorted(folder.glob(f"*{SUFFIX}")):
             name = path.name[: -len(SUFFIX)]
-            if name != DEFAULT_NAME and _NAME_RE.match(name) and not name.startswith("."):
+            if name not in bundled and _NAME_RE.match(name) and not name.startswith("."):
                 out.append((name, path))
     return out
 
@@ -86,7 +106,7 @@ def entry_problem(path: Path) -> str | None:
 
 
 def resolve_model(ref: str | Path) -> Path:
-    """The file ``ref`` names: a path, a model name in ``models_dir()``, or ``default``."""
+    """The file ``ref`` names: a path, a model name in ``models_dir()``, or a bundled name."""
     if not isinstance(ref, Path) and not str(ref).strip():
         raise UsageError(
             "the model name or path is empty",
@@ -100,11 +120,12 @@ def resolve_model(ref: str | Path) -> Path:
             raise ModelFileError(f"{path} is not a file")
         return path
     name = str(ref)
-    if name == DEFAULT_NAME:
-        if PACKAGED_DEFAULT.is_file():
-            return PACKAGED_DEFAULT
+    bundled = bundled_models().get(name)
+    if bundled is not None:
+        if bundled.is_file():
+            return bundled
         raise PluginError(
-            "the bundled 'default' model is not part of this installation",
+            f"the bundled {name!r} model is not part of this installation",
             hint="import a pretrained model: 'rawdenoise models import LED_Pretrain_xxx.pth "
             "--name led' (LED's UNet checkpoints, github.com/Srameo/LED, non-commercial "
             "licence) and pass '--model led', or train one with 'rawdenoise pretrain'",

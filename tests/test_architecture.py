@@ -18,7 +18,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "rawdenoise"
 
 #: scripts that run the command line (``python -m ...``): above it, like a user
-ENTRY_POINTS = {"rawdenoise.__main__", "rawdenoise.models.train_default"}
+ENTRY_POINTS = {
+    "rawdenoise.__main__",
+    "rawdenoise.models.train_default",
+    "rawdenoise.models.train_faithful",
+}
 #: what plugin discovery and shell completion load: never torch (nor numpy)
 DISCOVERY = (
     "rawdenoise.plugins",

@@ -113,6 +113,8 @@ def test_import_with_arch_options_and_recorded_metadata(tmp_path, capsys):
         (["models", "info", "nosuch"], ExitCode.PLUGIN, "unknown model 'nosuch'"),
         (["models", "remove", "nosuch"], ExitCode.PLUGIN, "unknown model 'nosuch'"),
         (["models", "remove", "default"], ExitCode.USAGE, "cannot be removed"),
+        (["models", "remove", "faithful"], ExitCode.USAGE, "cannot be removed"),
+        (["models", "import", "x.pth", "-n", "faithful"], ExitCode.USAGE, "bundled model"),
         (["models", "info", "missing.pth"], ExitCode.BAD_INPUT, "does not exist"),
         (["models", "import", "x.pth", "-n", "default"], ExitCode.USAGE, "bundled model"),
         (["models", "import", "x.pth", "-n", "a/b"], ExitCode.USAGE, "invalid model name"),

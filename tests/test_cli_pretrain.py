@@ -379,11 +379,15 @@ def test_init_grows_a_unet_to_more_channels_with_the_same_output(data, capsys) -
     assert not (models_dir() / "bad.safetensors").exists()
 
 
-def test_default_model_recipe_is_a_valid_chain_of_pretrain_commands(capsys, tmp_path) -> None:
-    """The bundled model's recipe: every phase parses as a pretrain command line (an unknown
+@pytest.mark.parametrize("module", ["train_default", "train_faithful"])
+def test_bundled_model_recipes_are_valid_chains_of_pretrain_commands(
+    module, capsys, tmp_path
+) -> None:
+    """A bundled model's recipe: every phase parses as a pretrain command line (an unknown
     option fails before --help is honoured) and each later phase starts from the one before."""
-    from rawdenoise.models import train_default as recipe
+    import importlib
 
+    recipe = importlib.import_module(f"rawdenoise.models.{module}")
     names = []
     for phase in recipe.PHASES:
         argv = recipe.recipe_command(tmp_path, phase)

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from rawdenoise.dirs import models_dir
 from rawdenoise.errors import ModelFileError, OutputExistsError, PluginError, UsageError
 from rawdenoise.model_file import read_header
-from rawdenoise.model_names import PACKAGED_DEFAULT
+from rawdenoise.model_names import PACKAGED_DEFAULT, bundled_models
 from rawdenoise.networks.repnr import RepNR
 from rawdenoise.networks.tiny import TinyNet
 from rawdenoise.networks.unet import UNet
@@ -304,13 +305,23 @@ def test_models_are_found_by_name(rawdenoise_home):
         model_path("../escape")
 
 
-def test_default_names_the_bundled_model():
-    assert model_path("default") == PACKAGED_DEFAULT
-    if PACKAGED_DEFAULT.exists():
-        assert load_model("default").info.architecture
+@pytest.mark.parametrize("name", ["default", "faithful"])
+def test_bundled_names_resolve_to_the_packaged_models(name, monkeypatch, tmp_path):
+    """``default`` and ``faithful`` name the package's files, listed first; a user's file of
+    the same name in the models folder is neither used nor listed."""
+    packaged = bundled_models()[name]
+    assert packaged.parent == PACKAGED_DEFAULT.parent
+    assert model_path(name) == packaged
+    models_dir().mkdir(parents=True, exist_ok=True)
+    save_model(models_dir() / f"{name}.safetensors", unet8(), ModelInfo("unet", {"channels": 8}))
+    if packaged.exists():
+        loaded = load_model(name)
+        assert loaded.path == packaged and loaded.info.name == name
+        assert [n for n, _ in list_models()][:2] == ["default", "faithful"]
+        assert [p for n, p in list_models() if n == name] == [packaged]
     else:
-        with pytest.raises(PluginError, match="'default' model") as info:
-            load_model("default")
+        with pytest.raises(PluginError, match=f"'{name}' model") as info:
+            load_model(name)
         assert "rawdenoise models import" in info.value.hint
 
 

@@ -48,7 +48,7 @@ def complete_camera_profile(incomplete: str) -> list[str]:
 
 
 def complete_model(incomplete: str) -> list[str]:
-    """Installed model names for ``--model``: ``default`` and the models folder's files."""
+    """Installed model names for ``--model``: the bundled ones and the models folder's files."""
     from rawdenoise.weights import list_models
 
     return [name for name, _path in list_models() if name.startswith(incomplete)]

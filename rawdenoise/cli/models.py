@@ -29,7 +29,7 @@ app = typer.Typer(
 @app.command("list")
 @handle_errors
 def list_(json_out: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
-    """Named models: the bundled `default` (when installed) and the ones you imported or trained."""
+    """Named models: the bundled `default` and `faithful` (when installed), then yours."""
     from rawdenoise.dirs import models_dir
     from rawdenoise.jobs.models import list_named_models
 

@@ -26,7 +26,8 @@ def process(
         metavar="MODEL",
         autocompletion=c.complete_model,
         help="Model: a name (see 'rawdenoise models list'), a .safetensors or an LED .pth file. "
-        "Default: the bundled 'default' model.",
+        "Default: the bundled 'default' model; the bundled 'faithful' keeps level, colour "
+        "and geometry far better (model card).",
     ),
     arch: str | None = typer.Option(
         None,

@@ -69,15 +69,12 @@ def import_model(options: ImportOptions) -> Imported:
     from rawdenoise.interrupts import preload
 
     preload("torch")  # a Ctrl-C waits for them: see preload
-    from rawdenoise.model_names import check_model_name
-    from rawdenoise.weights import DEFAULT_NAME, load_model, model_path, parse_options, save_model
+    from rawdenoise.model_names import check_model_name, check_not_bundled
+    from rawdenoise.weights import load_model, model_path, parse_options, save_model
 
     name = options.name
     check_model_name(name)
-    if name == DEFAULT_NAME:
-        raise UsageError(
-            "'default' names the bundled model", hint="choose another --name for your model"
-        )
+    check_not_bundled(name, hint="choose another --name for your model")
     target = model_path(name)
     if target.exists() and not options.overwrite:
         raise OutputExistsError(f"a model named {name!r} exists ({target})", path=target)
@@ -155,12 +152,16 @@ def describe_model(
 
 def remove_model(name: str) -> Path:
     """Delete the named model's file (or link); returns its path."""
-    from rawdenoise.model_names import check_model_name, entry_problem, unknown_model_error
-    from rawdenoise.weights import DEFAULT_NAME, model_path
+    from rawdenoise.model_names import (
+        check_model_name,
+        check_not_bundled,
+        entry_problem,
+        unknown_model_error,
+    )
+    from rawdenoise.weights import model_path
 
     check_model_name(name)
-    if name == DEFAULT_NAME:
-        raise UsageError("the bundled 'default' model cannot be removed")
+    check_not_bundled(name, removing=True)
     path = model_path(name)
     # a file (readable or not) or a symbolic link (even a dangling one) goes; a folder stays
     if path.is_dir() and not path.is_symlink():

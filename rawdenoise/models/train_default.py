@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 #: Clean frames the default model is trained on (files of ../shared/data, see its MANIFEST).
@@ -151,7 +152,7 @@ def _float16_path(name: str) -> Path:
     return cache_dir() / "recipe" / f"{name}-float16.safetensors"
 
 
-def _phase_checkpoint(name: str) -> Path:
+def phase_checkpoint(name: str) -> Path:
     """Where the pretrain run of phase ``name`` keeps its checkpoint."""
     from rawdenoise.training.checkpoint import checkpoint_path
 
@@ -172,7 +173,7 @@ def recipe_command(data: Path, phase: dict, unprocessed: Path = Path("unprocesse
         frames += [str(unprocessed / f) for f in UNPROCESSED_FRAMES]
     options = [f"-O{k}={v}" for k, v in r.get("options", {}).items()]
     if "init_checkpoint" in r:
-        start = ["--init", str(_phase_checkpoint(r["init_checkpoint"])), *options]
+        start = ["--init", str(phase_checkpoint(r["init_checkpoint"])), *options]
     elif "init" in r:
         init = str(_float16_path(r["init"])) if r.get("init_float16") else r["init"]
         start = ["--init", init, *options]
@@ -197,24 +198,36 @@ def _paused_at(name: str) -> int | None:
     """The iteration phase ``name``'s checkpoint holds, if it has one."""
     from rawdenoise.training.checkpoint import load_checkpoint
 
-    path = _phase_checkpoint(name)
+    path = phase_checkpoint(name)
     return load_checkpoint(path).iteration if path.exists() else None
 
 
 def train(data: Path, sources: Path, resume: bool, device: str) -> Path:
     """Run the phases in order; a phase whose model exists already is skipped."""
-    from rawdenoise.cli import main
     from rawdenoise.dirs import cache_dir
-    from rawdenoise.weights import model_path
 
     unprocessed = cache_dir() / "unprocessed"
     build_unprocessed(sources, data, unprocessed)
-    for phase in PHASES:
+    return run_phases(
+        PHASES, lambda phase: recipe_command(data, phase, unprocessed), resume, device
+    )
+
+
+def run_phases(
+    phases: tuple[dict, ...], command: Callable[[dict], list[str]], resume: bool, device: str
+) -> Path:
+    """Run ``rawdenoise pretrain`` for each phase (``command`` gives its command line) in order,
+    skipping a phase whose model (or, for one that pauses, checkpoint) exists already; the last
+    phase's model file."""
+    from rawdenoise.cli import main
+    from rawdenoise.weights import model_path
+
+    for phase in phases:
         name = phase["name"]
         if "stop_at" in phase:  # its result is the checkpoint where it pauses
             reached = _paused_at(name)
             if reached is not None and reached >= phase["stop_at"]:
-                print(f"{name}: done already ({_phase_checkpoint(name)})")
+                print(f"{name}: done already ({phase_checkpoint(name)})")
                 continue
             again = reached is not None
         elif model_path(name).exists():
@@ -224,15 +237,18 @@ def train(data: Path, sources: Path, resume: bool, device: str) -> Path:
             again = resume
         if phase.get("init_float16") and not _float16_path(phase["init"]).exists():
             pack(model_path(phase["init"]), _float16_path(phase["init"]))
-        argv = recipe_command(data, phase, unprocessed)[1:] + ["--device", device]
+        argv = command(phase)[1:] + ["--device", device]
         code = main(argv + (["--resume"] if again else []))
         if code:
             raise SystemExit(code)
-    return model_path(NAME)
+    return model_path(phases[-1]["name"])
 
 
-def pack(source: Path, out: Path = PACKAGED) -> Path:
-    """Write ``source`` (model file or checkpoint) as float16 safetensors to ``out``."""
+def pack(
+    source: Path, out: Path = PACKAGED, *, name: str = "default", phases: tuple[dict, ...] = ()
+) -> Path:
+    """Write ``source`` (model file or checkpoint) as float16 safetensors to ``out``, as the
+    bundled model ``name`` with the recipe ``phases`` (default: this module's)."""
     import torch
     from safetensors.torch import load_file, save
 
@@ -247,10 +263,11 @@ def pack(source: Path, out: Path = PACKAGED) -> Path:
         source = tmp_full
     metadata, _ = read_header(source)
     meta = json.loads(metadata["rawdenoise"])
-    meta["name"] = "default"
+    phases = phases or PHASES
+    meta["name"] = name
     extra = meta.setdefault("extra", {})
     extra["stored_dtype"] = "float16"
-    last = PHASES[-1]  # runs from before pretrain recorded these settings lack them
+    last = phases[-1]  # runs from before pretrain recorded these settings lack them
     extra.setdefault("loss", last.get("loss", "l1"))
     extra.setdefault("sample_by", last.get("sample_by", "pixel"))
     if "init" in extra:  # a file on the training machine: keep its name, not its path
@@ -263,7 +280,7 @@ def pack(source: Path, out: Path = PACKAGED) -> Path:
         + (f", grown to {p['options']}" if "options" in p and "arch" not in p else "")
         + (", with the unprocessed texture frames" if p.get("unprocessed") else "")
         + (f", {p['loss']} loss" if "loss" in p else "")
-        for p in PHASES
+        for p in phases
     )
     metadata["rawdenoise"] = json.dumps(meta)
     state = {k: v.to(torch.float16).contiguous() for k, v in load_file(str(source)).items()}
@@ -299,13 +316,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"trained {model}; pack it with: python -m rawdenoise.models.train_default pack")
         pack(model)
     else:
-        source = _pack_source(args.source or NAME)
+        source = pack_source(args.source or NAME)
         if source is None:
             ap.error(f"no model file, checkpoint or model named {args.source or NAME!r}")
         print(f"packed {pack(source, args.out)}")
 
 
-def _pack_source(given: str) -> Path | None:
+def pack_source(given: str) -> Path | None:
     """``given`` as a file if it is one, else as a model's name; None if neither exists."""
     from rawdenoise.errors import UsageError
     from rawdenoise.weights import model_path

@@ -140,18 +140,13 @@ def _check_noise_type(noise_type: str) -> None:
 
 
 def output_path(name: str, overwrite: bool) -> Path:
-    """The model file for ``name``; refused before training if it exists (or is 'default')."""
+    """The model file for ``name``; refused before training if it exists or is a bundled name."""
     from rawdenoise.errors import OutputExistsError
-    from rawdenoise.model_names import check_model_name
-    from rawdenoise.weights import DEFAULT_NAME, model_path
+    from rawdenoise.model_names import check_model_name, check_not_bundled
+    from rawdenoise.weights import model_path
 
     check_model_name(name)
-    if name == DEFAULT_NAME:
-        raise UsageError(
-            "'default' names the model bundled with rawdenoise",
-            hint="train under another name; to bundle it, copy its file to "
-            "rawdenoise/models/default.safetensors",
-        )
+    check_not_bundled(name, hint="train under another name")
     path = model_path(name)
     if path.exists() and not overwrite:
         raise OutputExistsError(f"a model named {name!r} exists ({path})", path=path)

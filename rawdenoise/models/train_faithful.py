@@ -1,0 +1,125 @@
+"""Reproduce the bundled ``faithful`` model: its recipe, and packing it into the package.
+
+    python -m rawdenoise.models.train_faithful show
+    python -m rawdenoise.models.train_faithful train FRAMES [--resume] [--device auto]
+    python -m rawdenoise.models.train_faithful pack [MODEL_OR_CHECKPOINT]
+
+``FRAMES`` is one folder of clean training DNGs: the three low-ISO GoPro frames of
+``../shared/data`` (the HERO7 frame and the Sony ARW stay out: they are the benchmarks'
+held-out content) and the 143 photographs of ``TRAINING_PHOTOS.tsv`` made into RGGB mosaics
+(:mod:`rawdenoise.models.training_photos` gathers them from their packages,
+:mod:`rawdenoise.models.photo_frames` unprocesses them). ``train`` runs ``rawdenoise
+pretrain`` once per phase of :data:`PHASES`, each continuing from the one before, as the
+model was trained (2-core Intel Xeon with AMX, bf16, about 6 h 40 min in all); ``pack`` casts
+the last phase's model to float16 and writes ``rawdenoise/models/faithful.safetensors``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rawdenoise.models import train_default
+
+#: The recipe as it was run: each phase continues from the one before (a fresh cosine cycle
+#: each); the third was stopped at iteration 5,000 and the fourth started from its checkpoint.
+PHASES: tuple[dict, ...] = (
+    # from scratch: a UNet with a global residual, ratios drawn log-uniformly
+    {"name": "faithful-1", "arch": "unet", "options": {"channels": 24, "residual": True},
+     "iterations": 13000, "lr": 3e-4, "min_lr": 1e-5, "warmup": 200, "seed": 2026,
+     "ratio_sampling": "log", "loss": "log-l1"},
+    # half the crops at ratios 1-17, half above (a normally exposed photo is ratio 1)
+    {"name": "faithful-2", "init": "faithful-1", "iterations": 11000, "lr": 2e-4,
+     "min_lr": 1e-5, "seed": 2027, "loss": "log-l1"},
+    {"name": "faithful-3", "init": "faithful-2", "iterations": 40000, "lr": 1.5e-4,
+     "min_lr": 5e-6, "seed": 2028, "loss": "log-l1", "stop_at": 5000},
+    # the level term: L1 trains towards the median, darker than the mean at a few electrons
+    {"name": "faithful-4", "init_checkpoint": "faithful-3", "iterations": 1500, "lr": 1e-4,
+     "min_lr": 1e-5, "warmup": 50, "seed": 2029, "loss": "log-l1-level"},
+    {"name": "faithful-5", "init": "faithful-4", "iterations": 7000, "lr": 1e-4,
+     "min_lr": 5e-6, "seed": 2031, "loss": "log-l1-level"},
+    {"name": "faithful-6", "init": "faithful-5", "iterations": 9000, "lr": 6e-5,
+     "min_lr": 3e-6, "seed": 2032, "loss": "log-l1-level"},
+    # the grid term: the dot grid the up-sampling leaves on flat areas
+    {"name": "faithful-7", "init": "faithful-6", "iterations": 10000, "lr": 4e-5,
+     "min_lr": 2e-6, "seed": 2036, "loss": "log-l1-level-grid"},
+)  # fmt: skip
+#: Settings all phases share.
+COMMON = {
+    "virtual_cameras": 5,
+    "ratio_range": (1, 300),
+    "ratio_sampling": "mixed",
+    "batch": 8,
+    "crop": 128,
+    "warmup": 100,
+    "checkpoint_every": 500,
+    "noise_type": "ptrq",  # zero-mean: a network taught to subtract a bias shifts the level
+    "sample_by": "frame",
+    "precision": "bf16",
+}
+NAME = PHASES[-1]["name"]
+PACKAGED = Path(__file__).resolve().parent / "faithful.safetensors"
+
+
+def recipe_command(frames: Path, phase: dict) -> list[str]:
+    """The ``rawdenoise pretrain`` command line of one phase (see :mod:`train_default`'s
+    ``recipe_command`` for how a phase starts)."""
+    r = {**COMMON, **phase}
+    options = [f"-O{k}={str(v).lower() if isinstance(v, bool) else v}"
+               for k, v in r.get("options", {}).items()]  # fmt: skip
+    if "init_checkpoint" in r:
+        start = ["--init", str(train_default.phase_checkpoint(r["init_checkpoint"]))]
+    elif "init" in r:
+        start = ["--init", r["init"]]
+    else:
+        start = ["--arch", r["arch"], *options]
+    return [
+        "rawdenoise", "pretrain", str(frames), "--name", r["name"], *start,
+        "--virtual-cameras", str(r["virtual_cameras"]),
+        "--ratio-range", f"{r['ratio_range'][0]},{r['ratio_range'][1]}",
+        "--ratio-sampling", r["ratio_sampling"], "--augment-colour",
+        "--noise-type", r["noise_type"], "--sample-by", r["sample_by"], "--loss", r["loss"],
+        "--iterations", str(r["iterations"]), "--batch", str(r["batch"]),
+        "--crop", str(r["crop"]), "--lr", str(r["lr"]), "--min-lr", str(r["min_lr"]),
+        "--warmup", str(r["warmup"]), "--seed", str(r["seed"]),
+        "--checkpoint-every", str(r["checkpoint_every"]), "--precision", r["precision"],
+        *(["--stop-at", str(r["stop_at"])] if "stop_at" in r else []),
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="what", required=True)
+    t = sub.add_parser("train", help="run the recipe")
+    t.add_argument("frames", type=Path, help="the folder of clean training DNGs")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--device", default="auto")
+    p = sub.add_parser("pack", help="cast a model or checkpoint to float16 as the bundled one")
+    p.add_argument("source", nargs="?", help=f"a file or a model's name (default: {NAME})")
+    p.add_argument("--out", type=Path, default=PACKAGED)
+    sub.add_parser("show", help="print the recipe as rawdenoise commands")
+    args = ap.parse_args(argv)
+    if args.what == "show":
+        for phase in PHASES:
+            print(" ".join(recipe_command(Path("FRAMES"), phase)))
+    elif args.what == "train":
+        if not args.frames.is_dir():
+            ap.error(f"{args.frames} is not a folder of training frames")
+        model = train_default.run_phases(
+            PHASES, lambda phase: recipe_command(args.frames, phase), args.resume, args.device
+        )
+        print(f"packed {_pack(model, PACKAGED)}")
+    else:
+        source = train_default.pack_source(args.source or NAME)
+        if source is None:
+            ap.error(f"no model file, checkpoint or model named {args.source or NAME!r}")
+        print(f"packed {_pack(source, args.out)}")
+
+
+def _pack(source: Path, out: Path) -> Path:
+    return train_default.pack(source, out, name="faithful", phases=PHASES)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
