@@ -10,7 +10,7 @@ held-out content) and the 143 photographs of ``TRAINING_PHOTOS.tsv`` made into R
 (:mod:`rawdenoise.models.training_photos` gathers them from their packages,
 :mod:`rawdenoise.models.photo_frames` unprocesses them). ``train`` runs ``rawdenoise
 pretrain`` once per phase of :data:`PHASES`, each continuing from the one before, as the
-model was trained (2-core Intel Xeon with AMX, bf16, about 6 h 40 min in all); ``pack`` casts
+model was trained (2-core Intel Xeon with AMX, bf16, about 6 h in all); ``pack`` casts
 the last phase's model to float16 and writes ``rawdenoise/models/faithful.safetensors``.
 """
 
@@ -44,6 +44,8 @@ PHASES: tuple[dict, ...] = (
     # the grid term: the dot grid the up-sampling leaves on flat areas
     {"name": "faithful-7", "init": "faithful-6", "iterations": 10000, "lr": 4e-5,
      "min_lr": 2e-6, "seed": 2036, "loss": "log-l1-level-grid"},
+    {"name": "faithful-8", "init": "faithful-7", "iterations": 12000, "lr": 2e-5,
+     "min_lr": 1e-6, "seed": 2037, "loss": "log-l1-level-grid"},
 )  # fmt: skip
 #: Settings all phases share.
 COMMON = {
