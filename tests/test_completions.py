@@ -222,9 +222,9 @@ def test_option_values_complete_without_torch(rawdenoise_home: Path) -> None:
     got = report["results"]
     assert got["format"] == ["png", "tiff", "jpeg", "dng"]
     assert got["format_j"] == ["jpeg"]
-    assert got["model"] == ["default", "mycam"] == got["init"]
+    assert got["model"] == ["default", "faithful", "mycam"] == got["init"]
     assert got["model_finetune"] == ["mycam"]
-    assert "mycam" in got["remove"]
+    assert got["remove"] == ["mycam"]  # bundled models cannot be removed
     assert got["device"] == ["auto", "cpu", "cuda", "mps"]
     assert got["precision"] == ["fp32", "bf16", "fp16", "auto"]
     assert got["training_precision"] == ["fp32", "bf16"]

@@ -52,3 +52,10 @@ def complete_model(incomplete: str) -> list[str]:
     from rawdenoise.weights import list_models
 
     return [name for name, _path in list_models() if name.startswith(incomplete)]
+
+
+def complete_removable_model(incomplete: str) -> list[str]:
+    """The models folder's names for ``models remove`` (bundled models cannot be removed)."""
+    from rawdenoise.model_names import bundled_models
+
+    return [name for name in complete_model(incomplete) if name not in bundled_models()]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from rawdenoise.cli._completion import complete_arch, complete_model
+from rawdenoise.cli._completion import complete_arch, complete_removable_model
 from rawdenoise.cli._console import emit_json, info, out_console
 from rawdenoise.cli._errors import handle_errors
 from rawdenoise.cli._models_view import show_imported, show_info, show_list
@@ -134,7 +134,7 @@ def info_(
 @handle_errors
 def remove(
     name: str = typer.Argument(
-        ..., help="The model name.", autocompletion=complete_model, show_default=False
+        ..., help="The model name.", autocompletion=complete_removable_model, show_default=False
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
