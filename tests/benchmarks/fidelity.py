@@ -114,7 +114,8 @@ def _crops(packed: np.ndarray, count: int, side: int, seed: int) -> list[np.ndar
 
 
 def content(crops: int, side: int) -> dict[str, np.ndarray]:
-    """Clean held-out content, packed RGGB in [0, 1]: HERO7 crops, binned ARW crops, chart."""
+    """Clean held-out content, packed RGGB in [0, 1]: HERO7 crops, binned ARW crops, chart, and
+    the grey-scene control crops."""
     from rawdenoise.bayer import binned_2x2
     from rawdenoise.fidelity import grey_scene
     from rawdenoise.rawio import read_raw
