@@ -266,8 +266,29 @@ def test_dry_run_decodes_every_file_and_warns_about_ratios_outside_the_models_ra
     code, _, err = run(capsys, day, "-m", model, "--ratio", "1", "--dry-run", "--overwrite")
     assert code == 0
     assert err.startswith("rawdenoise: warning: ratio 1 is outside the model's range 100-300;")
+    assert "faithful" not in err  # the pointer is for the bundled default only
     code, _, err = run(capsys, day, "-m", model, "--ratio", "150", "--dry-run", "--overwrite")
     assert code == 0 and err == ""
+
+
+@pytest.mark.skipif(
+    not (model_names.PACKAGED_DEFAULT.is_file() and model_names.PACKAGED_FAITHFUL.is_file()),
+    reason="the bundled models are not installed",
+)
+@pytest.mark.parametrize("dry", [True, False])
+def test_the_default_outside_its_ratios_points_to_the_bundled_faithful_model(
+    make_dng, capsys, dry
+) -> None:
+    """A normally exposed photo (ratio 1) with the bundled default (trained for 100-300): the
+    warning names the bundled model trained for ratio 1, in the dry and the real run."""
+    photo = make_dng("photo.dng", h=32, w=32)
+    code, _, err = run(capsys, photo, "--ratio", "1", "-f", "dng", "--overwrite",
+                       *(["--dry-run"] if dry else []))  # fmt: skip
+    assert code == 0
+    assert err.startswith("rawdenoise: warning: ratio 1 is outside the model's range 100-300;")
+    assert "the bundled 'faithful' model was trained for 1-300 (--model faithful)" in err
+    code, _, err = run(capsys, photo, "--ratio", "1", "-m", "faithful", "--dry-run")
+    assert code == 0 and "warning" not in err
 
 
 def test_target_exposure_and_auto_ratio(tmp_path, make_dng, tiny_model, capsys) -> None:

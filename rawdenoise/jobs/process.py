@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rawdenoise.errors import ExitCode, RawDenoiseError
@@ -168,6 +169,10 @@ class ProcessJob:
             checks = [(r.ratio, r.source.name) for r in results if r.ratio is not None]
         for ratio, name in checks:
             message = ratio_range_warning(ratio, ratio_range, self.rule, name)
+            if message and self.rule.fixed is not None:
+                from rawdenoise.weights import resolve_model
+
+                message += _bundled_alternative(resolve_model(opts.model_ref), ratio)
             if message:
                 self.events.warning(message)
         return ProcessReport(results, fmt=opts.fmt, dry_run=True)
@@ -206,7 +211,9 @@ class ProcessJob:
                 ratio_range = self.loaded.info.ratio_range
                 outside = ratio_range_warning(self.rule.fixed, ratio_range, self.rule)
                 if outside:
-                    self.events.warning(outside)
+                    self.events.warning(
+                        outside + _bundled_alternative(self.loaded.path, self.rule.fixed)
+                    )
         spec = self.loaded.spec if self.loaded else None
         assert opts.bit_depth is not None and opts.quality is not None  # validated()
         self.settings = RunSettings(
@@ -257,6 +264,22 @@ class ProcessJob:
         )
         if odd:
             self.events.warning(odd)
+
+
+def _bundled_alternative(model: Path, ratio: float) -> str:
+    """For the bundled default used outside its ratios: the other bundled model, if it was
+    trained for ``ratio`` (the default covers 100-300; a normally exposed photo is ratio 1)."""
+    from rawdenoise.model_file import read_model_info
+    from rawdenoise.model_names import FAITHFUL_NAME, PACKAGED_DEFAULT, PACKAGED_FAITHFUL
+
+    if model != PACKAGED_DEFAULT or not PACKAGED_FAITHFUL.is_file():
+        return ""
+    info = read_model_info(PACKAGED_FAITHFUL)
+    lo, hi = info.ratio_range if info and info.ratio_range else (0.0, 0.0)
+    if not lo <= ratio <= hi:
+        return ""
+    name = FAITHFUL_NAME
+    return f"; the bundled '{name}' model was trained for {lo:g}-{hi:g} (--model {name})"
 
 
 def plan_file(job: Job, rule: RatioRule, overwrite: bool, skip_existing: bool) -> FileResult:
