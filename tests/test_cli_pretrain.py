@@ -404,9 +404,14 @@ def test_bundled_model_recipes_are_valid_chains_of_pretrain_commands(
     assert main(["pretrain", str(tmp_path), "--name", "x", "--no-such-option", "--help"]) != 0
 
 
-def test_recipe_pack_refuses_a_source_that_is_neither_a_file_nor_a_model(capsys, tmp_path) -> None:
+@pytest.mark.parametrize("module", ["train_default", "train_faithful"])
+def test_recipe_pack_refuses_a_source_that_is_neither_a_file_nor_a_model(
+    module, capsys, tmp_path
+) -> None:
     """``pack NAME`` resolves a model's name; anything else is one usage line, no traceback."""
-    from rawdenoise.models import train_default as recipe
+    import importlib
+
+    recipe = importlib.import_module(f"rawdenoise.models.{module}")
 
     out = tmp_path / "packed.safetensors"
     for bad in ("no-such-model", str(tmp_path / "missing.safetensors")):

@@ -21,6 +21,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 #: Clean frames the default model is trained on (files of ../shared/data, see its MANIFEST).
 TRAIN_FRAMES = (
@@ -303,9 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     t.add_argument("--resume", action="store_true")
     t.add_argument("--device", default="auto")
-    p = sub.add_parser("pack", help="cast a model or checkpoint to float16 as the bundled default")
-    p.add_argument("source", nargs="?", help=f"a file or a model's name (default: {NAME})")
-    p.add_argument("--out", type=Path, default=PACKAGED)
+    add_pack_parser(sub, "default", NAME, PACKAGED)
     sub.add_parser("show", help="print the recipe as a rawdenoise command")
     args = ap.parse_args(argv)
     if args.what == "show":
@@ -316,10 +315,23 @@ def main(argv: list[str] | None = None) -> None:
         print(f"trained {model}; pack it with: python -m rawdenoise.models.train_default pack")
         pack(model)
     else:
-        source = pack_source(args.source or NAME)
-        if source is None:
-            ap.error(f"no model file, checkpoint or model named {args.source or NAME!r}")
-        print(f"packed {pack(source, args.out)}")
+        run_pack(ap, args.source or NAME, lambda source: pack(source, args.out))
+
+
+def add_pack_parser(sub: Any, bundled: str, last_phase: str, out: Path) -> None:
+    """The ``pack`` subcommand of a bundled model's recipe."""
+    p = sub.add_parser("pack", help=f"cast a model or checkpoint to float16 as bundled {bundled}")
+    p.add_argument("source", nargs="?", help=f"a file or a model's name (default: {last_phase})")
+    p.add_argument("--out", type=Path, default=out)
+
+
+def run_pack(ap: argparse.ArgumentParser, given: str, pack_fn: Callable[[Path], Path]) -> None:
+    """``pack``: resolve ``given`` (a file or a model's name; a usage error if neither) and
+    pack it with ``pack_fn``."""
+    source = pack_source(given)
+    if source is None:
+        ap.error(f"no model file, checkpoint or model named {given!r}")
+    print(f"packed {pack_fn(source)}")
 
 
 def pack_source(given: str) -> Path | None:

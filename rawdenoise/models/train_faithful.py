@@ -97,9 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("frames", type=Path, help="the folder of clean training DNGs")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--device", default="auto")
-    p = sub.add_parser("pack", help="cast a model or checkpoint to float16 as the bundled one")
-    p.add_argument("source", nargs="?", help=f"a file or a model's name (default: {NAME})")
-    p.add_argument("--out", type=Path, default=PACKAGED)
+    train_default.add_pack_parser(sub, "faithful", NAME, PACKAGED)
     sub.add_parser("show", help="print the recipe as rawdenoise commands")
     args = ap.parse_args(argv)
     if args.what == "show":
@@ -113,10 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(f"packed {_pack(model, PACKAGED)}")
     else:
-        source = train_default.pack_source(args.source or NAME)
-        if source is None:
-            ap.error(f"no model file, checkpoint or model named {args.source or NAME!r}")
-        print(f"packed {_pack(source, args.out)}")
+        train_default.run_pack(ap, args.source or NAME, lambda source: _pack(source, args.out))
 
 
 def _pack(source: Path, out: Path) -> Path:
