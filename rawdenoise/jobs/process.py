@@ -267,19 +267,22 @@ class ProcessJob:
 
 
 def _bundled_alternative(model: Path, ratio: float) -> str:
-    """For the bundled default used outside its ratios: the other bundled model, if it was
-    trained for ``ratio`` (the default covers 100-300; a normally exposed photo is ratio 1)."""
+    """When a bundled model runs outside its ratios: another bundled model trained for
+    ``ratio``, if there is one (the default covers 100-300; a normally exposed photo is 1)."""
     from rawdenoise.model_file import read_model_info
-    from rawdenoise.model_names import FAITHFUL_NAME, PACKAGED_DEFAULT, PACKAGED_FAITHFUL
+    from rawdenoise.model_names import bundled_models
 
-    if model != PACKAGED_DEFAULT or not PACKAGED_FAITHFUL.is_file():
+    bundled = bundled_models()
+    if model not in bundled.values():
         return ""
-    info = read_model_info(PACKAGED_FAITHFUL)
-    lo, hi = info.ratio_range if info and info.ratio_range else (0.0, 0.0)
-    if not lo <= ratio <= hi:
-        return ""
-    name = FAITHFUL_NAME
-    return f"; the bundled '{name}' model was trained for {lo:g}-{hi:g} (--model {name})"
+    for name, path in bundled.items():
+        info = read_model_info(path) if path != model and path.is_file() else None
+        if info is not None and info.ratio_range is not None:
+            lo, hi = info.ratio_range
+            if lo <= ratio <= hi:
+                trained = f"was trained for {lo:g}-{hi:g}"
+                return f"; the bundled '{name}' model {trained} (--model {name})"
+    return ""
 
 
 def plan_file(job: Job, rule: RatioRule, overwrite: bool, skip_existing: bool) -> FileResult:
