@@ -78,6 +78,7 @@ def _settings(
     device: str,
     precision: str,
     ensemble: int,
+    level_lock: bool = True,
     fmt: str = "png",
     bit_depth: int = 16,
     quality: int = DEFAULT_QUALITY,
@@ -96,7 +97,7 @@ def _settings(
     return RunSettings(
         multiple_of=loaded.spec.multiple_of, fmt=fmt, bit_depth=bit_depth, quality=quality,
         tile=tile, overlap=overlap, device=dev, precision=precision, overwrite=overwrite,
-        ensemble=ensemble, architecture=loaded.spec,
+        ensemble=ensemble, level_lock=level_lock, architecture=loaded.spec,
     )  # fmt: skip
 
 
@@ -110,6 +111,7 @@ def denoise_array(
     device: str = "auto",
     precision: str = "auto",
     ensemble: int = 1,
+    level_lock: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Denoise a packed Bayer array: float32 (4, H/2, W/2), channels R, G1, B, G2, normalized
@@ -130,7 +132,13 @@ def denoise_array(
     x = scale_input(x, fixed_ratio(ratio))
     loaded = _loaded(model)
     settings = _settings(
-        loaded, tile=tile, overlap=overlap, device=device, precision=precision, ensemble=ensemble
+        loaded,
+        tile=tile,
+        overlap=overlap,
+        device=device,
+        precision=precision,
+        ensemble=ensemble,
+        level_lock=level_lock,
     )
     return run_network(loaded.network, x, settings, progress)
 
@@ -146,6 +154,7 @@ def denoise_file(
     device: str = "auto",
     precision: str = "auto",
     ensemble: int = 1,
+    level_lock: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> Denoised:
     """Denoise one RAW file at full resolution, as ``rawdenoise process`` does.
@@ -169,7 +178,13 @@ def denoise_file(
         info.ratio_range,
     )
     settings = _settings(
-        loaded, tile=tile, overlap=overlap, device=device, precision=precision, ensemble=ensemble
+        loaded,
+        tile=tile,
+        overlap=overlap,
+        device=device,
+        precision=precision,
+        ensemble=ensemble,
+        level_lock=level_lock,
     )
     frame = read_raw(path)
     meta = read_metadata(frame.path, frame)

@@ -198,6 +198,8 @@ class RunSettings:
     precision: str = "fp32"
     overwrite: bool = False
     ensemble: int = 1  #: flipped/transposed copies averaged (rawdenoise.ensemble)
+    #: move the output back to the input's local level (rawdenoise.level_lock)
+    level_lock: bool = True
     #: the network's ArchitectureSpec: an unusable output then names the plugin providing it
     architecture: Any = None
 
@@ -238,10 +240,11 @@ def run_network(
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """The network's output for :func:`network_input`'s array (tiled, clipped at 1 above and
-    at :data:`~rawdenoise.inference.BELOW_BLACK` below: a near-black area keeps its mean)."""
+    at :data:`~rawdenoise.inference.BELOW_BLACK` below: a near-black area keeps its mean), at
+    the input's local level unless ``settings.level_lock`` is off (:mod:`rawdenoise.level_lock`)."""
     from rawdenoise.inference import BELOW_BLACK, denoise
 
-    return denoise(
+    out = denoise(
         network,
         x,
         multiple_of=settings.multiple_of,
@@ -254,6 +257,11 @@ def run_network(
         architecture=settings.architecture,
         low=BELOW_BLACK,
     )
+    if settings.level_lock:
+        from rawdenoise.level_lock import lock_level
+
+        lock_level(x, out, low=BELOW_BLACK)
+    return out
 
 
 def denoise_mosaic(

@@ -52,6 +52,12 @@ def evaluate(
     ensemble: int = typer.Option(
         1, "--ensemble", help="Average N mirrored copies (1, 2, 4 or 8), as process does."
     ),
+    level_lock: bool = typer.Option(
+        False,
+        "--level-lock/--no-level-lock",
+        help="Score the output at the input's local level, as process writes it (default off: "
+        "LED's protocol).",
+    ),
     ratio: float | None = typer.Option(
         None,
         "--ratio",

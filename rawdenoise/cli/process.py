@@ -104,6 +104,12 @@ def process(
         "--ensemble",
         help="Average N mirrored copies (1, 2, 4 or 8): N times the time, less noise left.",
     ),
+    level_lock: bool = typer.Option(
+        True,
+        "--level-lock/--no-level-lock",
+        help="Keep the input's local level and colour (a smooth correction of what the network "
+        "moved); --no-level-lock: the network's output as it is.",
+    ),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Look into sub-folders."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),

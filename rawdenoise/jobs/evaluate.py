@@ -29,6 +29,7 @@ class EvaluateOptions:
     tile: int | None = None
     ensemble: int = 1
     ratio: float | None = None
+    level_lock: bool = False  #: score what process writes (off: LED's protocol)
 
     def check(self) -> None:
         """The settings first: one error, nothing loaded."""
@@ -61,6 +62,7 @@ class EvaluateReport:
             "model": self.options.model,
             "model_path": str(self.model_path),
             "ensemble": self.options.ensemble,
+            "level_lock": self.options.level_lock,
             "ratio": ratio if ratio is not None else "exif",
             "pairs": [s.to_dict() for s in self.scores],
             **self.means,
@@ -139,5 +141,6 @@ def evaluate(
             ensemble=opts.ensemble,
             ratio=opts.ratio,
             architecture=loaded.spec,
+            level_lock=opts.level_lock,
         )
     return EvaluateReport(opts, loaded.path, scores, summarize(scores), skipped)

@@ -52,6 +52,7 @@ class ProcessReport:
     device: str | None = None
     precision: str | None = None
     ensemble: int = 1
+    level_lock: bool = True
     fmt: str = "png"
     seconds: float = 0.0
     dry_run: bool = False
@@ -84,6 +85,7 @@ class ProcessReport:
             "device": self.device,
             "precision": self.precision,
             "ensemble": self.ensemble,
+            "level_lock": self.level_lock,
             "format": self.fmt,
             "files": files,
             "processed": self.count("done"),
@@ -220,7 +222,7 @@ class ProcessJob:
             multiple_of=spec.multiple_of if spec else 1, fmt=opts.fmt, bit_depth=opts.bit_depth,
             quality=opts.quality, tile=opts.tile, overlap=opts.overlap, device=dev,
             precision=precision, overwrite=opts.overwrite, ensemble=opts.ensemble,
-            architecture=spec,
+            level_lock=opts.level_lock, architecture=spec,
         )  # fmt: skip
 
     def run(self) -> ProcessReport:
@@ -244,6 +246,7 @@ class ProcessJob:
             device=str(self.settings.device),
             precision=self.settings.precision,
             ensemble=self.settings.ensemble,
+            level_lock=self.settings.level_lock,
             fmt=self.settings.fmt,
             seconds=time.perf_counter() - begin,
         )

@@ -42,6 +42,7 @@ class ProcessOptions:
     device: str = "auto"
     precision: str = "auto"
     ensemble: int = 1
+    level_lock: bool = True
     threads: int | None = None
     recursive: bool = False
     overwrite: bool = False

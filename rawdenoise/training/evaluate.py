@@ -54,6 +54,7 @@ def evaluate_pairs(
     ensemble: int = 1,
     ratio: float | None = None,
     architecture: Any = None,
+    level_lock: bool = False,
 ) -> list[PairScore]:
     """Denoise every pair's noisy frame and score it against the clean one.
 
@@ -65,10 +66,12 @@ def evaluate_pairs(
     be decoded (changed since the list was checked) goes to ``on_skip(pair, reason)`` and the
     others are scored; without ``on_skip`` the error is raised. ``ensemble``: see
     :func:`rawdenoise.inference.denoise`; ``architecture`` (the network's spec) lets an unusable
-    output name the plugin that provides it.
+    output name the plugin that provides it. ``level_lock``: score the output moved to the
+    input's local level, as ``process`` writes it (:mod:`rawdenoise.level_lock`).
     """
     from rawdenoise.errors import InputError
-    from rawdenoise.inference import denoise
+    from rawdenoise.inference import BELOW_BLACK, denoise
+    from rawdenoise.level_lock import lock_level
     from rawdenoise.training.frames import decode
 
     scores = []
@@ -94,8 +97,10 @@ def evaluate_pairs(
         x = np.minimum(noisy * np.float32(gain), np.float32(1.0))
         out = denoise(
             network, x, multiple_of=multiple_of, tile=tile, device=device, ensemble=ensemble,
-            architecture=architecture,
+            architecture=architecture, low=BELOW_BLACK if level_lock else 0.0,
         )  # fmt: skip
+        if level_lock:  # as process writes it, then LED's clip at 0 for the score
+            lock_level(x, out, low=0.0)
         p, s = raw_metrics(out, clean)
         np_, ns = raw_metrics(x, clean)
         score = PairScore(str(pair.noisy), str(pair.clean), gain, p, s, np_, ns, line=pair.line)

@@ -1,7 +1,7 @@
 """Fidelity of ``rawdenoise process -f dng`` on held-out real content (run by hand).
 
     .venv/bin/python tests/benchmarks/fidelity.py [--model default] [--precision fp32]
-        [--draws 8] [--crops 4] [--ratios 10,100,300] [--ensemble N] [--no-arw]
+        [--draws 8] [--crops 4] [--ratios 10,100,300] [--ensemble N] [--no-arw] [--no-level-lock]
         [--out tests/benchmarks/out/fidelity] [--json FILE]
 
 Content the default model never saw (``../shared/data``): crops of the GoPro HERO7 frame,
@@ -180,6 +180,7 @@ def process(folder: Path, out: Path, ratio: float, args: argparse.Namespace) -> 
     cmd = [sys.executable, "-m", "rawdenoise", "process", str(folder), "-f", "dng", "--ratio",
            f"{ratio:g}", "--out", str(out), "--model", args.model, "--precision", args.precision,
            "--overwrite", "--ensemble", str(args.ensemble)] + (
+               ["--no-level-lock"] if args.no_level_lock else []) + (
                ["--threads", str(args.threads)] if args.threads else [])  # fmt: skip
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -402,6 +403,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, help="process --threads (default: its own)")
     ap.add_argument("--ensemble", type=int, default=1, help="process --ensemble (1, 2, 4, 8)")
     ap.add_argument("--no-arw", action="store_true", help="skip the whole-ARW run and sheet")
+    ap.add_argument("--no-level-lock", action="store_true", help="process --no-level-lock")
     ap.add_argument(
         "--ratios", default=",".join(map(str, RATIOS)), help="dark ratios (comma-separated)"
     )
@@ -410,7 +412,8 @@ def main() -> None:
     if not (SHARED / HERO7).is_file() or not (SHARED / ARW).is_file():
         raise SystemExit(f"held-out frames not found in {SHARED} (set RAWDENOISE_SHARED_DATA)")
     print(
-        f"model {args.model}, {args.precision}, ensemble {args.ensemble}, {args.crops} crops "
+        f"model {args.model}, {args.precision}, ensemble {args.ensemble}, level lock "
+        f"{'off' if args.no_level_lock else 'on'}, {args.crops} crops "
         f"of {args.side} packed px per source, {args.draws} noise draws per dark ratio"
     )
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,7 +25,7 @@ illumination-corrected PSNR, SSIM, 2 px border):
 
     python tests/benchmarks/quality.py [--model default] [--data ../shared/data] [--content hero7]
         [--crops 4] [--crop 256] [--ratios 100,250] [--no-finetune] [--no-bm3d]
-        [--ensemble 2,8] [--per-crop] [--precision fp32] [--json out.json]
+        [--ensemble 2,8] [--per-crop] [--precision fp32] [--no-level-lock] [--json out.json]
 
 Held-out frames: the GoPro HERO7 ISO 252 DNG (the default model is trained on the HERO6 and
 FUSION frames only). Figures depend on the seed only, not on the machine; timings do.
@@ -135,13 +135,22 @@ def run_bm3d_blind(noisy: np.ndarray, ratio: float) -> np.ndarray:
 
 #: ``--precision``: the network's precision in every model run (process --precision)
 PRECISION = {"value": "fp32"}
+#: ``--no-level-lock`` turns it off: the network's output as it is (process --no-level-lock)
+LEVEL_LOCK = {"value": True}
 
 
 def run_model(network, multiple_of: int, noisy: np.ndarray, ensemble: int = 1) -> np.ndarray:
+    """The model's output as ``process`` writes it (level lock included unless turned off),
+    then clipped to [0, 1] for the score."""
+    from rawdenoise.inference import BELOW_BLACK
+    from rawdenoise.level_lock import lock_level
+
     out = denoise(
         network, noisy, multiple_of=multiple_of, device="cpu", ensemble=ensemble,
-        precision=PRECISION["value"],
+        precision=PRECISION["value"], low=BELOW_BLACK,
     )  # fmt: skip
+    if LEVEL_LOCK["value"]:
+        lock_level(noisy, out, low=BELOW_BLACK)
     return np.clip(out, 0, 1)
 
 
@@ -217,9 +226,13 @@ def main() -> None:
         help="also score the models with these self-ensemble sizes, e.g. 2,8 (process --ensemble)",
     )
     ap.add_argument("--precision", default="fp32", help="fp32, bf16 or auto (as process)")
+    ap.add_argument(
+        "--no-level-lock", action="store_true", help="the network's output without the level lock"
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     PRECISION["value"] = args.precision
+    LEVEL_LOCK["value"] = not args.no_level_lock
     ratios = [float(r) for r in args.ratios.split(",")]
     ensembles = [int(n) for n in args.ensemble.split(",") if n.strip() and int(n) != 1]
 
