@@ -75,3 +75,53 @@ def test_in_place_and_clipped_below() -> None:
     assert output.min() >= -0.05
     with pytest.raises(ValueError):
         lock_level(noisy, output[:3])
+
+
+def test_process_and_evaluate_say_whether_the_level_is_locked(tmp_path, capsys) -> None:
+    """The bundled real dark sample through the default model: with the lock each Bayer
+    plane's mean is the input's, without it the network's own level; evaluate scores the
+    network alone unless asked (LED's protocol) and says which in its JSON."""
+    import json
+
+    from rawdenoise.cli import main
+    from rawdenoise.rawio import read_raw
+    from rawdenoise.samples import BRIGHT, DARK
+
+    # the output DNG holds the brightened frame: compare with the network's input
+    given = np.minimum(read_raw(DARK).normalized() * 100, 1).reshape(4, -1).mean(axis=1)
+    errors = {}
+    for flag, expected in (("--level-lock", True), ("--no-level-lock", False)):
+        out = tmp_path / flag
+        argv = ["process", str(DARK), "--ratio", "100", "-f", "dng", "--out", str(out), "--json"]
+        assert main([*argv, flag, "--threads", "2"]) == 0
+        assert json.loads(capsys.readouterr().out)["level_lock"] is expected
+        got = read_raw(out / "dark_iso6400.dng").normalized().reshape(4, -1).mean(axis=1)
+        errors[expected] = np.abs(got / given - 1).max()
+    assert errors[True] < 0.01 < errors[False], errors
+
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(f"{DARK} {BRIGHT}\n")
+    scores = {}
+    for flag in ((), ("--level-lock",)):
+        assert main(["evaluate", str(pairs), "--json", "--threads", "2", *flag]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["level_lock"] is bool(flag)
+        scores[bool(flag)] = result["pairs"][0]["psnr"]
+    assert scores[True] != scores[False]
+
+
+def test_the_api_takes_level_lock() -> None:
+    import rawdenoise
+    from rawdenoise.rawio import read_raw
+    from rawdenoise.samples import DARK
+
+    packed = read_raw(DARK).normalized()[:, :128, :128]
+    given = np.minimum(packed * 100, 1).reshape(4, -1).mean(axis=1)
+    model = rawdenoise.load_model("default")
+    means = {
+        lock: rawdenoise.denoise_array(packed, model, ratio=100, precision="fp32", level_lock=lock)
+        .reshape(4, -1)
+        .mean(axis=1)
+        for lock in (True, False)
+    }
+    assert np.abs(means[True] / given - 1).max() < 0.01 < np.abs(means[False] / given - 1).max()
