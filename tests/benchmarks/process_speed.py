@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/benchmarks/process_speed.py [--raw FILE] [--megapixels 24]
         [--model default] [--precisions fp32,bf16] [--folder 8] [--formats dng,png]
+        [--no-level-lock]
 
 One frame of ``--megapixels`` (default 24 MP: the held-out HERO7 frame's real mosaic, mirrored
 at its edges to 6000x4000-like size, written as a DNG) and a folder of ``--folder`` such
@@ -15,7 +16,9 @@ files. Every figure comes from a fresh subprocess, in one run, on one machine:
 - *folder*: ``rawdenoise process FOLDER``: wall time per file (decoding the next file and
   writing the previous one overlap with the network);
 - *render*: rendering (rawpy, the file's white balance and colour) and encoding one file alone,
-  per format (the part of a PNG/TIFF/JPEG output that a DNG does not have).
+  per format (the part of a PNG/TIFF/JPEG output that a DNG does not have);
+- *level lock*: :func:`rawdenoise.level_lock.lock_level` on the frame alone (part of every
+  ``process`` run unless ``--no-level-lock``; ``--no-level-lock`` here runs the command without).
 
 The ratios to the pure compute are the figures; targets (issue "Run the network at the
 machine's speed"): one file <= pure + 2 s; a folder <= 1.3x pure per file in fp32 and <= pure
@@ -143,6 +146,22 @@ def child_render(raw: Path, fmt: str, out: Path) -> dict:
     return {"render": rendered - start, "encode": end - rendered, "seconds": end - start}
 
 
+def child_lock(raw: Path) -> dict:
+    """Seconds of the level lock on the frame (median of 3), with torch's default threads."""
+    from rawdenoise.level_lock import lock_level
+    from rawdenoise.pipeline import network_input
+    from rawdenoise.rawio import read_raw
+
+    x = network_input(read_raw(raw), 1.0)
+    times = []
+    for _ in range(3):
+        out = x * np.float32(0.9)
+        start = time.perf_counter()
+        lock_level(x, out, low=-0.03)
+        times.append(time.perf_counter() - start)
+    return {"seconds": float(np.median(times))}
+
+
 def run_child(*args: str) -> dict:
     out = subprocess.run(
         [sys.executable, str(HERE), "--child", *args], capture_output=True, text=True, check=False
@@ -152,11 +171,13 @@ def run_child(*args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_process(paths: list[Path], out: Path, fmt: str, precision: str, model: str) -> dict:
+def run_process(
+    paths: list[Path], out: Path, fmt: str, precision: str, model: str, *extra: str
+) -> dict:
     """Wall time and peak RSS of the real command (a fresh process, start-up included)."""
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "rawdenoise", "process", *map(str, paths), "-f", fmt,
-           "--precision", precision, "--model", model, "--out", str(out), "-q"]  # fmt: skip
+           "--precision", precision, "--model", model, "--out", str(out), "-q", *extra]  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -192,12 +213,15 @@ def main() -> None:
     ap.add_argument("--formats", default="dng,png", help="output formats of the one-file runs")
     ap.add_argument("--folder-formats", default="dng,png")
     ap.add_argument("--render-formats", default="png,tiff,jpeg")
+    ap.add_argument("--no-level-lock", action="store_true", help="process --no-level-lock")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         kind, *rest = args.child
         if kind == "pure":
             print(json.dumps(child_pure(rest[0], rest[1], Path(rest[2]))))
+        elif kind == "lock":
+            print(json.dumps(child_lock(Path(rest[0]))))
         else:
             print(json.dumps(child_render(Path(rest[0]), rest[1], Path(rest[2]))))
         return
@@ -215,7 +239,11 @@ def main() -> None:
         if args.folder:
             shutil.copy(one, folder / one.name)
         mp = args.megapixels
-        print(f"frame: {one.name} ({mp:g} MP), model {args.model}")
+        lock_args = ("--no-level-lock",) if args.no_level_lock else ()
+        lock = "off" if args.no_level_lock else "on"
+        print(f"frame: {one.name} ({mp:g} MP), model {args.model}, level lock {lock}")
+        seconds = run_child("lock", str(one))["seconds"]
+        print(f"  level lock alone: {seconds:.2f} s")
         render = {}
         for fmt in args.render_formats.split(","):
             render[fmt] = run_child("render", str(one), fmt, str(work))
@@ -226,7 +254,7 @@ def main() -> None:
             pure = run_child("pure", args.model, precision, str(one))["seconds"]
             print(f"{precision}: pure compute {pure:.2f} s per file (512 px tiles, channels last)")
             for fmt in args.formats.split(","):
-                r = run_process([one], work / "out1", fmt, precision, args.model)
+                r = run_process([one], work / "out1", fmt, precision, args.model, *lock_args)
                 extra = render.get(fmt, {"seconds": 0.0})["seconds"]
                 print(f"  one file  -f {fmt:<4} {r['seconds']:6.2f} s = pure + "
                       f"{r['seconds'] - pure:5.2f} s" + (f" (render alone {extra:.2f} s)"
@@ -235,7 +263,7 @@ def main() -> None:
             if not args.folder:
                 continue
             for fmt in args.folder_formats.split(","):
-                r = run_process([folder], work / "outN", fmt, precision, args.model)
+                r = run_process([folder], work / "outN", fmt, precision, args.model, *lock_args)
                 per = r["seconds"] / args.folder
                 print(f"  folder of {args.folder} -f {fmt:<4} {per:6.2f} s per file = pure + "
                       f"{per - pure:5.2f} s, {per / pure:.2f}x pure, peak RSS "
