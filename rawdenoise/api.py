@@ -131,15 +131,8 @@ def denoise_array(
         raise UsageError(f"expected a packed array of shape (4, H, W), got {tuple(x.shape)}")
     x = scale_input(x, fixed_ratio(ratio))
     loaded = _loaded(model)
-    settings = _settings(
-        loaded,
-        tile=tile,
-        overlap=overlap,
-        device=device,
-        precision=precision,
-        ensemble=ensemble,
-        level_lock=level_lock,
-    )
+    settings = _settings(loaded, tile=tile, overlap=overlap, device=device, precision=precision,
+                         ensemble=ensemble, level_lock=level_lock)  # fmt: skip
     return run_network(loaded.network, x, settings, progress)
 
 
@@ -177,15 +170,8 @@ def denoise_file(
         info.auto_level,
         info.ratio_range,
     )
-    settings = _settings(
-        loaded,
-        tile=tile,
-        overlap=overlap,
-        device=device,
-        precision=precision,
-        ensemble=ensemble,
-        level_lock=level_lock,
-    )
+    settings = _settings(loaded, tile=tile, overlap=overlap, device=device, precision=precision,
+                         ensemble=ensemble, level_lock=level_lock)  # fmt: skip
     frame = read_raw(path)
     meta = read_metadata(frame.path, frame)
     gain = rule.ratio_for(frame.path, meta, frame.normalized() if rule.needs_pixels else None)

@@ -21,7 +21,7 @@ side (48). Measured on held-out crops with A7S2 noise (`tests/benchmarks/fidelit
 0.07 dB at most; the default gains 1.1-3.7 dB on content unlike its training frames. A network
 trained to remove a constant offset (a black-level error, LED's "colour bias") gets that
 offset back: the default loses 0.4-4.4 dB where the benchmark adds the A7S2's; ``process
---no-level-lock`` keeps the network's output as it is. About 0.2 s per 24 MP frame on 2 cores.
+--no-level-lock`` keeps the network's output as it is. 0.08-0.14 s per 24 MP frame on 2 cores.
 """
 
 from __future__ import annotations
