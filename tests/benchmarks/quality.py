@@ -16,7 +16,8 @@ illumination-corrected PSNR, SSIM, 2 px border):
   * *oracle*: told each crop's true K, noise level and colour bias (what a per-ISO
     calibration of the very camera gives): an upper reference, to compare with the
     fine-tuned model rather than the blind default;
-- the model (default: the bundled ``default``);
+- the model (default: the bundled ``default``), as ``process`` writes it: with the level lock
+  (:mod:`rawdenoise.level_lock`; ``--no-level-lock``: the network alone);
 - the model after ``finetune --preset quick`` on two pairs synthesized from the same profile
   on *training* frames (never the held-out ones), as LED's capture plan (and ``rawdenoise
   ratio``) asks: one at each ratio, at two very different ISOs (400 and 3200, K from the
