@@ -51,8 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rawdenoise.bayer import binned_2x2, pattern_from_cfa, unpack_bayer
 from rawdenoise.dng import write_dng
-from rawdenoise.inference import denoise
 from rawdenoise.noise import NoisyPairGenerator, synthesize_dn
+from rawdenoise.pipeline import RunSettings, run_network
 from rawdenoise.rawio import read_raw
 from rawdenoise.registry import get_camera_profile
 from rawdenoise.training.metrics import raw_metrics
@@ -141,18 +141,13 @@ LEVEL_LOCK = {"value": True}
 
 
 def run_model(network, multiple_of: int, noisy: np.ndarray, ensemble: int = 1) -> np.ndarray:
-    """The model's output as ``process`` writes it (level lock included unless turned off),
-    then clipped to [0, 1] for the score."""
-    from rawdenoise.inference import BELOW_BLACK
-    from rawdenoise.level_lock import lock_level
-
-    out = denoise(
-        network, noisy, multiple_of=multiple_of, device="cpu", ensemble=ensemble,
-        precision=PRECISION["value"], low=BELOW_BLACK,
+    """The model's output as ``process`` writes it (:func:`rawdenoise.pipeline.run_network`:
+    level lock included unless turned off), then clipped to [0, 1] for the score."""
+    settings = RunSettings(
+        multiple_of=multiple_of, device="cpu", precision=PRECISION["value"], ensemble=ensemble,
+        level_lock=LEVEL_LOCK["value"],
     )  # fmt: skip
-    if LEVEL_LOCK["value"]:
-        lock_level(noisy, out, low=BELOW_BLACK)
-    return np.clip(out, 0, 1)
+    return np.clip(run_network(network, noisy, settings), 0, 1)
 
 
 def synth_pairs(folder: Path, data: Path, seed: int) -> Path:
