@@ -40,12 +40,14 @@ MAX_BATCH = 8
 #: and 5.50 s: their activations were faulted in anew each tile). ``process -f dng`` on one
 #: 24 MP file, medians of 3-6 runs: bf16 3.92 s with 512, 3.79 s with 768 (peak RSS 930 MB);
 #: fp32 8.46-8.60 s with 512, 8.14 s with 640 (1032 MB), 7.95 s with 768 (1219 MB: too much).
-#: Since the UNet frees its skips and concatenations as soon as they are used (a third less
-#: activation memory in fp32), the caps were raised from 768 / 640: a 24 MP frame is then cut
-#: into 8 / 12 tiles computing 1.109x / 1.152x its area instead of 12 / 18 tiles and 1.152x /
-#: 1.21x. Measured on a 2-core AMD EPYC (avx512_bf16, no AMX), one 24 MP file, ``-f dng``:
-#: bf16 5.6-5.8 s (peak RSS 830-920 MB) against 6.0-6.2 s; fp32 peak RSS 1010-1060 MB.
-CPU_TILE_SIDE = {2: 1024, 4: 768}
+#: Larger tiles, which the UNet's lower activation peak (it frees its skips as soon as they
+#: are used) would now allow, were measured and not taken (2-core AMD EPYC, avx512_bf16, no
+#: AMX): caps of 1024 / 768 cut a 24 MP frame into 8 / 12 tiles computing 1.109x / 1.152x its
+#: area instead of 1.152x / 1.21x, but a folder of four 24 MP files in fp32 took 39.3-39.7 s
+#: against 37.5-38.6 s (``process`` gives a tile one thread while a file is read or written
+#: beside it, and a long tile keeps that core idle after the reader is done) and bf16 gained
+#: nothing measurable (one file 6.42 / 6.50 s, folder 4.92 / 4.98 s per file).
+CPU_TILE_SIDE = {2: 768, 4: 640}
 
 
 def cpu_tile_side(dtype: torch.dtype) -> int:

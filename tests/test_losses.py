@@ -100,3 +100,29 @@ def test_log_l1_level_grid_counts_a_dot_grid_that_the_same_error_scattered_does_
         "log-l1-level-grid", scattered, target
     )
     assert gap.item() > 0.3
+
+
+def test_displacement_term_counts_a_plane_moved_by_a_fraction_of_a_pixel_not_noise_or_blur():
+    """A red plane moved by 0.2 px against the others costs little per-pixel L1; the
+    displacement term sees it, and not zero-mean noise or the blur of symmetric detail that
+    cost more L1."""
+    from rawdenoise.training.losses import displacement_error
+
+    g = torch.Generator().manual_seed(1)
+    scene = F.avg_pool2d(torch.rand(2, 4, 70, 70, generator=g), 5, 1)  # smooth detail, 66 px
+    target = scene[..., 1:-1, 1:-1]
+    moved = target.clone()
+    moved[:, 0] = 0.8 * scene[:, 0, 1:-1, 1:-1] + 0.2 * scene[:, 0, 1:-1, 2:]  # 0.2 px along x
+    noisy = target + 0.02 * torch.randn(target.shape, generator=g)
+    blurred = F.avg_pool2d(target, 3, 1, 1, count_include_pad=False)
+    for other in (noisy, blurred):  # more L1 than the shift, less displacement
+        assert (other - target).abs().mean() > 5 * (moved - target).abs().mean()
+        assert displacement_error(other, target).max() < 0.5 * displacement_error(moved, target).min()
+    assert displacement_error(target + 0.03, target).max() < 1e-4  # a level error moves nothing
+    assert displacement_error(target, target).max() < 1e-5
+    gap = training_loss("log-l1-level-grid-shift", moved, target) - training_loss(
+        "log-l1-level-grid", moved, target
+    )
+    assert gap.item() > 0.3  # the term weighs in the log, beside the per-pixel error
+    flat = torch.full((1, 4, 16, 16), 0.2)  # no gradient: nothing to explain, no NaN
+    assert torch.isfinite(displacement_error(flat + 0.01, flat)).all()
