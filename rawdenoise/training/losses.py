@@ -44,7 +44,7 @@ GRID_PERIODS = (2, 4)
 GRID_WEIGHT = 8.0
 
 #: weight of the displacement term of ``log-l1-level-grid-shift``
-SHIFT_WEIGHT = 4.0
+SHIFT_WEIGHT = 8.0
 
 #: keeps log() finite for a crop that is already reproduced exactly
 _EPS = 1e-6
