@@ -88,6 +88,17 @@ def test_pretrain_with_log_l1_and_frames_drawn_equally(data, capsys) -> None:
     assert extra["augment_colour"] is True and extra["augment_ca"] is True
 
 
+def test_pretrain_with_the_displacement_loss_records_it(data, capsys) -> None:
+    code = main(
+        ["pretrain", str(data.clean_dir), "--name", "shiftloss", "--iterations", "2"]
+        + ["--loss", "log-l1-level-grid-shift", *FAST]
+    )
+    assert code == 0, capsys.readouterr().err
+    model = load_model("shiftloss")
+    assert model.info.extra["loss"] == "log-l1-level-grid-shift"
+    assert all(bool(p.isfinite().all()) for p in model.network.parameters())
+
+
 def test_pretrain_with_dark_frames(data, capsys, tmp_path) -> None:
     rng = np.random.default_rng(0)
     darks = tmp_path / "darks"
