@@ -130,5 +130,6 @@ def displacement_error(output: torch.Tensor, target: torch.Tensor) -> torch.Tens
     eps = 1e-6 * (yy + xx) + 1e-12  # a flat plane: no displacement to explain
     yy, xx = yy + eps, xx + eps
     det = yy * xx - yx * yx
-    explained = (xx * ye * ye - 2 * yx * ye * xe + yy * xe * xe) / det  # (A^T e)' (A^T A)^-1 (A^T e)
+    # (A^T e)' (A^T A)^-1 (A^T e): the squared norm of e's projection onto the gradients
+    explained = (xx * ye * ye - 2 * yx * ye * xe + yy * xe * xe) / det
     return (explained.clamp_min(0) / e.shape[-1] + 1e-12).sqrt().mean(dim=1)
