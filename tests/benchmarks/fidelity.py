@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/benchmarks/fidelity.py [--model default] [--precision fp32]
         [--draws 8] [--crops 4] [--ratios 10,100,300] [--ensemble N] [--no-arw] [--no-level-lock]
-        [--out tests/benchmarks/out/fidelity] [--json FILE]
+        [--per-crop] [--out tests/benchmarks/out/fidelity] [--json FILE]
 
 Content the default model never saw (``../shared/data``): crops of the GoPro HERO7 frame,
 crops of the Sony A7R III ARW binned 2x2 in its Bayer geometry (a cleaner frame of the concert
@@ -220,6 +220,8 @@ def evaluate_content(args: argparse.Namespace, work: Path) -> dict:
         for name, clean in items.items()
         if name != "chart"
     }
+    for name, clean in items.items():
+        results.setdefault(name, {})["levels"] = clean.reshape(4, -1).mean(axis=1).tolist()
     for ratio, draw in cases:
         tag = f"r{ratio:g}" + ("" if draw is None else f"_d{draw}")
         src, dst = work / tag, work / f"{tag}_out"
@@ -320,6 +322,27 @@ def summarize(results: dict, ratios: tuple[int, ...]) -> dict:
     return summary
 
 
+def print_per_crop(results: dict, ratios: tuple[int, ...]) -> None:
+    """Each crop's figures per case (averaged over draws): which crop and plane a worst figure
+    comes from, and what the content is there (plane means, as a fraction of white)."""
+    from rawdenoise.fidelity import PLANES
+
+    for ratio in ["r1"] + [f"r{r}" for r in ratios]:
+        print(f"\n{ratio}: crop, clean plane means (R G1 B G2), mean err per plane, "
+              f"shift px (plane), Nyquist x")  # fmt: skip
+        for name, by_ratio in results.items():
+            records = by_ratio[ratio]
+            err = np.mean([r["mean_err"] for r in records], axis=0)
+            levels = " ".join(f"{v:.4f}" for v in by_ratio["levels"])
+            line = f"  {name:<16} {levels}  " + " ".join(f"{e:6.2%}" for e in err)
+            if "shifts" in records[0]:
+                moved = np.abs(np.mean([r["shifts"] for r in records], axis=0)).max(axis=1)
+                plane = int(moved.argmax())
+                nyq = float(np.mean([r["nyquist"] for r in records]))
+                line += f"  {moved[plane]:.3f} ({PLANES[plane]})  {nyq:6.2f}"
+            print(line)
+
+
 def arw_whole(args: argparse.Namespace, work: Path) -> dict:
     """The real ARW at --ratio 1: mid-tone means, grid, and the sheet of rendered crops."""
     from scipy.ndimage import uniform_filter
@@ -405,6 +428,9 @@ def main() -> None:
     ap.add_argument("--no-arw", action="store_true", help="skip the whole-ARW run and sheet")
     ap.add_argument("--no-level-lock", action="store_true", help="process --no-level-lock")
     ap.add_argument(
+        "--per-crop", action="store_true", help="also print each crop's figures per case"
+    )
+    ap.add_argument(
         "--ratios", default=",".join(map(str, RATIOS)), help="dark ratios (comma-separated)"
     )
     args = ap.parse_args()
@@ -466,6 +492,8 @@ def main() -> None:
             f"max {arw['grid_output_max']:.1f}"
         )
         print(f"sheet: {arw['sheet']}")
+    if args.per_crop:
+        print_per_crop(results, args.ratios)
     print(f"\nfidelity: {'PASS' if all(verdicts) else 'FAIL'}")
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "arw": arw, "crops": results}))
