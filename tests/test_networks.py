@@ -506,7 +506,7 @@ def test_a_build_whose_fused_operator_fails_falls_back_to_the_eager_ops(monkeypa
 
 
 def _unet_reference(net: UNet, x: torch.Tensor) -> torch.Tensor:
-    """SID/LED's UNet written out as LED writes it: every activation kept to the end."""
+    """The SID/LED UNet written out plainly, one name per activation, all kept to the end."""
     x, pads = pad_to_multiple(x, 16)
 
     def block(a: nn.Module, b: nn.Module, t: torch.Tensor) -> torch.Tensor:
