@@ -73,7 +73,7 @@ def training_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torc
         per_crop = (output - target).abs().flatten(1).mean(dim=1)
         if name != "log-l1":
             per_crop = per_crop + LEVEL_WEIGHT * _block_mean_l1(output, target)
-        if name.startswith("log-l1-level-grid"):
+        if name in ("log-l1-level-grid", "log-l1-level-grid-shift"):
             per_crop = per_crop + GRID_WEIGHT * periodic_error(output, target)
         if name == "log-l1-level-grid-shift":
             per_crop = per_crop + SHIFT_WEIGHT * displacement_error(output, target)

@@ -210,18 +210,17 @@ def evaluate_content(args: argparse.Namespace, work: Path) -> dict:
         mean_errors,
         mean_ratios,
         nyquist_energy,
+        plane_means,
         relative_shifts,
     )
 
     items = content(args.crops, args.side)
     cases = [(1.0, None)] + [(r, d) for r in args.ratios for d in range(args.draws)]
-    results: dict = {
-        name: {"offsets": colour_offsets(clean).tolist()}
-        for name, clean in items.items()
-        if name != "chart"
-    }
+    results: dict = {}
     for name, clean in items.items():
-        results.setdefault(name, {})["levels"] = clean.reshape(4, -1).mean(axis=1).tolist()
+        results[name] = {"levels": plane_means(clean).tolist()}
+        if name != "chart":
+            results[name]["offsets"] = colour_offsets(clean).tolist()
     for ratio, draw in cases:
         tag = f"r{ratio:g}" + ("" if draw is None else f"_d{draw}")
         src, dst = work / tag, work / f"{tag}_out"
