@@ -67,6 +67,17 @@ def test_a_residual_unet_trains_saves_and_loads_as_residual(data, capsys) -> Non
     assert "true or false" in capsys.readouterr().err
 
 
+def test_a_crop_larger_than_a_frame_is_clamped_with_the_frame_named(data, capsys) -> None:
+    code = main(
+        ["pretrain", str(data.clean_dir), "--name", "big", "--iterations", "1"]
+        + ["--arch", "tiny", "--batch", "2", "--crop", "96", "--threads", "1"]
+    )
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 0, err
+    assert "crop clamped to 64 packed pixels by the smallest frame, clean10.dng (64x64" in err
+    assert load_model("big").info.extra["crop"] == 64  # what it trained on, not what was asked
+
+
 def test_pretrain_with_a_camera_profile_has_one_branch(data, capsys) -> None:
     code = main(
         ["pretrain", str(data.clean_dir), "--name", "a7s2", "--camera", "sony-a7s2"]

@@ -264,7 +264,13 @@ def _pretrain(
             chromatic=ChromaticShift() if cfg.augment_ca else None,
         )
         if data.crop < cfg.crop:
-            info(f"crop clamped to {data.crop} packed pixels (the smallest frame)")
+            smallest = min(frames, key=lambda f: min(f.size))
+            h, w = smallest.size
+            warn(
+                f"crop clamped to {data.crop} packed pixels by the smallest frame, "
+                f"{smallest.path.name} ({h}x{w} packed); leave frames under {cfg.crop} px out "
+                f"for --crop {cfg.crop}"
+            )
 
         seed_everything(derive_seed(cfg.seed, 0x1417))
         base = create_network(spec, options)
