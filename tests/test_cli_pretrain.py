@@ -99,14 +99,15 @@ def test_pretrain_with_log_l1_and_frames_drawn_equally(data, capsys) -> None:
     assert extra["augment_colour"] is True and extra["augment_ca"] is True
 
 
-def test_pretrain_with_the_displacement_loss_records_it(data, capsys) -> None:
+@pytest.mark.parametrize("loss", ["log-l1-level-grid-shift", "l1-level-grid"])
+def test_pretrain_with_the_grid_losses_records_them(data, capsys, loss) -> None:
     code = main(
-        ["pretrain", str(data.clean_dir), "--name", "shiftloss", "--iterations", "2"]
-        + ["--loss", "log-l1-level-grid-shift", *FAST]
+        ["pretrain", str(data.clean_dir), "--name", f"loss-{loss}", "--iterations", "2"]
+        + ["--loss", loss, *FAST]
     )
     assert code == 0, capsys.readouterr().err
-    model = load_model("shiftloss")
-    assert model.info.extra["loss"] == "log-l1-level-grid-shift"
+    model = load_model(f"loss-{loss}")
+    assert model.info.extra["loss"] == loss
     assert all(bool(p.isfinite().all()) for p in model.network.parameters())
 
 

@@ -102,6 +102,29 @@ def test_log_l1_level_grid_counts_a_dot_grid_that_the_same_error_scattered_does_
     assert gap.item() > 0.3
 
 
+def test_l1_level_grid_is_linear_so_the_noisiest_crop_weighs_the_most() -> None:
+    """The same terms as log-l1-level-grid, averaged without the log: like LED's L1, a crop
+    with ten times the error gets the same per-pixel gradient, not a tenth of it."""
+    from rawdenoise.training.losses import GRID_WEIGHT, _block_mean_l1, periodic_error
+
+    output, target = _batch()
+    loss = training_loss("l1-level-grid", output, target)
+    per_crop = (
+        (output - target).abs().flatten(1).mean(1)
+        + LEVEL_WEIGHT * _block_mean_l1(output, target)
+        + GRID_WEIGHT * periodic_error(output, target)
+    )
+    torch.testing.assert_close(loss, per_crop.mean())
+    loss.backward()
+    g = output.grad.abs().flatten(1).mean(1)
+    assert (g[0] / g[1]).item() == pytest.approx(1.0, rel=1e-3)
+    # its log counterpart gives the low-error crop ten times more
+    out2 = output.detach().clone().requires_grad_()
+    training_loss("log-l1-level-grid", out2, target).backward()
+    g2 = out2.grad.abs().flatten(1).mean(1)
+    assert (g2[0] / g2[1]).item() == pytest.approx(10.0, rel=1e-3)
+
+
 def test_displacement_term_counts_a_plane_moved_by_a_fraction_of_a_pixel_not_noise_or_blur():
     """A red plane moved by 0.2 px against the others costs little per-pixel L1; the
     displacement term sees it, and not zero-mean noise or the blur of symmetric detail that

@@ -69,14 +69,16 @@ def pretrain(
     loss: str = typer.Option(
         "l1",
         "--loss",
-        metavar="l1|log-l1|log-l1-level|log-l1-level-grid|log-l1-level-grid-shift",
+        metavar="l1|log-l1|log-l1-level|log-l1-level-grid|log-l1-level-grid-shift|l1-level-grid",
         help="l1 (LED) or log-l1: the mean of each crop's log L1, so low-noise crops count as "
         "much as very noisy ones (in dB, like mean PSNR); log-l1-level adds the L1 of 8x8 "
         "block means, which keeps dark areas at their level (L1 alone darkens them); "
         "log-l1-level-grid also counts the error's regular pattern of period 2 and 4 px "
         "(the dot grid an up-sampling network leaves on flat areas); log-l1-level-grid-shift "
         "also the part of each plane's error that a sub-pixel displacement explains (colour "
-        "fringes where a noisy plane is drawn from the others).",
+        "fringes where a noisy plane is drawn from the others); l1-level-grid: the terms of "
+        "log-l1-level-grid averaged without the log, so the noisiest crops weigh the most, "
+        "as in l1.",
     ),
     augment: str = o.AUGMENT,
     ratio_sampling: str = o.RATIO_SAMPLING,

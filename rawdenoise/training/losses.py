@@ -32,7 +32,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("l1", "log-l1", "log-l1-level", "log-l1-level-grid", "log-l1-level-grid-shift")
+LOSSES = (
+    "l1",
+    "log-l1",
+    "log-l1-level",
+    "log-l1-level-grid",
+    "log-l1-level-grid-shift",
+    "l1-level-grid",
+)
 
 #: side of the blocks whose means ``log-l1-level`` compares (packed pixels)
 LEVEL_BLOCK = 8
@@ -69,14 +76,16 @@ def training_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torc
     check_output_shape(output, target)
     if name == "l1":
         return F.l1_loss(output, target)
-    if name in LOSSES:  # the log-l1 family
+    if name in LOSSES:  # the per-crop family
         per_crop = (output - target).abs().flatten(1).mean(dim=1)
         if name != "log-l1":
             per_crop = per_crop + LEVEL_WEIGHT * _block_mean_l1(output, target)
-        if name in ("log-l1-level-grid", "log-l1-level-grid-shift"):
+        if name in ("log-l1-level-grid", "log-l1-level-grid-shift", "l1-level-grid"):
             per_crop = per_crop + GRID_WEIGHT * periodic_error(output, target)
         if name == "log-l1-level-grid-shift":
             per_crop = per_crop + SHIFT_WEIGHT * displacement_error(output, target)
+        if name == "l1-level-grid":  # linear: the noisiest crops weigh the most, as in l1
+            return per_crop.mean()
         return torch.log(per_crop + _EPS).mean()
     raise ValueError(f"unknown loss {name!r} (choose from {', '.join(LOSSES)})")
 
