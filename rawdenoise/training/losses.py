@@ -25,6 +25,12 @@ gradients (least squares, as the fidelity benchmark measures a plane's shift), a
 dark crop a network builds a plane too noisy to trust partly from the other planes' structure,
 which puts its edges where the green's are: colour fringes, which per-pixel L1 tolerates
 because the displacement is a small part of a noisy crop's error.
+
+``l1-level-grid`` averages the terms of ``log-l1-level-grid`` without the log. The log divides
+each crop's gradient by the crop's own error, so a crop at x250 from a high ISO gets about a
+twentieth of a low-noise crop's, and a residual network learns to leave much of such noise in
+(``faithful``'s model card: its worst quality-benchmark crop). Linear, the noisiest crops
+weigh the most, as in ``l1``, with the level and grid terms kept.
 """
 
 from __future__ import annotations
