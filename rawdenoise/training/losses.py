@@ -38,14 +38,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LOSSES = (
-    "l1",
-    "log-l1",
-    "log-l1-level",
-    "log-l1-level-grid",
-    "log-l1-level-grid-shift",
-    "l1-level-grid",
-)
+#: The per-crop losses: the terms each adds to a crop's per-pixel L1, and whether the crops
+#: are averaged in log (each counts relatively, in dB) or linearly (the noisiest weigh most).
+_PER_CROP: dict[str, tuple[tuple[str, ...], bool]] = {
+    "log-l1": ((), True),
+    "log-l1-level": (("level",), True),
+    "log-l1-level-grid": (("level", "grid"), True),
+    "log-l1-level-grid-shift": (("level", "grid", "shift"), True),
+    "l1-level-grid": (("level", "grid"), False),
+}
+LOSSES = ("l1", *_PER_CROP)
 
 #: side of the blocks whose means ``log-l1-level`` compares (packed pixels)
 LEVEL_BLOCK = 8
@@ -82,17 +84,16 @@ def training_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torc
     check_output_shape(output, target)
     if name == "l1":
         return F.l1_loss(output, target)
-    if name in LOSSES:  # the per-crop family
+    if name in _PER_CROP:
+        terms, in_log = _PER_CROP[name]
         per_crop = (output - target).abs().flatten(1).mean(dim=1)
-        if name != "log-l1":
+        if "level" in terms:
             per_crop = per_crop + LEVEL_WEIGHT * _block_mean_l1(output, target)
-        if name in ("log-l1-level-grid", "log-l1-level-grid-shift", "l1-level-grid"):
+        if "grid" in terms:
             per_crop = per_crop + GRID_WEIGHT * periodic_error(output, target)
-        if name == "log-l1-level-grid-shift":
+        if "shift" in terms:
             per_crop = per_crop + SHIFT_WEIGHT * displacement_error(output, target)
-        if name == "l1-level-grid":  # linear: the noisiest crops weigh the most, as in l1
-            return per_crop.mean()
-        return torch.log(per_crop + _EPS).mean()
+        return torch.log(per_crop + _EPS).mean() if in_log else per_crop.mean()
     raise ValueError(f"unknown loss {name!r} (choose from {', '.join(LOSSES)})")
 
 
