@@ -99,7 +99,9 @@ def test_pretrain_with_log_l1_and_frames_drawn_equally(data, capsys) -> None:
     assert extra["augment_colour"] is True and extra["augment_ca"] is True
 
 
-@pytest.mark.parametrize("loss", ["log-l1-level-grid-shift", "l1-level-grid"])
+@pytest.mark.parametrize(
+    "loss", ["log-l1-level-grid-shift", "l1-level-grid", "soft-log-l1-level-grid"]
+)
 def test_pretrain_with_the_grid_losses_records_them(data, capsys, loss) -> None:
     code = main(
         ["pretrain", str(data.clean_dir), "--name", f"loss-{loss}", "--iterations", "2"]
@@ -423,7 +425,12 @@ def test_bundled_model_recipes_are_valid_chains_of_pretrain_commands(
                 f"pretrain-{names[-1]}.ckpt",
             )
         names.append(argv[argv.index("--name") + 1])
-    assert names[-1] == recipe.NAME
+    soup = getattr(recipe, "SOUP", None)
+    if soup:  # the recipe ends by averaging two of its phases' weights
+        assert soup[0] in names and soup[1] == names[-1] and 0 < soup[2] < 1
+        assert recipe.NAME == recipe.SOUP_NAME
+    else:
+        assert names[-1] == recipe.NAME
     assert main(["pretrain", str(tmp_path), "--name", "x", "--no-such-option", "--help"]) != 0
 
 
@@ -491,6 +498,35 @@ def test_recipe_phases_can_pause_and_continue_from_the_checkpoint(
     text = load_model(str(packed)).info.extra["recipe"]
     assert "t1: 4 iterations, lr 0.001 cosine to 0.0001, paused at 2" in text
     assert "t2: 2 iterations, lr 0.001 cosine to 0.0001, from t1's checkpoint" in text
+
+
+def test_faithful_recipe_averages_two_phases_weight_by_weight(data, monkeypatch, tmp_path) -> None:
+    """The soup step: the first phase as float16 (as it was shipped) and the second, lerped
+    tensor by tensor into a model that loads; models of different shapes are refused."""
+    from rawdenoise.errors import UsageError
+    from rawdenoise.models import train_default, train_faithful
+
+    base = ["pretrain", str(data.clean_dir), "--iterations", "1", *FAST]
+    assert main([*base, "--name", "s0", "-O", "channels=4"]) == 0
+    assert main([*base[: -len(FAST)], *SMALL, "--name", "s1", "--init", "s0", "--seed", "3"]) == 0
+    monkeypatch.setattr(train_faithful, "SOUP", ("s0", "s1", 0.7))
+    made = train_faithful.soup()
+    assert made == models_dir() / f"{train_faithful.SOUP_NAME}.safetensors"
+    half = load_file(str(train_default.float16_path("s0")))
+    second, got = load_file(str(models_dir() / "s1.safetensors")), load_file(str(made))
+    assert got.keys() == second.keys() and {t.dtype for t in half.values()} == {torch.float16}
+    moved = 0
+    for k, t in got.items():
+        want = 0.3 * half[k].float() + 0.7 * second[k]
+        torch.testing.assert_close(t, want, rtol=1e-5, atol=1e-6)
+        moved += int(not torch.equal(half[k].float(), second[k]))
+    assert moved > 0  # one training step apart: the average is neither input
+    assert load_model(train_faithful.SOUP_NAME).info.options["channels"] == 4
+    assert main([*base, "--name", "wide", "-O", "channels=8"]) == 0
+    with pytest.raises(UsageError, match="do not hold the same tensors"):
+        train_faithful.average_weights(made, models_dir() / "wide.safetensors", 0.5,
+                                       tmp_path / "bad.safetensors")  # fmt: skip
+    assert not (tmp_path / "bad.safetensors").exists()
 
 
 def test_default_recipe_builds_its_unprocessed_frames(tmp_path) -> None:

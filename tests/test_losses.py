@@ -125,6 +125,23 @@ def test_l1_level_grid_is_linear_so_the_noisiest_crop_weighs_the_most() -> None:
     assert (g2[0] / g2[1]).item() == pytest.approx(10.0, rel=1e-3)
 
 
+def test_soft_log_weighs_crops_between_the_log_and_the_linear_mean() -> None:
+    """log(error + floor): a crop's gradient is divided by its error plus the floor, so the
+    low-error crop gets more than under the linear mean (1x) and less than under the log
+    (10x): (0.2 + floor) / (0.02 + floor) times the noisy crop's."""
+    from rawdenoise.training.losses import SOFT_FLOOR
+
+    output, target = _batch()
+    loss = training_loss("soft-log-l1-level-grid", output, target)
+    per_crop = torch.tensor([0.02, 0.2])  # L1 + the same block-mean L1, no grid
+    torch.testing.assert_close(loss, torch.log(per_crop + SOFT_FLOOR).mean())
+    loss.backward()
+    g = output.grad.abs().flatten(1).mean(1)
+    want = (0.2 + SOFT_FLOOR) / (0.02 + SOFT_FLOOR)
+    assert 1.5 < want < 9.5
+    assert (g[0] / g[1]).item() == pytest.approx(want, rel=1e-3)
+
+
 def test_displacement_term_counts_a_plane_moved_by_a_fraction_of_a_pixel_not_noise_or_blur():
     """A red plane moved by 0.2 px against the others costs little per-pixel L1; the
     displacement term sees it, and not zero-mean noise or the blur of symmetric detail that

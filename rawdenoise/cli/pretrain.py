@@ -69,7 +69,8 @@ def pretrain(
     loss: str = typer.Option(
         "l1",
         "--loss",
-        metavar="l1|log-l1|log-l1-level|log-l1-level-grid|log-l1-level-grid-shift|l1-level-grid",
+        metavar="l1|log-l1|log-l1-level|log-l1-level-grid|log-l1-level-grid-shift|l1-level-grid"
+        "|soft-log-l1-level-grid",
         help="l1 (LED) or log-l1: the mean of each crop's log L1, so low-noise crops count as "
         "much as very noisy ones (in dB, like mean PSNR); log-l1-level adds the L1 of 8x8 "
         "block means, which keeps dark areas at their level (L1 alone darkens them); "
@@ -78,7 +79,8 @@ def pretrain(
         "also the part of each plane's error that a sub-pixel displacement explains (colour "
         "fringes where a noisy plane is drawn from the others); l1-level-grid: the terms of "
         "log-l1-level-grid averaged without the log, so the noisiest crops weigh the most, "
-        "as in l1.",
+        "as in l1; soft-log-l1-level-grid: the log of each crop's error plus 0.01, between "
+        "the two.",
     ),
     augment: str = o.AUGMENT,
     ratio_sampling: str = o.RATIO_SAMPLING,

@@ -146,7 +146,7 @@ def build_unprocessed(sources: Path, data: Path, out: Path, overwrite: bool = Fa
     return targets
 
 
-def _float16_path(name: str) -> Path:
+def float16_path(name: str) -> Path:
     """Where ``train`` packs phase ``name``'s model as float16, for ``init_float16``."""
     from rawdenoise.dirs import cache_dir
 
@@ -176,7 +176,7 @@ def recipe_command(data: Path, phase: dict, unprocessed: Path = Path("unprocesse
     if "init_checkpoint" in r:
         start = ["--init", str(phase_checkpoint(r["init_checkpoint"])), *options]
     elif "init" in r:
-        init = str(_float16_path(r["init"])) if r.get("init_float16") else r["init"]
+        init = str(float16_path(r["init"])) if r.get("init_float16") else r["init"]
         start = ["--init", init, *options]
     else:
         start = ["--arch", r["arch"], *options]
@@ -236,8 +236,8 @@ def run_phases(
             continue
         else:
             again = resume
-        if phase.get("init_float16") and not _float16_path(phase["init"]).exists():
-            pack(model_path(phase["init"]), _float16_path(phase["init"]))
+        if phase.get("init_float16") and not float16_path(phase["init"]).exists():
+            pack(model_path(phase["init"]), float16_path(phase["init"]))
         argv = command(phase)[1:] + ["--device", device]
         code = main(argv + (["--resume"] if again else []))
         if code:
@@ -246,10 +246,16 @@ def run_phases(
 
 
 def pack(
-    source: Path, out: Path = PACKAGED, *, name: str = "default", phases: tuple[dict, ...] = ()
+    source: Path,
+    out: Path = PACKAGED,
+    *,
+    name: str = "default",
+    phases: tuple[dict, ...] = (),
+    then: str = "",
 ) -> Path:
     """Write ``source`` (model file or checkpoint) as float16 safetensors to ``out``, as the
-    bundled model ``name`` with the recipe ``phases`` (default: this module's)."""
+    bundled model ``name`` with the recipe ``phases`` (default: this module's) and ``then``,
+    a step after them, recorded in its metadata."""
     import torch
     from safetensors.torch import load_file, save
 
@@ -282,7 +288,7 @@ def pack(
         + (", with the unprocessed texture frames" if p.get("unprocessed") else "")
         + (f", {p['loss']} loss" if "loss" in p else "")
         for p in phases
-    )
+    ) + (f"; {then}" if then else "")
     metadata["rawdenoise"] = json.dumps(meta)
     state = {k: v.to(torch.float16).contiguous() for k, v in load_file(str(source)).items()}
     write_bytes_atomic(out, save(state, metadata=metadata), overwrite=True)

@@ -31,6 +31,11 @@ each crop's gradient by the crop's own error, so a crop at x250 from a high ISO 
 twentieth of a low-noise crop's, and a residual network learns to leave much of such noise in
 (``faithful``'s model card: its worst quality-benchmark crop). Linear, the noisiest crops
 weigh the most, as in ``l1``, with the level and grid terms kept.
+
+``soft-log-l1-level-grid`` takes the log of each crop's error plus :data:`SOFT_FLOOR`: a crop
+whose error is far below the floor (a low-noise crop, where a dot grid shows) counts nearly
+linearly with a large weight, one far above it (x250 from a high ISO) in dB, so the weights
+of the two kinds differ a few times instead of twenty (log) or not at all (linear).
 """
 
 from __future__ import annotations
@@ -38,14 +43,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-#: The per-crop losses: the terms each adds to a crop's per-pixel L1, and whether the crops
-#: are averaged in log (each counts relatively, in dB) or linearly (the noisiest weigh most).
-_PER_CROP: dict[str, tuple[tuple[str, ...], bool]] = {
-    "log-l1": ((), True),
-    "log-l1-level": (("level",), True),
-    "log-l1-level-grid": (("level", "grid"), True),
-    "log-l1-level-grid-shift": (("level", "grid", "shift"), True),
-    "l1-level-grid": (("level", "grid"), False),
+#: The per-crop losses: the terms each adds to a crop's per-pixel L1, and how the crops are
+#: averaged: ``"log"`` (each counts relatively, in dB), ``"linear"`` (the noisiest weigh most)
+#: or ``"soft-log"`` (the log of the error plus :data:`SOFT_FLOOR`: between the two).
+_PER_CROP: dict[str, tuple[tuple[str, ...], str]] = {
+    "log-l1": ((), "log"),
+    "log-l1-level": (("level",), "log"),
+    "log-l1-level-grid": (("level", "grid"), "log"),
+    "log-l1-level-grid-shift": (("level", "grid", "shift"), "log"),
+    "l1-level-grid": (("level", "grid"), "linear"),
+    "soft-log-l1-level-grid": (("level", "grid"), "soft-log"),
 }
 LOSSES = ("l1", *_PER_CROP)
 
@@ -60,6 +67,11 @@ GRID_WEIGHT = 8.0
 
 #: weight of the displacement term of ``log-l1-level-grid-shift``
 SHIFT_WEIGHT = 8.0
+
+#: what ``soft-log-l1-level-grid`` adds to each crop's error inside the log (of white, on the
+#: network's scale): a crop whose error is well below it counts about linearly, one well above
+#: it in dB. A ratio-1 crop's error is ~0.003, a crop at x250 from a high ISO ~0.03-0.1.
+SOFT_FLOOR = 0.01
 
 #: keeps log() finite for a crop that is already reproduced exactly
 _EPS = 1e-6
@@ -85,7 +97,7 @@ def training_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torc
     if name == "l1":
         return F.l1_loss(output, target)
     if name in _PER_CROP:
-        terms, in_log = _PER_CROP[name]
+        terms, mean = _PER_CROP[name]
         per_crop = (output - target).abs().flatten(1).mean(dim=1)
         if "level" in terms:
             per_crop = per_crop + LEVEL_WEIGHT * _block_mean_l1(output, target)
@@ -93,7 +105,9 @@ def training_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torc
             per_crop = per_crop + GRID_WEIGHT * periodic_error(output, target)
         if "shift" in terms:
             per_crop = per_crop + SHIFT_WEIGHT * displacement_error(output, target)
-        return torch.log(per_crop + _EPS).mean() if in_log else per_crop.mean()
+        if mean == "linear":
+            return per_crop.mean()
+        return torch.log(per_crop + (SOFT_FLOOR if mean == "soft-log" else _EPS)).mean()
     raise ValueError(f"unknown loss {name!r} (choose from {', '.join(LOSSES)})")
 
 
