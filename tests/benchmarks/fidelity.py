@@ -51,8 +51,8 @@ output against the input's (within 2%); the grid: on flat 256 px windows, the pe
 pattern (periods 2 and 4 packed px) the output has and the input had not, as a fraction of
 the local level (:func:`rawdenoise.fidelity.added_grid`, <= 0.5%: "no grid"), with the
 spectral peak over the spectrum's median printed beside it (it divides by what denoising
-removes, so it grows with any denoising); and ``ARW_SHEET.png``: four crops, input above
-output, rendered the same way (the file's white balance and colour, sRGB), to look at.
+removes, so it grows with any denoising); and ``ARW_SHEET.png``: four crops, one per row, input
+left of output, rendered the same way (the file's white balance and colour, sRGB), to look at.
 """
 
 from __future__ import annotations
