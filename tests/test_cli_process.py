@@ -45,6 +45,8 @@ def test_folder_to_16bit_png_beside_inputs(tmp_path, make_dng, tiny_model, capsy
     assert code == 0, err
     summary = json.loads(out)
     assert summary["processed"] == 2 and summary["failed"] == 0
+    # the run's time includes each file's (the first was read while the model loaded)
+    assert summary["seconds"] >= max(f["seconds"] for f in summary["files"]) > 0
     for src in (a, b):
         png = folder / "denoised" / f"{src.stem}.png"
         assert png.is_file()

@@ -54,6 +54,8 @@ class ProcessReport:
     ensemble: int = 1
     level_lock: bool = True
     fmt: str = "png"
+    #: the run's wall time from its start (the model's loading included): each file's counts
+    #: from when its reading began, so the first one's overlaps the loading
     seconds: float = 0.0
     dry_run: bool = False
 
@@ -151,6 +153,9 @@ class ProcessJob:
         self.batch: Any = None
         self.loaded: Any = None
         self.settings: Any = None
+        #: perf_counter() when start() began: the first file is read while torch and the
+        #: model load, so the run's time counts from there, like each file's
+        self.began = 0.0
 
     def __enter__(self) -> ProcessJob:
         return self
@@ -188,6 +193,7 @@ class ProcessJob:
         from rawdenoise.pipeline import RunSettings, ratio_range_warning
 
         opts = self.options
+        self.began = time.perf_counter()
         heap.keep_freed_memory()  # before the reader thread: one heap, reused tile after tile
         self.batch = Batch(
             self.jobs, self.rule, overwrite=opts.overwrite, skip_existing=opts.skip_existing,
@@ -231,7 +237,6 @@ class ProcessJob:
 
         if self.batch is None:
             self.start()
-        begin = time.perf_counter()
         network = self.loaded.network if self.loaded else None
         events = BatchEvents(file_started=self.events.file_started, tiles=self.events.tiles)
         results: list[FileResult] = []
@@ -248,7 +253,7 @@ class ProcessJob:
             ensemble=self.settings.ensemble,
             level_lock=self.settings.level_lock,
             fmt=self.settings.fmt,
-            seconds=time.perf_counter() - begin,
+            seconds=time.perf_counter() - self.began,
         )
 
     def close(self) -> None:
