@@ -97,7 +97,7 @@ def training_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torc
     if name == "l1":
         return F.l1_loss(output, target)
     if name in _PER_CROP:
-        terms, mean = _PER_CROP[name]
+        terms, averaging = _PER_CROP[name]
         per_crop = (output - target).abs().flatten(1).mean(dim=1)
         if "level" in terms:
             per_crop = per_crop + LEVEL_WEIGHT * _block_mean_l1(output, target)
@@ -105,9 +105,9 @@ def training_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torc
             per_crop = per_crop + GRID_WEIGHT * periodic_error(output, target)
         if "shift" in terms:
             per_crop = per_crop + SHIFT_WEIGHT * displacement_error(output, target)
-        if mean == "linear":
+        if averaging == "linear":
             return per_crop.mean()
-        return torch.log(per_crop + (SOFT_FLOOR if mean == "soft-log" else _EPS)).mean()
+        return torch.log(per_crop + (SOFT_FLOOR if averaging == "soft-log" else _EPS)).mean()
     raise ValueError(f"unknown loss {name!r} (choose from {', '.join(LOSSES)})")
 
 
