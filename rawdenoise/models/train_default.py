@@ -153,6 +153,17 @@ def float16_path(name: str) -> Path:
     return cache_dir() / "recipe" / f"{name}-float16.safetensors"
 
 
+def float16_copy(name: str) -> Path:
+    """Phase ``name``'s model packed as float16 (as a bundled model is shipped), packed on
+    first use; its file."""
+    from rawdenoise.weights import model_path
+
+    path = float16_path(name)
+    if not path.exists():
+        pack(model_path(name), path)
+    return path
+
+
 def phase_checkpoint(name: str) -> Path:
     """Where the pretrain run of phase ``name`` keeps its checkpoint."""
     from rawdenoise.training.checkpoint import checkpoint_path
@@ -236,8 +247,8 @@ def run_phases(
             continue
         else:
             again = resume
-        if phase.get("init_float16") and not float16_path(phase["init"]).exists():
-            pack(model_path(phase["init"]), float16_path(phase["init"]))
+        if phase.get("init_float16"):
+            float16_copy(phase["init"])
         argv = command(phase)[1:] + ["--device", device]
         code = main(argv + (["--resume"] if again else []))
         if code:

@@ -141,9 +141,7 @@ def soup() -> Path:
     from rawdenoise.weights import model_path
 
     first, second, weight = SOUP
-    start = train_default.float16_path(first)  # phase 8 as it was shipped
-    if not start.exists():
-        train_default.pack(model_path(first), start)
+    start = train_default.float16_copy(first)  # phase 8 as it was shipped
     return average_weights(start, model_path(second), weight, model_path(SOUP_NAME))
 
 
