@@ -171,6 +171,16 @@ def phase_checkpoint(name: str) -> Path:
     return checkpoint_path("pretrain", name)
 
 
+def start_args(r: dict, options: list[str]) -> list[str]:
+    """Where phase ``r`` starts, as ``pretrain`` arguments (:func:`recipe_command` says how)."""
+    if "init_checkpoint" in r:
+        return ["--init", str(phase_checkpoint(r["init_checkpoint"])), *options]
+    if "init" in r:
+        init = str(float16_path(r["init"])) if r.get("init_float16") else r["init"]
+        return ["--init", init, *options]
+    return ["--arch", r["arch"], *options]
+
+
 def recipe_command(data: Path, phase: dict, unprocessed: Path = Path("unprocessed")) -> list[str]:
     """The ``rawdenoise pretrain`` command line of one phase.
 
@@ -183,14 +193,7 @@ def recipe_command(data: Path, phase: dict, unprocessed: Path = Path("unprocesse
     frames = [str(data / f) for f in TRAIN_FRAMES]
     if r.get("unprocessed"):
         frames += [str(unprocessed / f) for f in UNPROCESSED_FRAMES]
-    options = [f"-O{k}={v}" for k, v in r.get("options", {}).items()]
-    if "init_checkpoint" in r:
-        start = ["--init", str(phase_checkpoint(r["init_checkpoint"])), *options]
-    elif "init" in r:
-        init = str(float16_path(r["init"])) if r.get("init_float16") else r["init"]
-        start = ["--init", init, *options]
-    else:
-        start = ["--arch", r["arch"], *options]
+    start = start_args(r, [f"-O{k}={v}" for k, v in r.get("options", {}).items()])
     return [
         "rawdenoise", "pretrain", *frames, "--name", r["name"],
         *start,

@@ -90,13 +90,7 @@ def recipe_command(frames: Path, phase: dict) -> list[str]:
     r = {**COMMON, **phase}
     options = [f"-O{k}={str(v).lower() if isinstance(v, bool) else v}"
                for k, v in r.get("options", {}).items()]  # fmt: skip
-    if "init_checkpoint" in r:
-        start = ["--init", str(train_default.phase_checkpoint(r["init_checkpoint"]))]
-    elif "init" in r:
-        init = train_default.float16_path(r["init"]) if r.get("init_float16") else r["init"]
-        start = ["--init", str(init)]
-    else:
-        start = ["--arch", r["arch"], *options]
+    start = train_default.start_args(r, options)
     return [
         "rawdenoise", "pretrain", str(frames), "--name", r["name"], *start,
         "--virtual-cameras", str(r["virtual_cameras"]),
