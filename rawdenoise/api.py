@@ -133,7 +133,7 @@ def denoise_array(
     loaded = _loaded(model)
     settings = _settings(loaded, tile=tile, overlap=overlap, device=device, precision=precision,
                          ensemble=ensemble, level_lock=level_lock)  # fmt: skip
-    return run_network(loaded.network, x, settings, progress)
+    return run_network(loaded.network_for(ratio), x, settings, progress)
 
 
 def denoise_file(
@@ -175,7 +175,7 @@ def denoise_file(
     frame = read_raw(path)
     meta = read_metadata(frame.path, frame)
     gain = rule.ratio_for(frame.path, meta, frame.normalized() if rule.needs_pixels else None)
-    mosaic = denoise_mosaic(loaded.network, frame, gain, settings, progress)
+    mosaic = denoise_mosaic(loaded.network_for(gain), frame, gain, settings, progress)
     return Denoised(mosaic, frame, meta, gain)
 
 

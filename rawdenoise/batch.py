@@ -34,6 +34,7 @@ from rawdenoise.pipeline import (
     run_network,
     write_job,
 )
+from rawdenoise.ratio_blend import network_at
 
 
 def failure(job: Job, exc: BaseException, *, debug: bool = False) -> FileResult:
@@ -139,7 +140,10 @@ class Batch:
     def run(
         self, network: Any, settings: RunSettings, events: BatchEvents | None = None
     ) -> Iterator[tuple[int, FileResult]]:
-        """(index, result) of every job, in order, as each file is finished."""
+        """(index, result) of every job, in order, as each file is finished.
+
+        ``network``: a network, or a loaded model whose weights depend on each file's ratio
+        (:func:`~rawdenoise.ratio_blend.network_at`)."""
         from rawdenoise import interrupts
 
         events = events or BatchEvents()
@@ -206,7 +210,7 @@ class Batch:
         self._share.apply()
         assert prepared.x is not None
         x, prepared.x = prepared.x, None  # freed as soon as the network is done with it
-        return run_network(network, x, settings, on_tiles)
+        return run_network(network_at(network, prepared.ratio), x, settings, on_tiles)
 
     def _written(self, index: int, future: Future) -> FileResult:
         try:

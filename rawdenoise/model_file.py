@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rawdenoise import __version__
 from rawdenoise.errors import ModelFileError, PluginError, UsageError
-from rawdenoise.specs import SCHEMA_VERSION, ModelInfo
+from rawdenoise.specs import MODEL_SCHEMA_VERSION, SCHEMA_VERSION, ModelInfo
 
 if TYPE_CHECKING:
     import torch
@@ -82,7 +82,7 @@ def _info_from_metadata(path: Path, metadata: Mapping[str, str]) -> ModelInfo | 
         version = int(data.get("schema_version", SCHEMA_VERSION))
     except (ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise ModelFileError(f"{path}: unreadable rawdenoise metadata: {exc}") from exc
-    if version > SCHEMA_VERSION:
+    if version > MODEL_SCHEMA_VERSION:
         raise ModelFileError(
             f"{path} was written by a newer rawdenoise (model schema {version})",
             hint="upgrade rawdenoise",
@@ -126,11 +126,20 @@ def _unwrap(module: nn.Module) -> nn.Module:
         module = inner
 
 
-def save_model(path: Path, module: nn.Module, info: ModelInfo, *, overwrite: bool = False) -> Path:
+def save_model(
+    path: Path,
+    module: nn.Module,
+    info: ModelInfo,
+    *,
+    overwrite: bool = False,
+    more_tensors: Mapping[str, torch.Tensor] | None = None,
+) -> Path:
     """Write ``module`` (a plain network or a RepNR wrapper) with ``info`` as our model file.
 
     ``info.kind`` and ``info.branches`` are set from ``module``; ``info.architecture`` must be a
-    registered architecture. Written atomically; an existing file is kept unless ``overwrite``.
+    registered architecture. ``more_tensors`` are stored beside the module's (a ratio blend's
+    high set, :mod:`rawdenoise.ratio_blend`). Written atomically; an existing file is kept
+    unless ``overwrite``.
     """
     from safetensors.torch import save
 
@@ -146,8 +155,10 @@ def save_model(path: Path, module: nn.Module, info: ModelInfo, *, overwrite: boo
         kind="repnr" if is_repnr else "plain",
         branches=module.branches if is_repnr else 0,
         rawdenoise_version=__version__,
+        schema_version=MODEL_SCHEMA_VERSION if info.ratio_blend is not None else SCHEMA_VERSION,
     )
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
+    state = {**module.state_dict(), **(more_tensors or {})}
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
     try:
         meta = json.dumps(info.to_dict())
     except TypeError as exc:

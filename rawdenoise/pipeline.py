@@ -404,6 +404,8 @@ def process_file(
             progress(done, total)
 
     assert prepared.x is not None
-    y = run_network(network, prepared.x, settings, on_tiles)
+    from rawdenoise.ratio_blend import network_at
+
+    y = run_network(network_at(network, prepared.ratio), prepared.x, settings, on_tiles)
     prepared.x = None
     return write_job(prepared, y, settings)

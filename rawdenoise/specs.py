@@ -18,6 +18,9 @@ from rawdenoise.errors import PluginError
 
 #: Schema version written into camera profiles and model metadata.
 SCHEMA_VERSION = 1
+#: Newest model-file schema this version reads; a model file is written as 2 only when it
+#: needs what 2 added (``ratio_blend``), so that older versions still read every other file.
+MODEL_SCHEMA_VERSION = 2
 
 BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -363,9 +366,9 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _ratio_range(value: Any) -> tuple[float, float]:
+def _ratio_range(value: Any, name: str = "ratio_range") -> tuple[float, float]:
     """``value`` as ``(low, high)``: two finite numbers with 0 < low <= high, else PluginError."""
-    problem = f"model ratio_range must be two finite numbers 0 < LOW <= HIGH, got {_shown(value)}"
+    problem = f"model {name} must be two finite numbers 0 < LOW <= HIGH, got {_shown(value)}"
     if isinstance(value, (str, bytes, Mapping)):
         raise PluginError(problem)
     try:
@@ -390,6 +393,8 @@ class ModelInfo:
     kind: str = "plain"  #: "plain" (deployable) or "repnr" (RepNR wrapper state)
     camera: str = ""  #: "Make Model" the model was adapted to, "" for generic models
     ratio_range: tuple[float, float] | None = None
+    #: (low, high): the file holds two weight sets blended by ratio (:mod:`rawdenoise.ratio_blend`)
+    ratio_blend: tuple[float, float] | None = None
     target_exposure: float | None = None  #: ISO x seconds used by ``--ratio auto``
     #: ``--ratio auto`` for models without a target exposure: the level each photo is brought
     #: to (:func:`rawdenoise.exposure.level_ratio`); generic pretrained models record it
@@ -422,6 +427,11 @@ class ModelInfo:
             object.__setattr__(self, attr, _frozen_mapping(value))
         if self.ratio_range is not None:
             object.__setattr__(self, "ratio_range", _ratio_range(self.ratio_range))
+        if self.ratio_blend is not None:
+            low, high = _ratio_range(self.ratio_blend, "ratio_blend")
+            if low == high:
+                raise PluginError(f"model ratio_blend needs LOW < HIGH, got {low:g}-{high:g}")
+            object.__setattr__(self, "ratio_blend", (low, high))
         for attr in ("target_exposure", "auto_level"):
             value = getattr(self, attr)
             if value is not None and (not _is_finite_number(value) or value <= 0):
@@ -434,6 +444,9 @@ class ModelInfo:
         d["options"] = dict(self.options)
         d["extra"] = dict(self.extra)
         d["ratio_range"] = list(self.ratio_range) if self.ratio_range else None
+        d["ratio_blend"] = list(self.ratio_blend) if self.ratio_blend else None
+        if self.ratio_blend is None:  # files without it stay readable by older versions
+            del d["ratio_blend"]
         return d
 
     @classmethod

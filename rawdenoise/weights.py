@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from rawdenoise.networks.repnr import RepNR
+    from rawdenoise.ratio_blend import RatioBlend
 from rawdenoise.foreign_checkpoints import (
     CHECKPOINT_KEY,
     LED_PARAM_KEYS,
@@ -79,10 +80,31 @@ class LoadedModel:
     #: "rawdenoise" (our file), "led" (LED .pth), "state_dict", "checkpoint" (a training run's)
     source: str = "rawdenoise"
     notes: tuple[str, ...] = ()  #: what loading did (param key picked, generalize, ...)
+    #: the two weight sets of a model blended by ratio (``network`` is then its low set)
+    blend: RatioBlend | None = None
 
     @property
     def multiple_of(self) -> int:
         return self.spec.multiple_of
+
+    def network_for(self, ratio: float) -> nn.Module:
+        """The network to run at ``ratio``: ``network``, or a blend model's at that ratio."""
+        return self.network if self.blend is None else self.blend.network_for(ratio)
+
+    def at_ratio(self, ratio: float) -> LoadedModel:
+        """This model as a single-set model with a blend's weights at ``ratio`` (itself when
+        it is not a blend): what training from it starts from."""
+        if self.blend is None:
+            return self
+        module = self.blend.module_for(ratio)
+        repnr = module if self.repnr is not None else None
+        network = self.blend.network_for(ratio) if repnr is not None else module.eval()
+        t = self.blend.weight(ratio)
+        note = f"ratio blend taken at ratio {ratio:g} (high-ratio set's share {t:.2f})"
+        info = replace(self.info, ratio_blend=None)
+        return replace(
+            self, network=network, repnr=repnr, info=info, blend=None, notes=(*self.notes, note)
+        )
 
 
 def load_model(
@@ -135,28 +157,51 @@ def load_model(
         raise _blame_file_options(exc, path, spec, opts, options) from exc
     full_opts = spec.options(opts)
 
-    repnr = None
-    if is_repnr_state(state):
+    blend_range = info.ratio_blend if info is not None else None
+    high_state = None
+    if blend_range is not None:
+        from rawdenoise.ratio_blend import split_state
+
+        state, high_state = split_state(state, path)
+
+    def build(base: nn.Module, state: Mapping[str, Any]) -> nn.Module:
+        """The loaded module: a RepNR wrapper for RepNR state, else ``base`` itself."""
+        if not is_repnr_state(state):
+            from rawdenoise.networks.repnr import add_conv_biases
+
+            add_conv_biases(base, state)
+            load_state_strict(base, state, path=path, arch=spec.name, options=full_opts)
+            return base.eval()
         from rawdenoise.networks.repnr import RepNR, convertible_convs
 
         branches = repnr_branches(state)
         in_file = {k[: -len(".main_weight")] for k in state if k.endswith(".main_weight")}
         extra = tuple(n for n in convertible_convs(base, spec.repnr_exclude) if n not in in_file)
         aux = any(k.endswith(".aux_weight") for k in state)
-        repnr = RepNR(base, branches=branches, exclude=spec.repnr_exclude + extra, aux=aux)
-        load_state_strict(repnr, state, path=path, arch=spec.name, options=full_opts)
-        if repnr.target_is_initial():
-            repnr.generalize()
+        module = RepNR(base, branches=branches, exclude=spec.repnr_exclude + extra, aux=aux)
+        load_state_strict(module, state, path=path, arch=spec.name, options=full_opts)
+        if module.target_is_initial():
+            module.generalize()
             notes.append("target branch set to the mean of the camera branches (generalize)")
-        repnr.eval()
-        network = repnr.deploy().eval()
-        notes.append(f"RepNR state with {branches} camera branches deployed")
-    else:
-        from rawdenoise.networks.repnr import add_conv_biases
+        return module.eval()
 
-        add_conv_biases(base, state)
-        load_state_strict(base, state, path=path, arch=spec.name, options=full_opts)
-        network = base.eval()
+    def deploy(module: nn.Module) -> nn.Module:
+        from rawdenoise.networks.repnr import RepNR
+
+        return module.deploy().eval() if isinstance(module, RepNR) else module.eval()
+
+    loaded_module = build(base, state)
+    network = deploy(loaded_module)
+    repnr = None if loaded_module is network else loaded_module
+    if repnr is not None:
+        notes.append(f"RepNR state with {repnr.branches} camera branches deployed")
+    blend = None
+    if blend_range is not None and high_state is not None:
+        from rawdenoise.ratio_blend import RatioBlend
+
+        high_module = build(create_network(spec, opts), high_state)
+        blend = RatioBlend(loaded_module, high_module, *blend_range, deploy, network)
+        notes.append(blend.describe())
 
     if info is None:
         info = ModelInfo(
@@ -175,7 +220,9 @@ def load_model(
         kind="repnr" if repnr is not None else "plain",
         branches=repnr.branches if repnr is not None else 0,
     )
-    return LoadedModel(network, info, spec, repnr, path, source=source, notes=tuple(notes))
+    return LoadedModel(
+        network, info, spec, repnr, path, source=source, notes=tuple(notes), blend=blend
+    )
 
 
 __all__ = [

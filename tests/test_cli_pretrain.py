@@ -413,22 +413,30 @@ def test_bundled_model_recipes_are_valid_chains_of_pretrain_commands(
     import importlib
 
     recipe = importlib.import_module(f"rawdenoise.models.{module}")
-    names = []
-    for phase in recipe.PHASES:
-        argv = recipe.recipe_command(tmp_path, phase)
-        assert argv[:2] == ["rawdenoise", "pretrain"]
-        assert main([*argv[1:], "--help"]) == 0, capsys.readouterr().err
-        if names:  # the phase before: its model (or its float16 cast), or its checkpoint
-            start = argv[argv.index("--init") + 1]
-            assert start == names[-1] or Path(start).name in (
-                f"{names[-1]}-float16.safetensors",
-                f"pretrain-{names[-1]}.ckpt",
-            )
-        names.append(argv[argv.index("--name") + 1])
+
+    def chain(phases: tuple[dict, ...], first: str | None) -> list[str]:
+        names = [first] if first else []
+        for phase in phases:
+            argv = recipe.recipe_command(tmp_path, phase)
+            assert argv[:2] == ["rawdenoise", "pretrain"]
+            assert main([*argv[1:], "--help"]) == 0, capsys.readouterr().err
+            if names:  # the phase before: its model (or its float16 cast), or its checkpoint
+                start = argv[argv.index("--init") + 1]
+                assert start == names[-1] or Path(start).name in (
+                    f"{names[-1]}-float16.safetensors",
+                    f"pretrain-{names[-1]}.ckpt",
+                )
+            names.append(argv[argv.index("--name") + 1])
+        return names
+
+    names = chain(recipe.PHASES, None)
     soup = getattr(recipe, "SOUP", None)
-    if soup:  # the recipe ends by averaging two of its phases' weights
+    if soup:  # then it averages two of its phases' weights, goes on at high ratios, blends
         assert soup[0] in names and soup[1] == names[-1] and 0 < soup[2] < 1
-        assert recipe.NAME == recipe.SOUP_NAME
+        high = chain(recipe.HIGH_PHASES, recipe.SOUP_NAME)
+        assert (recipe.SOUP_NAME, high[-1], 1.0, 100.0) == recipe.BLEND
+        assert all(p["ratio_range"] == (100, 300) for p in recipe.HIGH_PHASES)
+        assert recipe.NAME == recipe.BLEND_NAME
     else:
         assert names[-1] == recipe.NAME
     assert main(["pretrain", str(tmp_path), "--name", "x", "--no-such-option", "--help"]) != 0
@@ -527,6 +535,15 @@ def test_faithful_recipe_averages_two_phases_weight_by_weight(data, monkeypatch,
         train_faithful.average_weights(made, models_dir() / "wide.safetensors", 0.5,
                                        tmp_path / "bad.safetensors")  # fmt: skip
     assert not (tmp_path / "bad.safetensors").exists()
+    # the last step: the soup (float16) up to ratio 1, a continuation from ratio 100
+    monkeypatch.setattr(train_faithful, "BLEND", (train_faithful.SOUP_NAME, "s1", 1.0, 100.0))
+    blended = load_model(train_faithful.blend())
+    soup_half = load_model(str(train_default.float16_copy(train_faithful.SOUP_NAME)))
+    x = torch.rand(1, 4, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(blended.network_for(1)(x), soup_half.network(x))
+        assert torch.equal(blended.network_for(300)(x), load_model("s1").network(x))
+    assert blended.info.name == train_faithful.BLEND_NAME
 
 
 def test_default_recipe_builds_its_unprocessed_frames(tmp_path) -> None:

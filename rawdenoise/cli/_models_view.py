@@ -18,6 +18,16 @@ def format_options(options: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in options.items()) or "-"
 
 
+def _blend_text(blend: Any) -> str | None:
+    if not blend:
+        return None
+    lo, hi = blend
+    return (
+        f"two weight sets: the first up to ratio {lo:g}, the second from {hi:g}, "
+        "interpolated between (log ratio)"
+    )
+
+
 def show_list(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
@@ -29,6 +39,8 @@ def show_list(rows: list[dict[str, Any]]) -> None:
             table.add_row(row["name"], f"unreadable: {row.get('error', '?')}", "", "", "", "")
             continue
         kind = row["kind"] + (f" ({row['branches']} branches)" if row["kind"] == "repnr" else "")
+        if row.get("ratio_blend"):
+            kind += f", blend {format_ratio(row['ratio_blend'])}"
         table.add_row(
             row["name"],
             f"{row['architecture']} ({format_options(row['options'])})",
@@ -53,6 +65,7 @@ def show_info(row: dict[str, Any], model: str) -> None:
         ("branches", row.get("branches") if row.get("kind") == "repnr" else None),
         ("camera", row.get("camera")),
         ("ratio range", format_ratio(row["ratio_range"]) if row.get("ratio_range") else None),
+        ("ratio blend", _blend_text(row.get("ratio_blend"))),
         ("target exposure", row.get("target_exposure")),
         ("auto level", row.get("auto_level")),
         ("trained on", row.get("trained_on")),

@@ -1,4 +1,4 @@
-"""``rawdenoise models``: list, import, inspect and remove named models.
+"""``rawdenoise models``: list, import, blend, inspect and remove named models.
 
 A named model is ``NAME.safetensors`` in the models folder (``rawdenoise plugins --paths``);
 every command that takes ``--model`` accepts such a name, ``default`` (the bundled model) or a
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from rawdenoise.cli._completion import complete_arch, complete_removable_model
+from rawdenoise.cli._completion import complete_arch, complete_model, complete_removable_model
 from rawdenoise.cli._console import emit_json, info, out_console
 from rawdenoise.cli._errors import handle_errors
 from rawdenoise.cli._models_view import show_imported, show_info, show_list
@@ -99,6 +99,62 @@ def import_(
         emit_json(done.row)
     else:
         show_imported(done, source, name)
+
+
+@app.command("blend")
+@handle_errors
+def blend(
+    low_model: str = typer.Argument(
+        ...,
+        metavar="LOW_MODEL",
+        help="The model for low ratios (a name or a file).",
+        autocompletion=complete_model,
+        show_default=False,
+    ),
+    high_model: str = typer.Argument(
+        ...,
+        metavar="HIGH_MODEL",
+        help="The model for high ratios: a training of the same network from the same start.",
+        autocompletion=complete_model,
+        show_default=False,
+    ),
+    name: str = typer.Option(
+        ..., "--name", "-n", metavar="NAME", help="Name of the new model.", show_default=False
+    ),
+    ratios: str = typer.Option(
+        ...,
+        "--ratios",
+        metavar="LOW-HIGH",
+        help="LOW_MODEL's weights up to LOW, HIGH_MODEL's from HIGH, e.g. 1-100.",
+        show_default=False,
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model with that name."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """One model from two whose weights depend on the ratio.
+
+    The new model runs LOW_MODEL up to ratio LOW, HIGH_MODEL from HIGH, and between them the
+    two weight sets interpolated by log ratio (network interpolation). Both must be trainings
+    of one network (same architecture, options and camera branches) from the same start, e.g.
+    a model and its continuation at high ratios (`pretrain --init`). `process` runs each file
+    at its own ratio; `evaluate` each pair at its; `finetune` starts from the blend at the
+    pairs' ratio. Example: `rawdenoise models blend mine mine-dark --ratios 1-100 --name
+    mine-all`.
+    """
+    from rawdenoise.cli._options import options_from
+    from rawdenoise.jobs.models import BlendOptions, blend_models
+
+    row = blend_models(options_from(BlendOptions, locals()))
+    if json_out:
+        emit_json(row)
+        return
+    lo, hi = row["ratio_blend"]
+    out_console().print(
+        f"blended {low_model} (ratios up to {lo:g}) and {high_model} (from {hi:g}) as {name!r}",
+        markup=False,
+        soft_wrap=True,
+    )
+    info(f"saved {row['path']}")
 
 
 @app.command("info")

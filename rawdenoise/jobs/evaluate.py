@@ -131,7 +131,7 @@ def evaluate(
     with cpu_threads(opts.threads):
         scores = evaluate_pairs(
             pair_list,
-            loaded.network,
+            loaded,  # its network at each pair's ratio (a ratio blend's differ)
             multiple_of=loaded.multiple_of,
             device=opts.device,
             tile=opts.tile,

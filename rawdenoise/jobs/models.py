@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rawdenoise.errors import InputError, OutputExistsError, RawDenoiseError, UsageError
+from rawdenoise.ratio_blend import HIGH_PREFIX
 
 
 def model_summary(name: str, path: Path) -> dict[str, Any]:
@@ -28,7 +29,11 @@ def model_summary(name: str, path: Path) -> dict[str, Any]:
         row["error"] = str(exc)
         return row
     row["tensors"] = len(tensors)
-    row["parameters"] = sum(math.prod(int(d) for d in t.get("shape", [])) for t in tensors.values())
+    row["parameters"] = sum(  # a ratio blend's second weight set is not more parameters
+        math.prod(int(d) for d in t.get("shape", []))
+        for key, t in tensors.items()
+        if not key.startswith(HIGH_PREFIX)
+    )
     if model_info is None:
         row["error"] = "no rawdenoise metadata (re-import it with 'rawdenoise models import')"
         return row
@@ -69,20 +74,10 @@ def import_model(options: ImportOptions) -> Imported:
     from rawdenoise.interrupts import preload
 
     preload("torch")  # a Ctrl-C waits for them: see preload
-    from rawdenoise.model_names import check_model_name, check_not_bundled
-    from rawdenoise.weights import load_model, model_path, parse_options, save_model
+    from rawdenoise.weights import load_model, parse_options, save_model
 
     name = options.name
-    check_model_name(name)
-    check_not_bundled(name, hint="choose another --name for your model")
-    target = model_path(name)
-    if target.exists() and not options.overwrite:
-        raise OutputExistsError(f"a model named {name!r} exists ({target})", path=target)
-    if target.exists() and _same_file(options.source, target):
-        raise InputError(
-            f"importing {options.source} as {name!r} would replace the file it is read from",
-            hint="choose another --name (inputs are never written)",
-        )
+    target = _new_model_path(name, options.overwrite, "importing", [options.source])
     text = options.ratio_range
     ratios = parse_ratio_range(text) if text is not None else None  # before loading
     loaded = load_model(options.source, arch=options.arch, options=parse_options(options.option))
@@ -92,10 +87,63 @@ def import_model(options: ImportOptions) -> Imported:
     if ratios is not None:
         model_info = replace(model_info, ratio_range=ratios)
     module = loaded.repnr if loaded.repnr is not None else loaded.network
-    save_model(target, module, model_info, overwrite=options.overwrite)
+    high_set = loaded.blend.high_tensors() if loaded.blend is not None else None
+    save_model(target, module, model_info, overwrite=options.overwrite, more_tensors=high_set)
     row = model_summary(name, target)
     row["notes"] = list(loaded.notes)
     return Imported(row, target, tuple(loaded.notes))
+
+
+def _new_model_path(name: str, overwrite: bool, doing: str, sources: list[str | Path]) -> Path:
+    """Where the new named model ``name`` goes: refused if bundled, if taken (unless
+    ``overwrite``), or if it is one of the ``sources`` it is made from."""
+    from rawdenoise.model_names import check_model_name, check_not_bundled
+    from rawdenoise.weights import model_path
+
+    check_model_name(name)
+    check_not_bundled(name, hint="choose another --name for your model")
+    target = model_path(name)
+    if target.exists() and not overwrite:
+        raise OutputExistsError(f"a model named {name!r} exists ({target})", path=target)
+    for source in sources:
+        if target.exists() and _same_file(source, target):
+            raise InputError(
+                f"{doing} {source} as {name!r} would replace the file it is read from",
+                hint="choose another --name (inputs are never written)",
+            )
+    return target
+
+
+@dataclass(frozen=True)
+class BlendOptions:
+    """One field per option of ``rawdenoise models blend``."""
+
+    low_model: str
+    high_model: str
+    name: str
+    ratios: str = ""
+    overwrite: bool = False
+
+
+def blend_models(options: BlendOptions) -> dict[str, Any]:
+    """Write a named model blended by ratio (:func:`rawdenoise.ratio_blend_file.write_blend`): its
+    :func:`model_summary`."""
+    from rawdenoise.interrupts import preload
+
+    preload("torch")  # a Ctrl-C waits for them: see preload
+    from rawdenoise.ratio_blend_file import write_blend
+
+    low, high = parse_ratio_range(options.ratios, "--ratios")
+    if low == high:
+        raise UsageError(
+            f"invalid --ratios {options.ratios!r}: LOW must be below HIGH",
+            hint="the first model runs up to LOW, the second from HIGH, a mix between",
+        )
+    sources: list[str | Path] = [options.low_model, options.high_model]
+    target = _new_model_path(options.name, options.overwrite, "blending", sources)
+    write_blend(options.low_model, options.high_model, low, high, target, name=options.name,
+                overwrite=options.overwrite)  # fmt: skip
+    return model_summary(options.name, target)
 
 
 def _same_file(source: str | Path, target: Path) -> bool:
@@ -114,16 +162,16 @@ def _same_file(source: str | Path, target: Path) -> bool:
         return False
 
 
-def parse_ratio_range(text: str) -> tuple[float, float]:
+def parse_ratio_range(text: str, option: str = "--ratio-range") -> tuple[float, float]:
     """``"100-300"`` (or ``100,300``) -> (100.0, 300.0): finite, 0 < LOW <= HIGH."""
     hint = "write LOW-HIGH with finite numbers, 0 < LOW <= HIGH, e.g. 100-300"
     lo, sep, hi = text.replace(",", "-").partition("-")
     try:
         low, high = float(lo), float(hi)
     except ValueError:
-        raise UsageError(f"invalid --ratio-range {text!r}", hint=hint) from None
+        raise UsageError(f"invalid {option} {text!r}", hint=hint) from None
     if not sep or not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
-        raise UsageError(f"invalid --ratio-range {text!r}", hint=hint)
+        raise UsageError(f"invalid {option} {text!r}", hint=hint)
     return low, high
 
 

@@ -237,7 +237,7 @@ class ProcessJob:
 
         if self.batch is None:
             self.start()
-        network = self.loaded.network if self.loaded else None
+        network = self.loaded  # its network at each file's ratio (a ratio blend's differ)
         events = BatchEvents(file_started=self.events.file_started, tiles=self.events.tiles)
         results: list[FileResult] = []
         for index, result in self.batch.run(network, self.settings, events):

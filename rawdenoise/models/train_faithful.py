@@ -10,9 +10,11 @@ held-out content) and the 143 photographs of ``TRAINING_PHOTOS.tsv`` made into R
 (:mod:`rawdenoise.models.training_photos` gathers them from their packages,
 :mod:`rawdenoise.models.photo_frames` unprocesses them). ``train`` runs ``rawdenoise
 pretrain`` once per phase of :data:`PHASES`, each continuing from the one before, as the
-model was trained (bf16, 2-core CPUs, about 8.5 h in all), then averages two phases' weights
-(:data:`SOUP`) into the model :data:`SOUP_NAME`; ``pack`` casts that (or a model or
-checkpoint it is given) to float16 and writes ``rawdenoise/models/faithful.safetensors``.
+model was trained (bf16, 2-core CPUs, about 8.5 h), then averages two phases' weights
+(:data:`SOUP`) into the model :data:`SOUP_NAME`, continues that at high ratios
+(:data:`HIGH_PHASES`, 2.4 h more) and blends the two by ratio (:data:`BLEND`) into the model
+:data:`BLEND_NAME`; ``pack`` casts that (or a model or checkpoint it is given) to float16 and
+writes ``rawdenoise/models/faithful.safetensors``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,26 @@ PHASES: tuple[dict, ...] = (
 #: (its network alone moves the greens of dim areas apart, which the level lock puts back).
 SOUP = ("faithful-8", "faithful-12", 0.7)
 SOUP_NAME = "faithful-soup"
+#: Then the soup (float16, as it was shipped before) continued at ratios 100-300 only, with
+#: the plain L1 loss: it left noise in at x250 (colour mottle; behind blind BM3D by up to 0.5
+#: dB), which these phases remove, and forgets ratio 1 (a grid on the ARW), which the blend
+#: below leaves to the soup. bf16, 2-core CPUs, one thread (the last two): 2.4 h in all.
+HIGH_PHASES: tuple[dict, ...] = (
+    {"name": "faithful-hi-1", "init": SOUP_NAME, "init_float16": True, "iterations": 7500,
+     "lr": 5e-5, "min_lr": 2e-6, "seed": 2051, "loss": "l1", "ratio_range": (100, 300),
+     "ratio_sampling": "log"},
+    {"name": "faithful-hi-2", "init": "faithful-hi-1", "iterations": 5000, "lr": 3e-5,
+     "min_lr": 2e-6, "seed": 2052, "loss": "l1", "ratio_range": (100, 300),
+     "ratio_sampling": "log"},
+    {"name": "faithful-hi-3", "init": "faithful-hi-2", "iterations": 4000, "lr": 2e-5,
+     "min_lr": 1e-6, "seed": 2053, "loss": "l1", "ratio_range": (100, 300),
+     "ratio_sampling": "log"},
+)  # fmt: skip
+#: The model: the soup (float16) up to ratio 1, the last high phase from ratio 100, their
+#: weights interpolated by log ratio between (:mod:`rawdenoise.ratio_blend`): the soup's
+#: fidelity at ratio 1, the high phases' denoising from 100.
+BLEND = (SOUP_NAME, "faithful-hi-3", 1.0, 100.0)
+BLEND_NAME = "faithful-blend"
 #: Settings all phases share.
 COMMON = {
     "virtual_cameras": 5,
@@ -80,7 +102,7 @@ COMMON = {
     "sample_by": "frame",
     "precision": "bf16",
 }
-NAME = SOUP_NAME
+NAME = BLEND_NAME
 PACKAGED = Path(__file__).resolve().parent / "faithful.safetensors"
 
 
@@ -119,13 +141,19 @@ def main(argv: list[str] | None = None) -> None:
         for phase in PHASES:
             print(" ".join(recipe_command(Path("FRAMES"), phase)))
         print(f"then: {_soup_step()}")
+        for phase in HIGH_PHASES:
+            print(" ".join(recipe_command(Path("FRAMES"), phase)))
+        print(f"then: {_blend_step()}")
     elif args.what == "train":
         if not args.frames.is_dir():
             ap.error(f"{args.frames} is not a folder of training frames")
-        train_default.run_phases(
-            PHASES, lambda phase: recipe_command(args.frames, phase), args.resume, args.device
-        )
-        print(f"packed {_pack(soup(), PACKAGED)}")
+        for phases in (PHASES, HIGH_PHASES):
+            train_default.run_phases(
+                phases, lambda phase: recipe_command(args.frames, phase), args.resume, args.device
+            )
+            if phases is PHASES:
+                soup()
+        print(f"packed {_pack(blend(), PACKAGED)}")
     else:
         train_default.run_pack(ap, args.source or NAME, lambda source: _pack(source, args.out))
 
@@ -159,15 +187,35 @@ def average_weights(first: Path, second: Path, weight: float, out: Path) -> Path
     return out
 
 
+def blend(overwrite: bool = True) -> Path:
+    """Blend the models :data:`BLEND` names by ratio into the model :data:`BLEND_NAME`."""
+    from rawdenoise.ratio_blend_file import write_blend
+    from rawdenoise.weights import model_path
+
+    low, high, low_ratio, high_ratio = BLEND
+    start = train_default.float16_copy(low)  # the soup as it was shipped
+    return write_blend(start, model_path(high), low_ratio, high_ratio, model_path(BLEND_NAME),
+                       name=BLEND_NAME, overwrite=overwrite)  # fmt: skip
+
+
 def _soup_step() -> str:
     first, second, weight = SOUP
     return f"{1 - weight:g} x {first} (float16) + {weight:g} x {second}, weight by weight"
 
 
+def _blend_step() -> str:
+    low, high, low_ratio, high_ratio = BLEND
+    return (
+        f"blended by ratio: {low} (float16) up to ratio {low_ratio:g}, {high} from "
+        f"{high_ratio:g}, interpolated by log ratio between"
+    )
+
+
 def _pack(source: Path, out: Path) -> Path:
     return train_default.pack(
-        source, out, name="faithful", phases=PHASES, then=f"averaged: {_soup_step()}"
-    )
+        source, out, name="faithful", phases=PHASES + HIGH_PHASES,
+        then=f"averaged after {PHASES[-1]['name']}: {_soup_step()}; {_blend_step()}",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -58,13 +58,15 @@ def evaluate_pairs(
 ) -> list[PairScore]:
     """Denoise every pair's noisy frame and score it against the clean one.
 
-    ``pairs`` are :class:`rawdenoise.pairing.Pair`. The input is LED's ``min(noisy * ratio, 1)``
-    with the ratio from EXIF, or ``ratio`` for every pair when given (1 for a normally exposed
-    high-ISO frame and its clean twin); the output and the input are both scored, in the
-    packed raw domain, by :func:`rawdenoise.training.metrics.raw_metrics` (whose brightness
-    correction leaves out the pixels saturated in the clean frame). A pair whose file can no longer
-    be decoded (changed since the list was checked) goes to ``on_skip(pair, reason)`` and the
-    others are scored; without ``on_skip`` the error is raised. ``ensemble``: see
+    ``pairs`` are :class:`rawdenoise.pairing.Pair`; ``network`` a network or a loaded model (a
+    ratio blend runs at each pair's ratio, :func:`~rawdenoise.ratio_blend.network_at`). The
+    input is LED's ``min(noisy * ratio, 1)`` with the ratio from EXIF, or ``ratio`` for every
+    pair when given (1 for a normally exposed high-ISO frame and its clean twin); the output and
+    the input are both scored, in the packed raw domain, by
+    :func:`rawdenoise.training.metrics.raw_metrics` (whose brightness correction leaves out the
+    pixels saturated in the clean frame). A pair whose file can no longer be decoded (changed
+    since the list was checked) goes to ``on_skip(pair, reason)`` and the others are scored;
+    without ``on_skip`` the error is raised. ``ensemble``: see
     :func:`rawdenoise.inference.denoise`; ``architecture`` (the network's spec) lets an unusable
     output name the plugin that provides it. ``level_lock``: score the output moved to the
     input's local level, as ``process`` writes it (:mod:`rawdenoise.level_lock`).
@@ -72,6 +74,7 @@ def evaluate_pairs(
     from rawdenoise.errors import InputError
     from rawdenoise.inference import BELOW_BLACK, denoise
     from rawdenoise.level_lock import lock_level
+    from rawdenoise.ratio_blend import network_at
     from rawdenoise.training.frames import decode
 
     scores = []
@@ -96,8 +99,8 @@ def evaluate_pairs(
                 on_warning(message)
         x = np.minimum(noisy * np.float32(gain), np.float32(1.0))
         out = denoise(
-            network, x, multiple_of=multiple_of, tile=tile, device=device, ensemble=ensemble,
-            architecture=architecture, low=BELOW_BLACK if level_lock else 0.0,
+            network_at(network, gain), x, multiple_of=multiple_of, tile=tile, device=device,
+            ensemble=ensemble, architecture=architecture, low=BELOW_BLACK if level_lock else 0.0,
         )  # fmt: skip
         if level_lock:  # as process writes it, then LED's clip at 0 for the score
             lock_level(x, out, low=0.0)

@@ -242,6 +242,9 @@ def _finetune(
     )
     pairs = load_pairs(cfg.pairs, cfg.root)  # one InputError before anything is trained
     loaded = load_model(cfg.model)
+    blended = loaded.blend is not None
+    if blended:  # a ratio blend: the weights at the pairs' (geometric) mean ratio
+        loaded = loaded.at_ratio(math.exp(sum(math.log(p.ratio) for p in pairs) / len(pairs)))
     spec = loaded.spec
     ctx, device = devices.setup(cfg.device)
     try:
@@ -304,6 +307,8 @@ def _finetune(
                 + (f" x {ctx.world_size} processes" if ctx.enabled else "")
             )
             info(note)
+            if blended:
+                info(loaded.notes[-1])
             if cfg.preset_note:
                 info(f"preset {cfg.preset}: {cfg.preset_note}")
             if cfg.estimate:

@@ -81,8 +81,7 @@ def _holdout_set(
 ) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
     """Fixed noisy crops of the held-out frames: (input, target, camera) each."""
     out = []
-    lo, hi = cfg.ratio_range  # the middle of the range as it is drawn
-    ratio = round(math.sqrt(lo * hi)) if cfg.ratio_sampling != "uniform" else (lo + hi) // 2
+    ratio = middle_ratio(cfg)
     for i, frame in enumerate(frames):
         h, w = frame.size
         side = min(HOLDOUT_CROP, h, w)
@@ -99,13 +98,20 @@ def _holdout_set(
     return out
 
 
+def middle_ratio(cfg: PretrainConfig) -> int:
+    """The middle of the run's ratio range as ratios are drawn (log-uniform or uniform)."""
+    lo, hi = cfg.ratio_range
+    return round(math.sqrt(lo * hi)) if cfg.ratio_sampling != "uniform" else (lo + hi) // 2
+
+
 def _initial_model(cfg: PretrainConfig) -> Any:
-    """The model ``--init`` names (its architecture and options are the run's)."""
+    """The model ``--init`` names (its architecture and options are the run's); a ratio
+    blend is taken at the middle of the run's ratios."""
     if not cfg.init:
         return None
     from rawdenoise.weights import load_model
 
-    loaded = load_model(cfg.init)
+    loaded = load_model(cfg.init).at_ratio(middle_ratio(cfg))
     if cfg.arch not in ("unet", loaded.spec.name):
         raise UsageError(
             f"--init {cfg.init} is a {loaded.spec.name!r} model, not {cfg.arch!r}",
@@ -277,6 +283,8 @@ def _pretrain(
         repnr = RepNR(base, branches=source.branches, exclude=spec.repnr_exclude)
         if initial is not None:
             _load_initial(repnr, initial, spec, options if grow else None, cfg.seed)
+            if initial.notes and initial.notes[-1].startswith("ratio blend"):
+                info(f"--init {initial.path.name}: {initial.notes[-1]}")
             if grow:
                 info(
                     f"grew {cfg.init} from {_options_of(initial)} to {options} "

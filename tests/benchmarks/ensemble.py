@@ -54,7 +54,9 @@ def child(raw: Path, crop: int, size: int, ratio: float) -> None:
     before = _rss_mb()
     _reset_peak_rss()
     start = time.perf_counter()
-    y = denoise(loaded.network, x, multiple_of=loaded.multiple_of, device="cpu", ensemble=size)
+    y = denoise(
+        loaded.network_for(ratio), x, multiple_of=loaded.multiple_of, device="cpu", ensemble=size
+    )
     seconds = time.perf_counter() - start
     peak = _peak_rss_mb() - before  # before scoring: SSIM on a whole frame takes GBs itself
     psnr, _ = raw_metrics(y, clean)

@@ -94,7 +94,7 @@ def score(pairs: Path, model: str, threads: int | None) -> dict[str, float]:
 
     m = load_model(model)
     with cpu_threads(threads):
-        scores = evaluate_pairs(load_pairs(pairs), m.network, multiple_of=m.multiple_of)
+        scores = evaluate_pairs(load_pairs(pairs), m, multiple_of=m.multiple_of)
     return summarize(scores)
 
 

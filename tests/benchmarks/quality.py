@@ -290,7 +290,7 @@ def main() -> None:
                 )
             for label, m in models.items():
                 for n in [1, *ensembles]:
-                    out = run_model(m.network, m.spec.multiple_of, noisy, n)
+                    out = run_model(m.network_for(ratio), m.spec.multiple_of, noisy, n)
                     key = label if n == 1 else f"{label}, ensemble {n}"
                     rows.setdefault(key, []).append(raw_metrics(out, clean))
 

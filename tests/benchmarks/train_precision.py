@@ -42,7 +42,8 @@ def scores(model: str, data: Path) -> dict[str, tuple[float, float]]:
         values = []
         for i, clean in enumerate(crops):
             noisy, *_ = noisy_version(clean, ratio, 7 * 1000 + i)
-            values.append(raw_metrics(run_model(loaded.network, loaded.multiple_of, noisy), clean))
+            net = loaded.network_for(ratio)
+            values.append(raw_metrics(run_model(net, loaded.multiple_of, noisy), clean))
         out[f"x{ratio:g}"] = (
             float(np.mean([v[0] for v in values])),
             float(np.mean([v[1] for v in values])),

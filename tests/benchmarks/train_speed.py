@@ -189,7 +189,8 @@ def _score(model_path: Path) -> dict[str, float]:
         values = []
         for i, clean in enumerate(crops):
             noisy, *_ = noisy_version(clean, ratio, 7 * 1000 + i)
-            values.append(raw_metrics(run_model(loaded.network, loaded.multiple_of, noisy), clean))
+            net = loaded.network_for(ratio)
+            values.append(raw_metrics(run_model(net, loaded.multiple_of, noisy), clean))
         scores[f"x{ratio:g}"] = float(np.mean([v[0] for v in values]))
     return scores
 
