@@ -125,7 +125,7 @@ def blend(
         ...,
         "--ratios",
         metavar="LOW-HIGH",
-        help="LOW_MODEL's weights up to LOW, HIGH_MODEL's from HIGH, e.g. 1-100.",
+        help="LOW_MODEL's weights up to LOW, HIGH_MODEL's from HIGH, e.g. 50-60.",
         show_default=False,
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model with that name."),
@@ -135,11 +135,11 @@ def blend(
 
     The new model runs LOW_MODEL up to ratio LOW, HIGH_MODEL from HIGH, and between them the
     two weight sets interpolated by log ratio (network interpolation). Both must be trainings
-    of one network (same architecture, options and camera branches) from the same start, e.g.
-    a model and its continuation at high ratios (`pretrain --init`). `process` runs each file
-    at its own ratio; `evaluate` each pair at its; `finetune` starts from the blend at the
-    pairs' ratio. Example: `rawdenoise models blend mine mine-dark --ratios 1-100 --name
-    mine-all`.
+    of one network (same architecture, options, kind and camera branches) from the same
+    start, e.g. a pretrained model and its continuation at high ratios (`pretrain --init`).
+    `process` runs each file at its own ratio; `evaluate` each pair at its; `finetune` starts
+    from the blend at the pairs' ratio. Example: `rawdenoise models blend mybase mybase-dark
+    --ratios 50-60 --name mybase-all`.
     """
     from rawdenoise.cli._options import options_from
     from rawdenoise.jobs.models import BlendOptions, blend_models

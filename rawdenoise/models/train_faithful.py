@@ -70,9 +70,10 @@ PHASES: tuple[dict, ...] = (
 SOUP = ("faithful-8", "faithful-12", 0.7)
 SOUP_NAME = "faithful-soup"
 #: Then the soup (float16, as it was shipped before) continued at ratios 100-300 only, with
-#: the plain L1 loss: it left noise in at x250 (colour mottle; behind blind BM3D by up to 0.5
-#: dB), which these phases remove, and forgets ratio 1 (a grid on the ARW), which the blend
-#: below leaves to the soup. bf16, 2-core CPUs, one thread (the last two): 2.4 h in all.
+#: the plain L1 loss: the soup left noise in at x250 (colour mottle; behind blind BM3D by up
+#: to 0.5 dB), which these phases remove; they forget low ratios (a grid on the ARW at ratio
+#: 1, blur at x4-x30), which the blend below leaves to the soup. bf16, 2-core AMD EPYC, one
+#: thread for the first two: 2.4 h in all.
 HIGH_PHASES: tuple[dict, ...] = (
     {"name": "faithful-hi-1", "init": SOUP_NAME, "init_float16": True, "iterations": 7500,
      "lr": 5e-5, "min_lr": 2e-6, "seed": 2051, "loss": "l1", "ratio_range": (100, 300),
@@ -84,10 +85,13 @@ HIGH_PHASES: tuple[dict, ...] = (
      "min_lr": 1e-6, "seed": 2053, "loss": "l1", "ratio_range": (100, 300),
      "ratio_sampling": "log"},
 )  # fmt: skip
-#: The model: the soup (float16) up to ratio 1, the last high phase from ratio 100, their
-#: weights interpolated by log ratio between (:mod:`rawdenoise.ratio_blend`): the soup's
-#: fidelity at ratio 1, the high phases' denoising from 100.
-BLEND = (SOUP_NAME, "faithful-hi-3", 1.0, 100.0)
+#: The model: the soup (float16) up to ratio 50, the last high phase from ratio 60, their
+#: weights interpolated by log ratio between (:mod:`rawdenoise.ratio_blend`). Measured on the
+#: five quality draws, the last high phase scores below the soup up to about x50 (by 1-2 dB at
+#: x4, 0.1-0.4 at x30), level with it at x50-60 and above it from x60 (+0.07 to +0.14 at x100,
+#: +0.3 to +0.5 at x250); weights interpolated halfway score 0.05-0.15 dB below both, so the
+#: band where they mix is kept narrow.
+BLEND = (SOUP_NAME, "faithful-hi-3", 50.0, 60.0)
 BLEND_NAME = "faithful-blend"
 #: Settings all phases share.
 COMMON = {
