@@ -247,3 +247,35 @@ def test_models_blend_makes_a_named_model_and_refuses_bad_input(two_sets, capsys
     err = capsys.readouterr().err
     assert err.startswith("rawdenoise: error: ") and "is a blend already" in err
     assert "Traceback" not in err
+
+
+def test_pretrain_init_from_a_blend_starts_at_the_middle_of_its_ratios(
+    two_sets, tmp_path_factory, capsys
+) -> None:
+    """``pretrain --init BLEND --ratio-range 10,1000 --ratio-sampling log`` starts from the
+    blend at ratio 100 (the run's middle as drawn): the high set, as the blend ends at 100."""
+    from _training_data import training_set
+
+    data = training_set(tmp_path_factory)
+    _, _, blend = two_sets
+    args = ["pretrain", str(data.clean_dir), "--init", str(blend), "--name", "again",
+            "--iterations", "1", "--batch", "2", "--crop", "32", "--threads", "1",
+            "--ratio-range", "10,1000", "--ratio-sampling", "log",
+            "--virtual-cameras", "2"]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "ratio blend taken at ratio 100 (high-ratio set's share 1.00)" in text
+    assert load_model("again").blend is None
+
+
+def test_python_api_runs_a_blend_at_the_ratio_given(two_sets) -> None:
+    from rawdenoise.api import denoise_array, load_model
+
+    low, high, blend = two_sets
+    x = np.random.default_rng(0).uniform(0, 0.01, (4, 32, 48)).astype(np.float32)
+    both = load_model(str(blend))  # loaded once, run at two ratios
+    for ratio, model in ((1, low), (100, high)):
+        got = denoise_array(x, both, ratio=ratio, device="cpu", precision="fp32")
+        want = denoise_array(x, str(model), ratio=ratio, device="cpu", precision="fp32")
+        assert np.array_equal(got, want), ratio
