@@ -444,9 +444,10 @@ class ModelInfo:
         d["options"] = dict(self.options)
         d["extra"] = dict(self.extra)
         d["ratio_range"] = list(self.ratio_range) if self.ratio_range else None
-        d["ratio_blend"] = list(self.ratio_blend) if self.ratio_blend else None
         if self.ratio_blend is None:  # files without it stay readable by older versions
             del d["ratio_blend"]
+        else:
+            d["ratio_blend"] = list(self.ratio_blend)
         return d
 
     @classmethod

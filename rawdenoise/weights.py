@@ -67,6 +67,9 @@ from rawdenoise.state_dicts import (
     repnr_branches,
 )
 
+#: How :meth:`LoadedModel.at_ratio`'s note begins (training says where it started from).
+AT_RATIO_NOTE = "ratio blend taken at ratio"
+
 
 @dataclass
 class LoadedModel:
@@ -100,7 +103,7 @@ class LoadedModel:
         repnr = module if self.repnr is not None else None
         network = self.blend.network_for(ratio) if repnr is not None else module.eval()
         t = self.blend.weight(ratio)
-        note = f"ratio blend taken at ratio {ratio:g} (high-ratio set's share {t:.2f})"
+        note = f"{AT_RATIO_NOTE} {ratio:g} (high-ratio set's share {t:.2f})"
         info = replace(self.info, ratio_blend=None)
         return replace(
             self, network=network, repnr=repnr, info=info, blend=None, notes=(*self.notes, note)

@@ -216,7 +216,7 @@ def _pretrain(
     from rawdenoise.networks.repnr import RepNR
     from rawdenoise.registry import create_network, get_architecture
     from rawdenoise.specs import ModelInfo
-    from rawdenoise.weights import save_model
+    from rawdenoise.weights import AT_RATIO_NOTE, save_model
 
     _validate(cfg)
     out_path = output_path(cfg.name, cfg.overwrite)
@@ -283,7 +283,7 @@ def _pretrain(
         repnr = RepNR(base, branches=source.branches, exclude=spec.repnr_exclude)
         if initial is not None:
             _load_initial(repnr, initial, spec, options if grow else None, cfg.seed)
-            if initial.notes and initial.notes[-1].startswith("ratio blend"):
+            if initial.notes and initial.notes[-1].startswith(AT_RATIO_NOTE):
                 info(f"--init {initial.path.name}: {initial.notes[-1]}")
             if grow:
                 info(
