@@ -266,6 +266,7 @@ def test_pretrain_init_from_a_blend_starts_at_the_middle_of_its_ratios(
     captured = capsys.readouterr()
     text = captured.out + captured.err
     assert "ratio blend taken at ratio 100 (high-ratio set's share 1.00)" in text
+    assert text.index("pretraining unet") < text.index("ratio blend taken")  # after the summary
     assert load_model("again").blend is None
 
 

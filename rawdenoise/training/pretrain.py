@@ -283,8 +283,6 @@ def _pretrain(
         repnr = RepNR(base, branches=source.branches, exclude=spec.repnr_exclude)
         if initial is not None:
             _load_initial(repnr, initial, spec, options if grow else None, cfg.seed)
-            if initial.notes and initial.notes[-1].startswith(AT_RATIO_NOTE):
-                info(f"--init {initial.path.name}: {initial.notes[-1]}")
             if grow:
                 info(
                     f"grew {cfg.init} from {_options_of(initial)} to {options} "
@@ -357,6 +355,12 @@ def _pretrain(
                 + (f" x {ctx.world_size} processes" if ctx.enabled else "")
                 + (f", {cfg.precision}" if cfg.precision != "fp32" else "")
             )
+            if (
+                initial is not None
+                and initial.notes
+                and initial.notes[-1].startswith(AT_RATIO_NOTE)
+            ):
+                info(f"--init {initial.path.name}: {initial.notes[-1]}")
             info(f"checkpoint: {ckpt}")
         lcfg = loop.LoopConfig(
             seed=cfg.seed,
