@@ -96,7 +96,8 @@ class RatioBlend:
     ) -> None:
         self.low, self.high = check_range(low, high)
         self.low_module, self.high_module = low_module, high_module
-        self._deploy = deploy
+        #: turns a module of the stored kind into the plain network that runs
+        self.deploy = deploy
         self._low_state = {k: v.detach().float() for k, v in low_module.state_dict().items()}
         self._high_state = {k: v.detach().float() for k, v in high_module.state_dict().items()}
         self._networks: OrderedDict[float, nn.Module] = OrderedDict({0.0: low_network})
@@ -123,7 +124,7 @@ class RatioBlend:
         t = self.weight(ratio)
         network = self._networks.get(t)
         if network is None:
-            network = self._deploy(self.module_for(ratio)).eval()
+            network = self.deploy(self.module_for(ratio)).eval()
             self._networks[t] = network
             while len(self._networks) > _KEPT:
                 self._networks.popitem(last=False)

@@ -99,9 +99,9 @@ class LoadedModel:
         it is not a blend): what training from it starts from."""
         if self.blend is None:
             return self
-        module = self.blend.module_for(ratio)
+        module = self.blend.module_for(ratio)  # blended once, then deployed from it
         repnr = module if self.repnr is not None else None
-        network = self.blend.network_for(ratio) if repnr is not None else module.eval()
+        network = self.blend.deploy(module)
         t = self.blend.weight(ratio)
         note = f"{AT_RATIO_NOTE} {ratio:g} (high-ratio set's share {t:.2f})"
         info = replace(self.info, ratio_blend=None)
