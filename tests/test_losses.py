@@ -1,4 +1,4 @@
-"""Pretraining losses: LED's L1 and the per-crop log L1."""
+"""Pretraining losses: LED's L1, the mean squared error and the per-crop log L1."""
 
 from __future__ import annotations
 
@@ -23,6 +23,23 @@ def test_l1_is_the_plain_mean_absolute_error() -> None:
     torch.testing.assert_close(training_loss("l1", output, target), F.l1_loss(output, target))
 
 
+def test_l2_is_the_mean_squared_error_and_its_minimum_is_the_mean() -> None:
+    output, target = _batch()
+    assert training_loss("l2", output, target).item() == pytest.approx((0.01**2 + 0.1**2) / 2)
+    # a skewed sample (a few electrons: mostly dark, one bright): L2's best constant is the
+    # mean, L1's the median, which sits below it
+    samples = torch.tensor([0.0, 0.0, 0.0, 1.0]).view(1, 4, 1, 1)
+
+    def slope(name: str, value: float) -> float:
+        guess = torch.full_like(samples, value).requires_grad_()
+        training_loss(name, guess, samples).backward()
+        return float(guess.grad.sum())
+
+    assert slope("l2", 0.25) == pytest.approx(0.0, abs=1e-7)
+    assert slope("l2", 0.0) < 0  # from the median, L2 still pulls up
+    assert slope("l1", 0.25) > 0  # from the mean, L1 pulls down to the median
+
+
 def test_log_l1_weighs_each_crop_relative_to_its_own_error() -> None:
     output, target = _batch()
     loss = training_loss("log-l1", output, target)
@@ -43,7 +60,7 @@ def test_log_l1_weighs_each_crop_relative_to_its_own_error() -> None:
 def test_unknown_loss_is_refused() -> None:
     output, target = _batch()
     with pytest.raises(ValueError, match="unknown loss"):
-        training_loss("l2", output, target)
+        training_loss("l3", output, target)
 
 
 def test_log_l1_level_ignores_zero_mean_detail_and_counts_a_level_offset() -> None:

@@ -69,9 +69,10 @@ def pretrain(
     loss: str = typer.Option(
         "l1",
         "--loss",
-        metavar="l1|log-l1|log-l1-level|log-l1-level-grid|log-l1-level-grid-shift|l1-level-grid"
+        metavar="l1|l2|log-l1|log-l1-level|log-l1-level-grid|log-l1-level-grid-shift|l1-level-grid"
         "|soft-log-l1-level-grid",
-        help="l1 (LED) or log-l1: the mean of each crop's log L1, so low-noise crops count as "
+        help="l1 (LED), l2 (mean squared error, what PSNR measures) or log-l1: the mean of "
+        "each crop's log L1, so low-noise crops count as "
         "much as very noisy ones (in dB, like mean PSNR); log-l1-level adds the L1 of 8x8 "
         "block means, which keeps dark areas at their level (L1 alone darkens them); "
         "log-l1-level-grid also counts the error's regular pattern of period 2 and 4 px "

@@ -1,7 +1,11 @@
 """Training losses for ``pretrain``.
 
-``l1`` is LED's loss. Averaged over a batch it is dominated by the noisiest crops (their
-errors are the largest), so a network trained briefly learns one strong smoothing and blurs
+``l1`` is LED's loss. ``l2`` is the mean squared error: the loss PSNR measures, whose
+minimizer is the mean of what the noise leaves possible (L1's is the median, below the mean
+at a few electrons); with heavy-tailed noise it weighs the rare large errors more than L1.
+
+Averaged over a batch, L1 is dominated by the noisiest crops (their errors are the largest;
+L2 the more so), so a network trained briefly learns one strong smoothing and blurs
 the detail of low-noise, bright crops. ``log-l1`` averages the log of each crop's L1 instead:
 each crop's error counts relatively, in decibels, the way the benchmark's mean PSNR counts it.
 
@@ -54,7 +58,7 @@ _PER_CROP: dict[str, tuple[tuple[str, ...], str]] = {
     "l1-level-grid": (("level", "grid"), "linear"),
     "soft-log-l1-level-grid": (("level", "grid"), "soft-log"),
 }
-LOSSES = ("l1", *_PER_CROP)
+LOSSES = ("l1", "l2", *_PER_CROP)
 
 #: side of the blocks whose means ``log-l1-level`` compares (packed pixels)
 LEVEL_BLOCK = 8
@@ -96,6 +100,8 @@ def training_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torc
     check_output_shape(output, target)
     if name == "l1":
         return F.l1_loss(output, target)
+    if name == "l2":
+        return F.mse_loss(output, target)
     if name in _PER_CROP:
         terms, averaging = _PER_CROP[name]
         per_crop = (output - target).abs().flatten(1).mean(dim=1)
