@@ -82,7 +82,7 @@ def process(
         help="Largest tile side in packed pixels (default: from free memory; 0: whole frame).",
     ),
     overlap: int | None = typer.Option(
-        None, "--overlap", help="Tile overlap in packed pixels (default 64 for the UNet)."
+        None, "--overlap", help="Tile overlap in packed pixels (default 32 for the UNet)."
     ),
     device: str = typer.Option(
         "auto",
