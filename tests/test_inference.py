@@ -109,7 +109,9 @@ def test_blending_and_grid_alignment_are_what_make_tiles_match(shared_data, make
     assert psnr(blended, whole) >= 70.0
 
 
-def test_default_overlap_keeps_a_bundled_network_seamless_on_real_raw(shared_data, make_dng):
+def test_default_overlap_keeps_a_bundled_network_seamless_on_real_raw(
+    shared_data, make_dng
+) -> None:
     """The bundled UNet (a large receptive field, unlike the toy networks above) at the default
     overlap, in small tiles (many seams), on a dark frame of a real crop at ratio 100 (where
     it draws on the most context): within 60 dB of its whole-frame pass; without overlap the
