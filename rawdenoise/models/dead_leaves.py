@@ -9,12 +9,13 @@ statistics at every scale, as in natural images), until the frame is covered. Ea
 its own colour in linear camera RGB: a level drawn log-uniformly over [``LEVELS``] and red and
 blue each up to ``CHROMA`` times above or below green, independently. So its colour edges are
 as sharp as its brightness edges and red or blue may change where green does not, which the
-photographs (JPEG: demosaiced, lens colour corrected, chroma smoothed) rarely show; a network
-trained on photographs alone learns to draw red and blue from green's edges (the ratio-100
-shift of ``faithful``'s card). Disc edges are anti-aliased (coverage of each pixel by the disc,
-to a quarter of a pixel), then the image is sampled on an RGGB mosaic at full resolution (each
-colour plane at its own Bayer position) and written with :func:`write_unprocessed_dng` (one of
-the GoPro frames' colour matrix, for rendering), a frame ``pretrain`` reads like any RAW file.
+photographs (JPEG: demosaiced, lens colour corrected, chroma smoothed) rarely show. (Against
+the ratio-100 shift of ``faithful``'s card, red and blue drawn towards green, they measured
+little: the card's last section.) Disc edges are anti-aliased (a pixel's coverage by a disc
+is a one-pixel ramp across its edge); the image is sampled on an RGGB mosaic at full
+resolution (each colour plane at its own Bayer position) and written with
+:func:`write_unprocessed_dng` (one of the GoPro frames' colour matrix, for rendering), a frame
+``pretrain`` reads like any RAW file.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ LEVELS = (0.002, 0.9)
 CHROMA = 6.0
 #: Disc radii in mosaic pixels: from the smallest a Bayer block resolves to a third of a frame.
 R_MIN = 1.5
-#: Stop adding discs once less than this share of the frame is left uncovered; the rest takes
-#: the colour of the nearest covered pixel row above (a few scattered pixels).
+#: Stop adding discs once less than this share of the frame is left uncovered; those few
+#: scattered pixels keep what the discs' edges gave them, scaled up to full coverage.
 UNCOVERED = 1e-4
 #: Discs placed between two checks of the uncovered share (a check reads the whole frame).
 CHECK_EVERY = 2000
