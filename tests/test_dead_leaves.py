@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rawdenoise.models import dead_leaves as dl
 
@@ -61,3 +62,18 @@ def test_build_writes_dngs_that_decode_to_the_frames_and_keeps_existing_ones(
     stamp = written[0].stat().st_mtime_ns
     again = dl.build(tmp_path, shared_data, count=3, size=96, seed=7)
     assert len(again) == 3 and written[0].stat().st_mtime_ns == stamp
+
+
+def test_command_reports_each_frame_and_refuses_bad_arguments_in_one_line(
+    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "frames"
+    assert dl.main([str(out), "--count", "2", "--size", "32", "--data", str(shared_data)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("[1/2] wrote ") and lines[-1] == f"2 frames in {out}"
+    for bad in (["--size", "8"], ["--count", "0"], ["--data", str(tmp_path / "none")]):
+        with pytest.raises(SystemExit) as exc:
+            dl.main([str(tmp_path / "other"), *bad])
+        assert exc.value.code == 2
+        assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()

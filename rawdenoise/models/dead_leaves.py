@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from rawdenoise.models.photo_frames import COLOUR_FROM
 
 #: Range of the discs' green level (linear, of white), drawn log-uniformly.
 LEVELS = (0.002, 0.9)
@@ -35,6 +38,8 @@ R_MIN = 1.5
 #: Stop adding discs once less than this share of the frame is left uncovered; those few
 #: scattered pixels keep what the discs' edges gave them, scaled up to full coverage.
 UNCOVERED = 1e-4
+#: The smallest frame side worth writing (a few Bayer blocks of the largest discs).
+MIN_SIZE = 16
 #: Discs placed between two checks of the uncovered share (a check reads the whole frame).
 CHECK_EVERY = 2000
 
@@ -94,10 +99,18 @@ def mosaic(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def build(out: Path, data: Path, *, count: int, size: int, seed: int) -> list[Path]:
+def build(
+    out: Path,
+    data: Path,
+    *,
+    count: int,
+    size: int,
+    seed: int,
+    report: Callable[[str], None] = lambda _line: None,
+) -> list[Path]:
     """Write ``count`` dead-leaves DNGs of ``size`` x ``size`` px into ``out`` (existing files
-    of the same name are kept: a second run completes an interrupted one)."""
-    from rawdenoise.models.photo_frames import COLOUR_FROM
+    of the same name are kept: a second run completes an interrupted one); ``report`` gets a
+    line per frame."""
     from rawdenoise.training.unprocess import read_camera_colour, write_unprocessed_dng
 
     camera = read_camera_colour(data / COLOUR_FROM[0])
@@ -109,6 +122,9 @@ def build(out: Path, data: Path, *, count: int, size: int, seed: int) -> list[Pa
             rng = np.random.default_rng([seed, i])  # each frame its own stream: stable
             rgb = dead_leaves(size - size % 2, rng)
             write_unprocessed_dng(target, mosaic(rgb), camera, source=f"dead leaves {seed}/{i}")
+            report(f"[{i + 1}/{count}] wrote {target}")
+        else:
+            report(f"[{i + 1}/{count}] kept {target}")
         written.append(target)
     return written
 
@@ -121,7 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     args = ap.parse_args(argv)
-    written = build(args.out, args.data, count=args.count, size=args.size, seed=args.seed)
+    if args.count < 1 or args.size < MIN_SIZE:
+        ap.error(f"--count must be at least 1 and --size at least {MIN_SIZE} px")
+    colour_file = args.data / COLOUR_FROM[0]
+    if not colour_file.is_file():
+        ap.error(f"{colour_file} not found (--data: the folder of ../shared/data's RAW samples)")
+    written = build(args.out, args.data, count=args.count, size=args.size, seed=args.seed,
+                    report=print)  # fmt: skip
     print(f"{len(written)} frames in {args.out}")
     return 0
 
