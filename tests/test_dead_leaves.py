@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rawdenoise.models import dead_leaves as dl
+from rawdenoise.training.unprocess import rggb_mosaic
 
 
 def test_radii_follow_the_scale_invariant_law_between_their_bounds() -> None:
@@ -41,7 +42,7 @@ def test_frame_is_covered_and_its_colour_edges_are_not_green_edges() -> None:
 def test_mosaic_samples_each_plane_at_its_bayer_position() -> None:
     rgb = np.zeros((4, 4, 3))
     rgb[..., 0], rgb[..., 1], rgb[..., 2] = 0.1, 0.5, 0.9
-    m = dl.mosaic(rgb)
+    m = rggb_mosaic(rgb)
     assert np.allclose(m[0::2, 0::2], 0.1) and np.allclose(m[1::2, 1::2], 0.9)
     assert np.allclose(m[0::2, 1::2], 0.5) and np.allclose(m[1::2, 0::2], 0.5)
 
@@ -54,7 +55,7 @@ def test_build_writes_dngs_that_decode_to_the_frames_and_keeps_existing_ones(
     written = dl.build(tmp_path, shared_data, count=2, size=96, seed=7)
     assert [p.name for p in written] == ["dead_leaves_7_000.dng", "dead_leaves_7_001.dng"]
     frame = read_raw(written[1])
-    want = dl.mosaic(dl.dead_leaves(96, np.random.default_rng([7, 1])))
+    want = rggb_mosaic(dl.dead_leaves(96, np.random.default_rng([7, 1])))
     got = frame.normalized()  # packed R, G1, B, G2
     assert np.abs(got[0] - want[0::2, 0::2]).max() < 1e-4
     assert np.abs(got[2] - want[1::2, 1::2]).max() < 1e-4

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from rawdenoise.models.photo_frames import COLOUR_FROM
+from rawdenoise.training.unprocess import read_camera_colour, rggb_mosaic, write_unprocessed_dng
 
 #: Range of the discs' green level (linear, of white), drawn log-uniformly.
 LEVELS = (0.002, 0.9)
@@ -89,16 +90,6 @@ def dead_leaves(size: int, rng: np.random.Generator, *, r_min: float = R_MIN) ->
     return np.clip(image, 0.0, 1.0)
 
 
-def mosaic(rgb: np.ndarray) -> np.ndarray:
-    """Sample an (H, W, 3) image on an RGGB mosaic (H and W even)."""
-    out = np.empty(rgb.shape[:2])
-    out[0::2, 0::2] = rgb[0::2, 0::2, 0]
-    out[0::2, 1::2] = rgb[0::2, 1::2, 1]
-    out[1::2, 0::2] = rgb[1::2, 0::2, 1]
-    out[1::2, 1::2] = rgb[1::2, 1::2, 2]
-    return out
-
-
 def build(
     out: Path,
     data: Path,
@@ -111,8 +102,6 @@ def build(
     """Write ``count`` dead-leaves DNGs of ``size`` x ``size`` px into ``out`` (existing files
     of the same name are kept: a second run completes an interrupted one); ``report`` gets a
     line per frame."""
-    from rawdenoise.training.unprocess import read_camera_colour, write_unprocessed_dng
-
     camera = read_camera_colour(data / COLOUR_FROM[0])
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -121,7 +110,8 @@ def build(
         if not target.exists():
             rng = np.random.default_rng([seed, i])  # each frame its own stream: stable
             rgb = dead_leaves(size - size % 2, rng)
-            write_unprocessed_dng(target, mosaic(rgb), camera, source=f"dead leaves {seed}/{i}")
+            source = f"dead leaves {seed}/{i}"
+            write_unprocessed_dng(target, rggb_mosaic(rgb), camera, source=source)
             report(f"[{i + 1}/{count}] wrote {target}")
         else:
             report(f"[{i + 1}/{count}] kept {target}")

@@ -82,13 +82,18 @@ def unprocess(rgb8: np.ndarray, colour: CameraColour) -> np.ndarray:
     lin = srgb_to_linear(img[:h, :w].astype(np.float64) / 255.0)
     cam = lin @ cam_from_srgb(colour).T
     cam /= np.asarray(colour.wb_gains)  # the camera saw the scene before white balance
-    cam = np.clip(cam, 0.0, 1.0)
-    mosaic = np.empty((h, w), dtype=np.float64)
-    mosaic[0::2, 0::2] = cam[0::2, 0::2, 0]
-    mosaic[0::2, 1::2] = cam[0::2, 1::2, 1]
-    mosaic[1::2, 0::2] = cam[1::2, 0::2, 1]
-    mosaic[1::2, 1::2] = cam[1::2, 1::2, 2]
-    return mosaic
+    return rggb_mosaic(np.clip(cam, 0.0, 1.0))
+
+
+def rggb_mosaic(rgb: np.ndarray) -> np.ndarray:
+    """Sample an (H, W, 3) image on an RGGB mosaic (H and W even), each colour at its own
+    Bayer position."""
+    out = np.empty(rgb.shape[:2], dtype=np.float64)
+    out[0::2, 0::2] = rgb[0::2, 0::2, 0]
+    out[0::2, 1::2] = rgb[0::2, 1::2, 1]
+    out[1::2, 0::2] = rgb[1::2, 0::2, 1]
+    out[1::2, 1::2] = rgb[1::2, 1::2, 2]
+    return out
 
 
 def contact_sheet(images: Sequence[np.ndarray], width: int) -> np.ndarray:
